@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto'
+import { registerAjvFormats, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
+import formbody from '@fastify/formbody'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Config } from './config.js'
+import { type HubKeys, loadHubKeys } from './lib/hub-keys.js'
+import { healthRoutes } from './modules/health/health.routes.js'
+import dbPlugin from './plugins/db.js'
+import errorsPlugin from './plugins/errors.js'
+import metricsPlugin from './plugins/metrics.js'
+import openapiPlugin from './plugins/openapi.js'
+import redisPlugin from './plugins/redis.js'
+import securityPlugin from './plugins/security.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+    hubKeys: HubKeys
+  }
+}
+
+export interface BuildOptions {
+  /** Where logs go (tests capture them); defaults to stdout. */
+  logStream?: NodeJS.WritableStream
+  hubKeys?: HubKeys
+}
+
+/** Paths never written to the log: credentials, signed documents, encrypted details, bodies. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.body',
+  'res.body',
+  'body',
+  '*.jws',
+  '*.sensitive',
+  '*.client_assertion',
+  '*.access_token',
+]
+
+function loggerOptions(config: Config, options: BuildOptions): FastifyServerOptions['logger'] {
+  const base = { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
+  if (options.logStream) return { ...base, stream: options.logStream }
+  if (config.logPretty) return { ...base, transport: { target: 'pino-pretty', options: { colorize: true } } }
+  return base
+}
+
+registerAjvFormats()
+
+/** Builds the whole HTTP application without listening. */
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: loggerOptions(config, options),
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    genReqId: () => randomUUID(),
+    requestIdLogLabel: 'requestId',
+    disableRequestLogging: false,
+    routerOptions: { ignoreTrailingSlash: true },
+  }).setValidatorCompiler(TypeBoxValidatorCompiler)
+
+  app.decorate('config', config)
+  app.decorate('hubKeys', options.hubKeys ?? (await loadHubKeys(config.hubKeys)))
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+
+  await app.register(errorsPlugin)
+  await app.register(dbPlugin, { config })
+  await app.register(redisPlugin, { config })
+  await app.register(metricsPlugin)
+  await app.register(securityPlugin, { config })
+  await app.register(formbody)
+  await app.register(openapiPlugin, { config })
+
+  await app.register(healthRoutes)
+  return app
+}

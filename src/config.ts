@@ -1,0 +1,152 @@
+import { type Static, Type } from 'typebox'
+import { Compile } from 'typebox/compile'
+
+/**
+ * The whole configuration of the hub, read from the environment here and nowhere else.
+ * Every process (API, worker, CLI) loads it through {@link loadConfig}.
+ */
+const Bool = Type.Union([Type.Literal('true'), Type.Literal('false')])
+const Int = (options: { minimum: number; maximum?: number }) => Type.String({ pattern: '^[0-9]+$', ...options })
+
+const EnvSchema = Type.Object({
+  DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL connection URL' }),
+  DATABASE_SCHEMA: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$' })),
+  DATABASE_POOL_MAX: Type.Optional(Int({ minimum: 1 })),
+  REDIS_URL: Type.String({ pattern: '^rediss?://' }),
+  QUEUE_PREFIX: Type.Optional(Type.String({ pattern: '^\\{[A-Za-z0-9_.-]{1,64}\\}$' })),
+  HOST: Type.Optional(Type.String({ minLength: 1 })),
+  PORT: Type.Optional(Int({ minimum: 0 })),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/]+(/.*)?$' })),
+  LOG_LEVEL: Type.Optional(
+    Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+  ),
+  LOG_PRETTY: Type.Optional(Bool),
+  BODY_LIMIT_BYTES: Type.Optional(Int({ minimum: 1024 })),
+  RATE_LIMIT_MAX: Type.Optional(Int({ minimum: 1 })),
+  RATE_LIMIT_WINDOW_SECONDS: Type.Optional(Int({ minimum: 1 })),
+  TRUST_PROXY: Type.Optional(Bool),
+  HUB_SIGNING_KEYS: Type.Optional(Type.String({ minLength: 2 })),
+  HUB_SIGNING_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  HUB_SIGNING_KEYS_GENERATE: Type.Optional(Bool),
+  ACCESS_TOKEN_TTL_SECONDS: Type.Optional(Int({ minimum: 60 })),
+  DEADLINE_IMMEDIATE_SECONDS: Type.Optional(Int({ minimum: 1 })),
+  DEADLINE_URGENT_SECONDS: Type.Optional(Int({ minimum: 1 })),
+  DEADLINE_ROUTINE_SECONDS: Type.Optional(Int({ minimum: 1 })),
+  WEBHOOK_ALLOW_LOOPBACK: Type.Optional(Bool),
+  WEBHOOK_MAX_ATTEMPTS: Type.Optional(Int({ minimum: 1 })),
+  WEBHOOK_BACKOFF_MS: Type.Optional(Int({ minimum: 1 })),
+  WEBHOOK_TIMEOUT_MS: Type.Optional(Int({ minimum: 100 })),
+  STATS_MIN_CELL: Type.Optional(Int({ minimum: 1 })),
+  RETENTION_DAYS: Type.Optional(Int({ minimum: 1 })),
+})
+type Env = Static<typeof EnvSchema>
+
+export interface Config {
+  readonly databaseUrl: string
+  readonly databaseSchema: string | undefined
+  readonly databasePoolMax: number
+  readonly redisUrl: string
+  readonly queuePrefix: string
+  readonly host: string
+  readonly port: number
+  readonly publicUrl: string
+  readonly logLevel: string
+  readonly logPretty: boolean
+  readonly bodyLimitBytes: number
+  readonly rateLimit: { readonly max: number; readonly windowSeconds: number }
+  readonly trustProxy: boolean
+  readonly hubKeys: { readonly json?: string; readonly file?: string; readonly generate: boolean }
+  readonly accessTokenTtlSeconds: number
+  readonly deadlines: { readonly immediate: number; readonly urgent: number; readonly routine: number }
+  readonly webhooks: {
+    readonly allowLoopback: boolean
+    readonly maxAttempts: number
+    readonly backoffMs: number
+    readonly timeoutMs: number
+  }
+  readonly statsMinCell: number
+  readonly retentionDays: number
+}
+
+export class ConfigError extends Error {
+  readonly variables: string[]
+  constructor(problems: { variable: string; message: string }[]) {
+    const lines = problems.map((p) => `  ${p.variable}: ${p.message}`)
+    super(`invalid configuration (${problems.length} variable(s)):\n${lines.join('\n')}`)
+    this.name = 'ConfigError'
+    this.variables = problems.map((p) => p.variable)
+  }
+}
+
+const check = Compile(EnvSchema)
+const known = Object.keys(EnvSchema.properties)
+
+/** Validates the environment and returns a frozen Config; throws one ConfigError naming every bad variable. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const env: Record<string, string> = {}
+  for (const key of known) {
+    const value = source[key]
+    if (value !== undefined && value !== '') env[key] = value
+  }
+  const problems = new Map<string, string>()
+  if (!check.Check(env)) {
+    for (const error of check.Errors(env)) {
+      const variable =
+        error.instancePath.slice(1).split('/')[0] ||
+        (error.params as { requiredProperties?: string[] }).requiredProperties?.[0] ||
+        '(environment)'
+      if (!problems.has(variable)) {
+        problems.set(variable, error.keyword === 'required' ? 'is required' : `is invalid (${error.message})`)
+      }
+    }
+  }
+  if (!env.HUB_SIGNING_KEYS && !env.HUB_SIGNING_KEYS_FILE) {
+    problems.set('HUB_SIGNING_KEYS', 'is required (or HUB_SIGNING_KEYS_FILE)')
+  }
+  if (problems.size > 0) {
+    throw new ConfigError([...problems].map(([variable, message]) => ({ variable, message })))
+  }
+  return freeze(env as unknown as Env)
+}
+
+function freeze(env: Env): Config {
+  const port = Number(env.PORT ?? 3000)
+  const config: Config = {
+    databaseUrl: env.DATABASE_URL,
+    databaseSchema: env.DATABASE_SCHEMA,
+    databasePoolMax: Number(env.DATABASE_POOL_MAX ?? 10),
+    redisUrl: env.REDIS_URL,
+    queuePrefix: env.QUEUE_PREFIX ?? '{trm}',
+    host: env.HOST ?? '127.0.0.1',
+    port,
+    publicUrl: (env.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ''),
+    logLevel: env.LOG_LEVEL ?? 'info',
+    logPretty: env.LOG_PRETTY === 'true',
+    bodyLimitBytes: Number(env.BODY_LIMIT_BYTES ?? 262_144),
+    rateLimit: {
+      max: Number(env.RATE_LIMIT_MAX ?? 6000),
+      windowSeconds: Number(env.RATE_LIMIT_WINDOW_SECONDS ?? 60),
+    },
+    trustProxy: env.TRUST_PROXY === 'true',
+    hubKeys: {
+      json: env.HUB_SIGNING_KEYS,
+      file: env.HUB_SIGNING_KEYS_FILE,
+      generate: env.HUB_SIGNING_KEYS_GENERATE === 'true',
+    },
+    accessTokenTtlSeconds: Number(env.ACCESS_TOKEN_TTL_SECONDS ?? 900),
+    deadlines: {
+      immediate: Number(env.DEADLINE_IMMEDIATE_SECONDS ?? 4 * 3600),
+      urgent: Number(env.DEADLINE_URGENT_SECONDS ?? 24 * 3600),
+      routine: Number(env.DEADLINE_ROUTINE_SECONDS ?? 72 * 3600),
+    },
+    webhooks: {
+      allowLoopback: env.WEBHOOK_ALLOW_LOOPBACK === 'true',
+      maxAttempts: Number(env.WEBHOOK_MAX_ATTEMPTS ?? 20),
+      backoffMs: Number(env.WEBHOOK_BACKOFF_MS ?? 30_000),
+      timeoutMs: Number(env.WEBHOOK_TIMEOUT_MS ?? 10_000),
+    },
+    statsMinCell: Number(env.STATS_MIN_CELL ?? 11),
+    retentionDays: Number(env.RETENTION_DAYS ?? 365),
+  }
+  return Object.freeze(config)
+}

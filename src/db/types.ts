@@ -1,0 +1,2 @@
+// Table types, one interface per table (Kysely). Columns mirror migrations/.
+export interface Database {}

@@ -1,0 +1,95 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { type ErrorCode, type FieldError, isHubError } from '../lib/errors.js'
+import { fieldErrors, toProblem } from '../lib/problem.js'
+
+const PROBLEM_JSON = 'application/problem+json; charset=utf-8'
+
+export function sendProblem(
+  reply: FastifyReply,
+  code: ErrorCode,
+  detail: string,
+  errors?: FieldError[],
+  headers?: Record<string, string>,
+) {
+  const problem = toProblem(code, detail, String(reply.request.id), errors)
+  if (headers) reply.headers(headers)
+  return reply.code(problem.status).type(PROBLEM_JSON).serializer(JSON.stringify).send(problem)
+}
+
+const FRAMEWORK_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'TRM_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'TRM_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'TRM_BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'TRM_BAD_REQUEST',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'TRM_BAD_REQUEST',
+}
+
+function handleError(this: FastifyInstance, error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (isHubError(error)) {
+    if (error.status >= 500) request.log.error({ err: error }, 'hub error')
+    return sendProblem(reply, error.code, error.message, error.errors, error.headers)
+  }
+  if (error.validation) {
+    const part = error.validationContext ?? 'body'
+    const prefix = part === 'body' ? '' : `/${part}`
+    const errors = fieldErrors(error.validation as never, prefix)
+    return sendProblem(reply, 'TRM_VALIDATION', `The request ${part} is not valid.`, errors)
+  }
+  const mapped = error.code ? FRAMEWORK_CODES[error.code] : undefined
+  if (mapped) return sendProblem(reply, mapped, error.message)
+  if (error.statusCode === 429) {
+    return sendProblem(reply, 'TRM_RATE_LIMITED', 'Too many requests; retry after the time in Retry-After.')
+  }
+  if (error.statusCode === 400 && error.code?.startsWith('FST_')) {
+    return sendProblem(reply, 'TRM_BAD_REQUEST', error.message)
+  }
+  // Anything else is our fault: the caller learns only the request id, the log keeps the rest.
+  request.log.error({ err: error }, 'unhandled error')
+  const unavailable = error.statusCode === 503
+  return sendProblem(
+    reply,
+    unavailable ? 'TRM_UNAVAILABLE' : 'TRM_INTERNAL',
+    `${unavailable ? 'Service unavailable' : 'Internal error'}; quote request id ${request.id} when reporting it.`,
+  )
+}
+
+/** Route patterns by method, to tell 405 (path known, method not) from 404. */
+function routeMatcher(app: FastifyInstance) {
+  const routes: { pattern: RegExp; methods: Set<string> }[] = []
+  app.addHook('onRoute', (route) => {
+    const source = route.url
+      .split('/')
+      .map((part) => (part.startsWith(':') ? '[^/]+' : part === '*' ? '.*' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/')
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    routes.push({ pattern: new RegExp(`^${source}/?$`), methods: new Set(methods) })
+  })
+  return (path: string): string[] => {
+    const allowed = new Set<string>()
+    for (const route of routes) if (route.pattern.test(path)) for (const m of route.methods) allowed.add(m)
+    return [...allowed]
+  }
+}
+
+export default fp(
+  async function errors(app) {
+    const allowedMethods = routeMatcher(app)
+    app.setErrorHandler(handleError)
+    app.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?')[0] ?? '/'
+      const allowed = allowedMethods(path)
+      if (allowed.length > 0) {
+        return sendProblem(
+          reply,
+          'TRM_METHOD_NOT_ALLOWED',
+          `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}.`,
+          undefined,
+          { allow: allowed.join(', ') },
+        )
+      }
+      return sendProblem(reply, 'TRM_ROUTE_NOT_FOUND', `There is no route ${request.method} ${path}.`)
+    })
+  },
+  { name: 'trm-errors' },
+)

@@ -1,0 +1,60 @@
+import fp from 'fastify-plugin'
+import { Gauge, Histogram, Registry } from 'prom-client'
+import { QUEUE_NAMES } from '../jobs/queues.js'
+
+const JOB_STATES = ['waiting', 'active', 'delayed', 'failed'] as const
+
+/** Prometheus metrics: HTTP latency by route and queue depths by state, in a registry of this app's own. */
+export default fp(
+  async function metrics(app) {
+    const registry = new Registry()
+    const latency = new Histogram({
+      name: 'trm_http_request_duration_seconds',
+      help: 'HTTP request latency by method, route pattern and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    })
+    new Gauge({
+      name: 'trm_queue_jobs',
+      help: 'BullMQ jobs by queue and state (absent while Redis is unreachable)',
+      labelNames: ['queue', 'state'],
+      registers: [registry],
+      async collect() {
+        this.reset()
+        await Promise.all(
+          QUEUE_NAMES.map(async (name) => {
+            const counts = await app.queues[name].getJobCounts(...JOB_STATES).catch(() => undefined)
+            for (const state of JOB_STATES) {
+              if (counts) this.set({ queue: name, state }, counts[state] ?? 0)
+            }
+          }),
+        )
+      },
+    })
+
+    app.addHook('onResponse', async (request, reply) => {
+      const route = request.routeOptions.url ?? 'unmatched'
+      latency.observe(
+        { method: request.method, route, status: String(reply.statusCode) },
+        reply.elapsedTime / 1000,
+      )
+    })
+
+    app.get(
+      '/metrics',
+      {
+        schema: {
+          tags: ['infrastructure'],
+          summary: 'Prometheus metrics',
+          response: { 200: { type: 'string', description: 'Prometheus text exposition format' } },
+        },
+      },
+      async (_request, reply) => {
+        reply.type(registry.contentType)
+        return registry.metrics()
+      },
+    )
+  },
+  { name: 'trm-metrics', dependencies: ['trm-redis'] },
+)
