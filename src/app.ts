@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { registerAjvFormats, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import formbody from '@fastify/formbody'
+import { registerAjvFormats, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import { type HubKeys, loadHubKeys } from './lib/hub-keys.js'
+import { redact } from './lib/logging.js'
 import { healthRoutes } from './modules/health/health.routes.js'
 import dbPlugin from './plugins/db.js'
 import errorsPlugin from './plugins/errors.js'
@@ -25,21 +26,8 @@ export interface BuildOptions {
   hubKeys?: HubKeys
 }
 
-/** Paths never written to the log: credentials, signed documents, encrypted details, bodies. */
-export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.body',
-  'res.body',
-  'body',
-  '*.jws',
-  '*.sensitive',
-  '*.client_assertion',
-  '*.access_token',
-]
-
 function loggerOptions(config: Config, options: BuildOptions): FastifyServerOptions['logger'] {
-  const base = { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
+  const base = { level: config.logLevel, redact }
   if (options.logStream) return { ...base, stream: options.logStream }
   if (config.logPretty) return { ...base, transport: { target: 'pino-pretty', options: { colorize: true } } }
   return base
@@ -54,8 +42,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     genReqId: () => randomUUID(),
-    requestIdLogLabel: 'requestId',
-    disableRequestLogging: false,
     routerOptions: { ignoreTrailingSlash: true },
   }).setValidatorCompiler(TypeBoxValidatorCompiler)
 

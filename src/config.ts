@@ -6,7 +6,8 @@ import { Compile } from 'typebox/compile'
  * Every process (API, worker, CLI) loads it through {@link loadConfig}.
  */
 const Bool = Type.Union([Type.Literal('true'), Type.Literal('false')])
-const Int = (options: { minimum: number; maximum?: number }) => Type.String({ pattern: '^[0-9]+$', ...options })
+const Int = (options: { minimum: number; maximum?: number }) =>
+  Type.String({ pattern: '^[0-9]+$', ...options })
 
 const EnvSchema = Type.Object({
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL connection URL' }),
@@ -79,34 +80,63 @@ export class ConfigError extends Error {
 }
 
 const check = Compile(EnvSchema)
-const known = Object.keys(EnvSchema.properties)
+const DatabaseEnvSchema = Type.Pick(EnvSchema, ['DATABASE_URL', 'DATABASE_SCHEMA', 'DATABASE_POOL_MAX'])
+const checkDatabase = Compile(DatabaseEnvSchema)
 
-/** Validates the environment and returns a frozen Config; throws one ConfigError naming every bad variable. */
-export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+type Source = Record<string, string | undefined>
+
+function pick(source: Source, keys: string[]): Record<string, string> {
   const env: Record<string, string> = {}
-  for (const key of known) {
+  for (const key of keys) {
     const value = source[key]
     if (value !== undefined && value !== '') env[key] = value
   }
+  return env
+}
+
+function collectProblems(checker: typeof check | typeof checkDatabase, env: Record<string, string>) {
   const problems = new Map<string, string>()
-  if (!check.Check(env)) {
-    for (const error of check.Errors(env)) {
-      const variable =
-        error.instancePath.slice(1).split('/')[0] ||
-        (error.params as { requiredProperties?: string[] }).requiredProperties?.[0] ||
-        '(environment)'
-      if (!problems.has(variable)) {
-        problems.set(variable, error.keyword === 'required' ? 'is required' : `is invalid (${error.message})`)
+  if (!checker.Check(env)) {
+    for (const error of checker.Errors(env)) {
+      if (error.keyword === 'required') {
+        for (const name of (error.params as { requiredProperties?: string[] }).requiredProperties ?? []) {
+          if (!problems.has(name)) problems.set(name, 'is required')
+        }
+        continue
       }
+      const variable = error.instancePath.slice(1).split('/')[0] || '(environment)'
+      if (!problems.has(variable)) problems.set(variable, `is invalid (${error.message})`)
     }
   }
-  if (!env.HUB_SIGNING_KEYS && !env.HUB_SIGNING_KEYS_FILE) {
+  return problems
+}
+
+const fail = (problems: Map<string, string>) =>
+  new ConfigError([...problems].map(([variable, message]) => ({ variable, message })))
+
+/** Validates the environment and returns a frozen Config; throws one ConfigError naming every bad variable. */
+export function loadConfig(source: Source = process.env): Config {
+  const env = pick(source, Object.keys(EnvSchema.properties))
+  const problems = collectProblems(check, env)
+  if (!env['HUB_SIGNING_KEYS'] && !env['HUB_SIGNING_KEYS_FILE']) {
     problems.set('HUB_SIGNING_KEYS', 'is required (or HUB_SIGNING_KEYS_FILE)')
   }
-  if (problems.size > 0) {
-    throw new ConfigError([...problems].map(([variable, message]) => ({ variable, message })))
-  }
+  if (problems.size > 0) throw fail(problems)
   return freeze(env as unknown as Env)
+}
+
+/** The database part alone, for commands that need nothing else (`trm migrate`). */
+export function loadDatabaseConfig(
+  source: Source = process.env,
+): Pick<Config, 'databaseUrl' | 'databaseSchema' | 'databasePoolMax'> {
+  const env = pick(source, Object.keys(DatabaseEnvSchema.properties))
+  const problems = collectProblems(checkDatabase, env)
+  if (problems.size > 0) throw fail(problems)
+  return Object.freeze({
+    databaseUrl: env['DATABASE_URL']!,
+    databaseSchema: env['DATABASE_SCHEMA'],
+    databasePoolMax: Number(env['DATABASE_POOL_MAX'] ?? 2),
+  })
 }
 
 function freeze(env: Env): Config {

@@ -35,7 +35,10 @@ export function createPool(config: DbConfig, applicationName = 'trm-hub'): pg.Po
   })
 }
 
-export function createDb(config: DbConfig, applicationName?: string): { db: Kysely<Database>; pool: pg.Pool } {
+export function createDb(
+  config: DbConfig,
+  applicationName?: string,
+): { db: Kysely<Database>; pool: pg.Pool } {
   const pool = createPool(config, applicationName)
   // A broken idle connection must not crash the process; the pool replaces it.
   pool.on('error', () => {})

@@ -35,7 +35,11 @@ export async function generateHubKey(): Promise<PrivateJwk> {
  * Loads the hub keys from inline JSON or a file. With `generate`, a missing file is created with a
  * fresh key (development only: production keys come from the secret store).
  */
-export async function loadHubKeys(source: { json?: string; file?: string; generate: boolean }): Promise<HubKeys> {
+export async function loadHubKeys(source: {
+  json?: string
+  file?: string
+  generate: boolean
+}): Promise<HubKeys> {
   let keys: PrivateJwk[]
   if (source.json) {
     keys = parseKeys(source.json, 'HUB_SIGNING_KEYS')

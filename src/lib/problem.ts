@@ -11,7 +11,12 @@ export interface Problem {
   errors?: FieldError[]
 }
 
-export function toProblem(code: ErrorCode, detail: string, requestId: string, errors?: FieldError[]): Problem {
+export function toProblem(
+  code: ErrorCode,
+  detail: string,
+  requestId: string,
+  errors?: FieldError[],
+): Problem {
   const problem: Problem = {
     type: problemType(code),
     title: ERRORS[code].title,
@@ -56,7 +61,8 @@ export function fieldErrors(errors: readonly SchemaError[], prefix = ''): FieldE
         push(`${base}/${escapePointer(name)}`, 'unknown member is not allowed')
       }
       const single = error.params['additionalProperty']
-      if (typeof single === 'string') push(`${base}/${escapePointer(single)}`, 'unknown member is not allowed')
+      if (typeof single === 'string')
+        push(`${base}/${escapePointer(single)}`, 'unknown member is not allowed')
     } else if (error.keyword === 'required') {
       const names = (error.params['requiredProperties'] as string[] | undefined) ?? [
         error.params['missingProperty'] as string,

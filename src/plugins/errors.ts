@@ -25,7 +25,12 @@ const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'TRM_BAD_REQUEST',
 }
 
-function handleError(this: FastifyInstance, error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+function handleError(
+  this: FastifyInstance,
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) {
   if (isHubError(error)) {
     if (error.status >= 500) request.log.error({ err: error }, 'hub error')
     return sendProblem(reply, error.code, error.message, error.errors, error.headers)
@@ -60,7 +65,9 @@ function routeMatcher(app: FastifyInstance) {
   app.addHook('onRoute', (route) => {
     const source = route.url
       .split('/')
-      .map((part) => (part.startsWith(':') ? '[^/]+' : part === '*' ? '.*' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .map((part) =>
+        part.startsWith(':') ? '[^/]+' : part === '*' ? '.*' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+      )
       .join('/')
     const methods = Array.isArray(route.method) ? route.method : [route.method]
     routes.push({ pattern: new RegExp(`^${source}/?$`), methods: new Set(methods) })

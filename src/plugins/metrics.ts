@@ -44,9 +44,12 @@ export default fp(
     app.get(
       '/metrics',
       {
+        config: { rateLimit: false },
         schema: {
+          operationId: 'getMetrics',
           tags: ['infrastructure'],
           summary: 'Prometheus metrics',
+          security: [],
           response: { 200: { type: 'string', description: 'Prometheus text exposition format' } },
         },
       },

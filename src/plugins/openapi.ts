@@ -34,7 +34,7 @@ export default fp<{ config: Config }>(
               description: 'Client credentials with a private_key_jwt client assertion (RFC 7523).',
               flows: {
                 clientCredentials: {
-                  tokenUrl: `${config.publicUrl}/v1/oauth/token`,
+                  tokenUrl: '/v1/oauth/token',
                   scopes: SCOPE_DESCRIPTIONS,
                 },
               },

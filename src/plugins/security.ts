@@ -27,9 +27,13 @@ export default fp<{ config: Config }>(
       // Redis being away must not turn away referrals: the limit is skipped, not enforced by failing.
       skipOnError: true,
       errorResponseBuilder: (_request, context) =>
-        new HubError('TRM_RATE_LIMITED', `Rate limit of ${context.max} requests exceeded; retry in ${context.after}.`, {
-          headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) },
-        }),
+        new HubError(
+          'TRM_RATE_LIMITED',
+          `Rate limit of ${context.max} requests exceeded; retry in ${context.after}.`,
+          {
+            headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) },
+          },
+        ),
     })
   },
   { name: 'trm-security', dependencies: ['trm-redis'] },

@@ -10,7 +10,13 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/health/live',
     {
       config: noRateLimit,
-      schema: { tags: ['infrastructure'], summary: 'Liveness', response: { 200: LiveSchema } },
+      schema: {
+        operationId: 'getLiveness',
+        tags: ['infrastructure'],
+        summary: 'Liveness',
+        security: [],
+        response: { 200: LiveSchema },
+      },
     },
     async () => ({ status: 'ok' as const }),
   )
@@ -20,16 +26,15 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: noRateLimit,
       schema: {
+        operationId: 'getReadiness',
         tags: ['infrastructure'],
         summary: 'Readiness: Postgres and Redis answer',
+        security: [],
         response: { 200: ReadySchema, 503: ReadySchema },
       },
     },
     async (_request, reply) => {
-      const [postgres, redis] = await Promise.all([
-        pingDatabase(app.db),
-        pingRedis(app.redis),
-      ])
+      const [postgres, redis] = await Promise.all([pingDatabase(app.db), pingRedis(app.redis)])
       const state = (up: boolean) => (up ? ('ok' as const) : ('unavailable' as const))
       reply.code(postgres && redis ? 200 : 503)
       return { status: state(postgres && redis), checks: { postgres: state(postgres), redis: state(redis) } }

@@ -1,0 +1,22 @@
+/** Exit statuses of `trm`, part of its stable interface (DESIGN.md, The `trm` command). */
+export const EXIT = { ok: 0, failedCheck: 1, usage: 2 } as const
+
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+export const USAGE = `usage: trm <command> [options]
+
+commands:
+  migrate                               apply pending database migrations
+  keys generate --out DIR [--alg ES256|EdDSA]
+                                        write signing.private.jwk.json, encryption.private.jwk.json
+                                        and public.jwks.json for a new agency
+  agencies add --name N --country CC --kind K --jwks FILE [--ncp] [--push-url URL] [--json]
+                                        register an agency directly in the database
+  audit verify [--from SEQ]             recompute the audit hash chain and check every checkpoint
+  retention [--dry-run]                 remove payloads of referrals past the retention period
+  demo [--url URL]                      run a referral between two fresh agencies against a hub
+
+Configuration comes from the same environment variables as the server (see README).
+Exit status: 0 success, 1 failed check, 2 bad usage.`

@@ -1,0 +1,37 @@
+import type { Kysely } from 'kysely'
+import type { Database } from '../../db/types.js'
+import type { QueueName } from '../../jobs/queues.js'
+import { newId } from '../../lib/ids.js'
+import { insertOutbox, notifyOutbox } from './outbox.repository.js'
+
+/** The NOTIFY channel that wakes the relay; per schema, so isolated test schemas do not wake each other. */
+export const outboxChannel = (schema: string | undefined) => `trm_outbox_${schema ?? 'public'}`
+
+export interface OutboxJob {
+  queue: QueueName
+  name: string
+  /** Ids only: job payloads never carry victim data (they sit in Redis). */
+  payload: Record<string, string | number | boolean>
+  runAt?: Date
+}
+
+/**
+ * Schedules BullMQ work inside the caller's transaction. The relay moves it to Redis after commit,
+ * so a request never calls Redis and Redis being down loses nothing.
+ */
+export async function enqueue(
+  db: Kysely<Database>,
+  schema: string | undefined,
+  job: OutboxJob,
+): Promise<string> {
+  const id = newId()
+  await insertOutbox(db, {
+    id,
+    queue: job.queue,
+    job_name: job.name,
+    payload: JSON.stringify(job.payload),
+    run_at: job.runAt ?? null,
+  })
+  await notifyOutbox(db, outboxChannel(schema)) // delivered on commit only (Postgres NOTIFY semantics)
+  return id
+}

@@ -1,0 +1,61 @@
+import t from 'tap'
+import { ConfigError, loadConfig, loadDatabaseConfig } from '../../src/config.js'
+
+const valid = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  HUB_SIGNING_KEYS_FILE: '/tmp/keys.json',
+}
+
+t.test('a valid environment gives a frozen config with defaults', async (t) => {
+  const config = loadConfig(valid)
+  t.equal(config.port, 3000)
+  t.equal(config.host, '127.0.0.1')
+  t.equal(config.publicUrl, 'http://localhost:3000')
+  t.equal(config.queuePrefix, '{trm}')
+  t.equal(config.statsMinCell, 11)
+  t.equal(config.retentionDays, 365)
+  t.same(config.deadlines, { immediate: 14_400, urgent: 86_400, routine: 259_200 })
+  t.ok(Object.isFrozen(config))
+})
+
+t.test('values are parsed and trailing slashes trimmed', async (t) => {
+  const config = loadConfig({
+    ...valid,
+    PORT: '8080',
+    PUBLIC_URL: 'https://hub.example.eu/',
+    STATS_MIN_CELL: '5',
+  })
+  t.equal(config.port, 8080)
+  t.equal(config.publicUrl, 'https://hub.example.eu')
+  t.equal(config.statsMinCell, 5)
+})
+
+t.test('one error names every offending variable', async (t) => {
+  const error = t.throws(() =>
+    loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', QUEUE_PREFIX: 'no-hash-tag' }),
+  ) as unknown as ConfigError
+  t.type(error, ConfigError)
+  t.same(
+    [...error.variables].sort(),
+    ['DATABASE_URL', 'HUB_SIGNING_KEYS', 'LOG_LEVEL', 'PORT', 'QUEUE_PREFIX', 'REDIS_URL'].sort(),
+  )
+  t.match(error.message, /DATABASE_URL: is required/)
+  t.match(error.message, /PORT: is invalid/)
+})
+
+t.test('empty strings count as missing', async (t) => {
+  const error = t.throws(() => loadConfig({ ...valid, REDIS_URL: '' })) as unknown as ConfigError
+  t.same(error.variables, ['REDIS_URL'])
+})
+
+t.test('a wrong URL scheme is refused', async (t) => {
+  const error = t.throws(() => loadConfig({ ...valid, DATABASE_URL: 'mysql://x' })) as unknown as ConfigError
+  t.same(error.variables, ['DATABASE_URL'])
+})
+
+t.test('the database part can be loaded alone', async (t) => {
+  t.same(loadDatabaseConfig({ DATABASE_URL: valid.DATABASE_URL }).databaseUrl, valid.DATABASE_URL)
+  const error = t.throws(() => loadDatabaseConfig({ DATABASE_SCHEMA: 'Bad-Name' })) as unknown as ConfigError
+  t.same(error.variables.sort(), ['DATABASE_SCHEMA', 'DATABASE_URL'])
+})
