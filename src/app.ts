@@ -1,11 +1,18 @@
 import { randomUUID } from 'node:crypto'
 import formbody from '@fastify/formbody'
-import { registerAjvFormats, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
+import { registerAjvFormats } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import { type HubKeys, loadHubKeys } from './lib/hub-keys.js'
 import { redact } from './lib/logging.js'
+import { ProblemSchema } from './lib/schemas.js'
+import { typeboxValidatorCompiler } from './lib/validator.js'
+import { agenciesRoutes } from './modules/agencies/agencies.routes.js'
+import { AGENCY_SCHEMAS } from './modules/agencies/agencies.schemas.js'
+import { authRoutes } from './modules/auth/auth.routes.js'
+import { AUTH_SCHEMAS } from './modules/auth/auth.schemas.js'
 import { healthRoutes } from './modules/health/health.routes.js'
+import authPlugin from './plugins/auth.js'
 import dbPlugin from './plugins/db.js'
 import errorsPlugin from './plugins/errors.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -35,6 +42,9 @@ function loggerOptions(config: Config, options: BuildOptions): FastifyServerOpti
 
 registerAjvFormats()
 
+/** Schemas with an $id: registered once, referenced by name from routes and the OpenAPI document. */
+const SHARED_SCHEMAS = [ProblemSchema, ...AGENCY_SCHEMAS, ...AUTH_SCHEMAS]
+
 /** Builds the whole HTTP application without listening. */
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -43,7 +53,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     trustProxy: config.trustProxy,
     genReqId: () => randomUUID(),
     routerOptions: { ignoreTrailingSlash: true },
-  }).setValidatorCompiler(TypeBoxValidatorCompiler)
+  }).setValidatorCompiler(typeboxValidatorCompiler(SHARED_SCHEMAS))
 
   app.decorate('config', config)
   app.decorate('hubKeys', options.hubKeys ?? (await loadHubKeys(config.hubKeys)))
@@ -51,6 +61,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     reply.header('x-request-id', request.id)
   })
 
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
   await app.register(errorsPlugin)
   await app.register(dbPlugin, { config })
   await app.register(redisPlugin, { config })
@@ -59,6 +70,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(formbody)
   await app.register(openapiPlugin, { config })
 
+  await app.register(authPlugin)
+
   await app.register(healthRoutes)
+  await app.register(authRoutes)
+  await app.register(agenciesRoutes)
   return app
 }

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { agenciesAddCommand } from './cli/agencies.js'
+import { keysGenerateCommand } from './cli/keys.js'
 import { migrateCommand } from './cli/migrate.js'
 import { EXIT, USAGE, UsageError } from './cli/usage.js'
 import { ConfigError } from './config.js'
@@ -7,6 +9,8 @@ type Command = (args: string[]) => Promise<number>
 
 const COMMANDS: Record<string, Command> = {
   migrate: () => migrateCommand(),
+  'keys generate': keysGenerateCommand,
+  'agencies add': agenciesAddCommand,
 }
 
 async function main(argv: string[]): Promise<number> {

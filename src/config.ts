@@ -80,7 +80,12 @@ export class ConfigError extends Error {
 }
 
 const check = Compile(EnvSchema)
-const DatabaseEnvSchema = Type.Pick(EnvSchema, ['DATABASE_URL', 'DATABASE_SCHEMA', 'DATABASE_POOL_MAX'])
+const DatabaseEnvSchema = Type.Pick(EnvSchema, [
+  'DATABASE_URL',
+  'DATABASE_SCHEMA',
+  'DATABASE_POOL_MAX',
+  'WEBHOOK_ALLOW_LOOPBACK',
+])
 const checkDatabase = Compile(DatabaseEnvSchema)
 
 type Source = Record<string, string | undefined>
@@ -125,10 +130,13 @@ export function loadConfig(source: Source = process.env): Config {
   return freeze(env as unknown as Env)
 }
 
-/** The database part alone, for commands that need nothing else (`trm migrate`). */
-export function loadDatabaseConfig(
-  source: Source = process.env,
-): Pick<Config, 'databaseUrl' | 'databaseSchema' | 'databasePoolMax'> {
+/** The database part alone, for commands that need nothing else (`trm migrate`, `trm agencies add`). */
+export function loadDatabaseConfig(source: Source = process.env): Pick<
+  Config,
+  'databaseUrl' | 'databaseSchema' | 'databasePoolMax'
+> & {
+  webhooks: Pick<Config['webhooks'], 'allowLoopback'>
+} {
   const env = pick(source, Object.keys(DatabaseEnvSchema.properties))
   const problems = collectProblems(checkDatabase, env)
   if (problems.size > 0) throw fail(problems)
@@ -136,6 +144,7 @@ export function loadDatabaseConfig(
     databaseUrl: env['DATABASE_URL']!,
     databaseSchema: env['DATABASE_SCHEMA'],
     databasePoolMax: Number(env['DATABASE_POOL_MAX'] ?? 2),
+    webhooks: { allowLoopback: env['WEBHOOK_ALLOW_LOOPBACK'] === 'true' },
   })
 }
 

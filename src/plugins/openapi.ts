@@ -2,11 +2,16 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
+import { SCOPE_DESCRIPTIONS } from '../modules/auth/auth.core.js'
 
 /** The OpenAPI 3.1 document is generated from the route schemas; /docs serves its reference page locally. */
 export default fp<{ config: Config }>(
   async function openapi(app, { config }) {
     await app.register(swagger, {
+      // Shared schemas keep their $id as the component name, so generated clients get real type names.
+      refResolver: {
+        buildLocalReference: (json, _baseUri, _fragment, i) => String(json['$id'] ?? `def-${i}`),
+      },
       openapi: {
         openapi: '3.1.0',
         info: {
@@ -53,14 +58,3 @@ export default fp<{ config: Config }>(
   },
   { name: 'trm-openapi' },
 )
-
-export const SCOPE_DESCRIPTIONS = {
-  'referrals:write': 'Submit referrals',
-  'referrals:read': 'Read referrals the agency is party to',
-  'acknowledgements:write': 'Acknowledge referrals',
-  'inbox:read': 'Read and confirm the agency inbox',
-  'directory:read': 'Read the agency directory',
-  'stats:read': 'Aggregate statistics (national contact points and operators)',
-  'audit:read': 'Audit events (own referrals; all for operators)',
-  'agencies:admin': 'Register and change agencies (operators)',
-} as const

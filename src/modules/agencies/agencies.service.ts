@@ -1,0 +1,276 @@
+import type { Kysely } from 'kysely'
+import type { Config } from '../../config.js'
+import type { AgencyKeyRow, AgencyRow, Database } from '../../db/types.js'
+import { decodeCursor, encodeCursor, isIdCursor } from '../../lib/cursor.js'
+import { type FieldError, HubError } from '../../lib/errors.js'
+import { newId } from '../../lib/ids.js'
+import { isUniqueViolation } from '../../lib/pg-errors.js'
+import { recordAuditEvent } from '../audit/audit.service.js'
+import * as repo from './agencies.repository.js'
+import type {
+  Agency,
+  AgencyCreate,
+  AgencyKind,
+  AgencyPatch,
+  Delivery,
+  PublicJwk,
+  RegisteredKey,
+} from './agencies.schemas.js'
+import { canonicalPublicJwk, checkKeyShape, privateMembers } from './keys.core.js'
+import { checkWebhookUrl } from './webhook-url.core.js'
+
+export interface DirectoryDeps {
+  db: Kysely<Database>
+  config: { webhooks: Pick<Config['webhooks'], 'allowLoopback'> }
+}
+
+export interface Actor {
+  agencyId: string
+  requestId?: string
+}
+
+export function toRegisteredKey(row: AgencyKeyRow): RegisteredKey {
+  const jwk = row.jwk as PublicJwk
+  return {
+    ...canonicalPublicJwk(jwk),
+    status: row.status,
+    createdAt: row.created_at.toISOString(),
+    ...(row.revoked_at ? { revokedAt: row.revoked_at.toISOString() } : {}),
+  }
+}
+
+export function toAgency(row: AgencyRow, keys: AgencyKeyRow[]): Agency {
+  return {
+    id: row.id,
+    name: row.name,
+    country: row.country,
+    kind: row.kind as AgencyKind,
+    nationalContactPoint: row.national_contact_point,
+    status: row.status,
+    delivery: row.delivery_mode === 'push' ? { mode: 'push', url: row.delivery_url! } : { mode: 'pull' },
+    jwks: { keys: keys.map(toRegisteredKey) },
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  }
+}
+
+function checkKeys(keys: PublicJwk[], pointer: string): void {
+  const errors: FieldError[] = []
+  const privateErrors = keys.flatMap((k, i) =>
+    privateMembers(k as Record<string, unknown>, `${pointer}/${i}`),
+  )
+  if (privateErrors.length > 0) {
+    throw new HubError(
+      'TRM_PRIVATE_KEY_REFUSED',
+      'Private key material was sent; register public keys only.',
+      {
+        errors: privateErrors,
+      },
+    )
+  }
+  const kids = new Set<string>()
+  keys.forEach((key, i) => {
+    errors.push(...checkKeyShape(key, `${pointer}/${i}`))
+    if (kids.has(key.kid)) errors.push({ pointer: `${pointer}/${i}/kid`, detail: 'kid is used twice' })
+    kids.add(key.kid)
+  })
+  if (errors.length > 0) throw new HubError('TRM_VALIDATION', 'A key is not acceptable.', { errors })
+}
+
+function deliveryColumns(delivery: Delivery | undefined, deps: DirectoryDeps, pointer: string) {
+  if (!delivery || delivery.mode === 'pull') return { delivery_mode: 'pull' as const, delivery_url: null }
+  const problem = checkWebhookUrl(delivery.url, deps.config.webhooks.allowLoopback)
+  if (problem) throw new HubError('TRM_VALIDATION', problem, { pointer: `${pointer}/url` })
+  return { delivery_mode: 'push' as const, delivery_url: delivery.url }
+}
+
+const ncpConflict = (country: string) =>
+  new HubError('TRM_DIRECTORY_CONFLICT', `${country} already has a national contact point.`, {
+    pointer: '/nationalContactPoint',
+  })
+
+export async function createAgency(deps: DirectoryDeps, input: AgencyCreate, actor: Actor): Promise<Agency> {
+  checkKeys(input.jwks.keys, '/jwks/keys')
+  const delivery = deliveryColumns(input.delivery, deps, '/delivery')
+  try {
+    return await deps.db.transaction().execute(async (trx) => {
+      const row = await repo.insertAgency(trx, {
+        id: newId(),
+        name: input.name,
+        country: input.country,
+        kind: input.kind,
+        national_contact_point: input.nationalContactPoint ?? false,
+        ...delivery,
+      })
+      const keys = []
+      for (const key of input.jwks.keys) {
+        const jwk = canonicalPublicJwk(key)
+        keys.push(
+          await repo.insertKey(trx, {
+            agency_id: row.id,
+            kid: key.kid,
+            use: key.use,
+            alg: key.alg,
+            jwk: JSON.stringify(jwk),
+          }),
+        )
+      }
+      await recordAuditEvent(trx, {
+        actor: actor.agencyId,
+        action: 'agency.created',
+        target: { type: 'agency', id: row.id },
+        requestId: actor.requestId,
+        outcome: 'success',
+        details: { country: row.country, kind: row.kind, keys: keys.length },
+      })
+      return toAgency(row, keys)
+    })
+  } catch (error) {
+    if (isUniqueViolation(error, 'agencies_one_ncp_per_country')) throw ncpConflict(input.country)
+    throw error
+  }
+}
+
+export async function getAgency(deps: Pick<DirectoryDeps, 'db'>, id: string): Promise<Agency> {
+  const row = await repo.findAgency(deps.db, id)
+  if (!row) throw new HubError('TRM_NOT_FOUND', 'No agency with this id.', { pointer: '/params/id' })
+  return toAgency(row, await repo.listKeys(deps.db, [id]))
+}
+
+export async function listAgencies(
+  deps: Pick<DirectoryDeps, 'db'>,
+  query: { country?: string; kind?: string; nationalContactPoint?: boolean; after?: string; limit?: number },
+): Promise<{ items: Agency[]; next: string | null }> {
+  const limit = query.limit ?? 50
+  const after = decodeCursor(query.after, isIdCursor)
+  const rows = await repo.listAgencies(deps.db, { ...query, afterId: after?.id, limit })
+  const keys = await repo.listKeys(
+    deps.db,
+    rows.map((r) => r.id),
+  )
+  const items = rows.map((row) =>
+    toAgency(
+      row,
+      keys.filter((k) => k.agency_id === row.id),
+    ),
+  )
+  const last = rows.at(-1)
+  return { items, next: rows.length === limit && last ? encodeCursor({ id: last.id }) : null }
+}
+
+const SELF_EDITABLE = new Set(['delivery'])
+
+export async function patchAgency(
+  deps: DirectoryDeps,
+  id: string,
+  patch: AgencyPatch,
+  actor: Actor & { operator: boolean },
+): Promise<Agency> {
+  if (!actor.operator) {
+    if (actor.agencyId !== id)
+      throw new HubError('TRM_AUTH_FORBIDDEN', 'Only an operator may change another agency.')
+    const refused = Object.keys(patch).filter((k) => !SELF_EDITABLE.has(k))
+    if (refused.length > 0) {
+      throw new HubError('TRM_AUTH_FORBIDDEN', 'An agency may change only its own delivery settings.', {
+        errors: refused.map((k) => ({ pointer: `/${k}`, detail: 'only an operator may change this' })),
+      })
+    }
+  }
+  const delivery = patch.delivery ? deliveryColumns(patch.delivery, deps, '/delivery') : {}
+  try {
+    return await deps.db.transaction().execute(async (trx) => {
+      const current = await repo.lockAgency(trx, id)
+      if (!current) throw new HubError('TRM_NOT_FOUND', 'No agency with this id.', { pointer: '/params/id' })
+      const row = await repo.updateAgency(trx, id, {
+        ...(patch.name !== undefined ? { name: patch.name } : {}),
+        ...(patch.kind !== undefined ? { kind: patch.kind } : {}),
+        ...(patch.nationalContactPoint !== undefined
+          ? { national_contact_point: patch.nationalContactPoint }
+          : {}),
+        ...(patch.status !== undefined ? { status: patch.status } : {}),
+        ...delivery,
+      })
+      await recordAuditEvent(trx, {
+        actor: actor.agencyId,
+        action: 'agency.updated',
+        target: { type: 'agency', id },
+        requestId: actor.requestId,
+        outcome: 'success',
+        details: { fields: Object.keys(patch).sort().join(','), status: row.status },
+      })
+      return toAgency(row, await repo.listKeys(trx, [id]))
+    })
+  } catch (error) {
+    if (isUniqueViolation(error, 'agencies_one_ncp_per_country')) throw ncpConflict('This country')
+    throw error
+  }
+}
+
+function assertOwnerOrOperator(id: string, actor: Actor & { operator: boolean }) {
+  if (!actor.operator && actor.agencyId !== id) {
+    throw new HubError(
+      'TRM_AUTH_FORBIDDEN',
+      "Only the agency itself or an operator may manage the agency's keys.",
+    )
+  }
+}
+
+export async function addKey(
+  deps: DirectoryDeps,
+  id: string,
+  key: PublicJwk,
+  actor: Actor & { operator: boolean },
+): Promise<RegisteredKey> {
+  assertOwnerOrOperator(id, actor)
+  checkKeys([key], '')
+  try {
+    return await deps.db.transaction().execute(async (trx) => {
+      if (!(await repo.lockAgency(trx, id))) throw new HubError('TRM_NOT_FOUND', 'No agency with this id.')
+      const row = await repo.insertKey(trx, {
+        agency_id: id,
+        kid: key.kid,
+        use: key.use,
+        alg: key.alg,
+        jwk: JSON.stringify(canonicalPublicJwk(key)),
+      })
+      await recordAuditEvent(trx, {
+        actor: actor.agencyId,
+        action: 'key.added',
+        target: { type: 'agency_key', id: `${id}/${key.kid}` },
+        requestId: actor.requestId,
+        outcome: 'success',
+        details: { use: key.use, alg: key.alg },
+      })
+      return toRegisteredKey(row)
+    })
+  } catch (error) {
+    if (isUniqueViolation(error)) {
+      throw new HubError('TRM_DIRECTORY_CONFLICT', 'This agency already has a key with this kid.', {
+        pointer: '/kid',
+      })
+    }
+    throw error
+  }
+}
+
+export async function revokeKey(
+  deps: DirectoryDeps,
+  id: string,
+  kid: string,
+  actor: Actor & { operator: boolean },
+): Promise<RegisteredKey> {
+  assertOwnerOrOperator(id, actor)
+  return deps.db.transaction().execute(async (trx) => {
+    const row = await repo.revokeKey(trx, id, kid)
+    if (!row)
+      throw new HubError('TRM_NOT_FOUND', 'No key with this kid for this agency.', { pointer: '/params/kid' })
+    await recordAuditEvent(trx, {
+      actor: actor.agencyId,
+      action: 'key.revoked',
+      target: { type: 'agency_key', id: `${id}/${kid}` },
+      requestId: actor.requestId,
+      outcome: 'success',
+    })
+    return toRegisteredKey(row)
+  })
+}

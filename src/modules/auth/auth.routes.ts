@@ -1,0 +1,89 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { HubError } from '../../lib/errors.js'
+import { toProblem } from '../../lib/problem.js'
+import { issueToken, OAuthError } from './auth.service.js'
+
+const DESCRIPTIONS: Record<string, string> = {
+  invalid_request: 'The request is missing a parameter or is malformed.',
+  invalid_client: 'Client authentication failed.',
+  invalid_grant: 'The grant is not valid.',
+  invalid_scope: 'The requested scope is not allowed for this agency.',
+  unsupported_grant_type: 'Only client_credentials is supported.',
+  temporarily_unavailable: 'The token service is temporarily unavailable; retry shortly.',
+}
+
+export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/v1/oauth/token',
+    {
+      schema: {
+        operationId: 'issueToken',
+        tags: ['auth'],
+        summary: 'Client credentials grant with a private_key_jwt client assertion (RFC 6749 §4.4, RFC 7523)',
+        security: [],
+        consumes: ['application/x-www-form-urlencoded'],
+        body: Type.Ref('TokenRequest'),
+        response: {
+          200: Type.Ref('TokenResponse'),
+          400: Type.Ref('OAuthError'),
+          401: Type.Ref('OAuthError'),
+          503: Type.Ref('OAuthError'),
+        },
+      },
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+      if (!request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
+        throw new HubError(
+          'TRM_UNSUPPORTED_MEDIA_TYPE',
+          'The token endpoint takes application/x-www-form-urlencoded.',
+        )
+      }
+      const deps = {
+        db: app.db,
+        redis: app.redis,
+        hubKeys: app.hubKeys,
+        config: app.config,
+        now: () => new Date(),
+      }
+      try {
+        return await issueToken(deps, request.body as Record<string, string>, String(request.id))
+      } catch (error) {
+        if (!(error instanceof OAuthError)) throw error
+        request.log.info({ oauthError: error.error, reason: error.reason }, 'token refused')
+        const status =
+          error.error === 'invalid_client' ? 401 : error.error === 'temporarily_unavailable' ? 503 : 400
+        const code =
+          status === 401 ? 'TRM_AUTH_UNAUTHENTICATED' : status === 503 ? 'TRM_UNAVAILABLE' : 'TRM_BAD_REQUEST'
+        const description = DESCRIPTIONS[error.error]!
+        return reply
+          .code(status)
+          .type('application/json')
+          .send({
+            error: error.error,
+            error_description: description,
+            ...toProblem(code, description, String(request.id)),
+          })
+      }
+    },
+  )
+
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      config: { rateLimit: false },
+      schema: {
+        operationId: 'getHubJwks',
+        tags: ['auth'],
+        summary: "The hub's public signing keys (receipts, access tokens, checkpoints, webhooks)",
+        security: [],
+        response: { 200: Type.Ref('HubJwks') },
+      },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300')
+      return app.hubKeys.publicJwks as never
+    },
+  )
+}
