@@ -45,7 +45,8 @@ apt_install() {
     as_root apt-get update -qq
     apt_updated=1
   fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+  # a package's postinst may start a daemon: it must not keep our stdout or lock open
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" 3>&- 9<&-
 }
 
 # host and port of a URL, for the /dev/tcp fallback when no client is installed
@@ -68,6 +69,7 @@ url_port() {
   if [[ $rest == *:* ]]; then echo "${rest##*:}"; else echo "$2"; fi
 }
 
+# shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
 tcp_open() { timeout 2 bash -c '>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null; }
 
 pg_answers() {
@@ -88,6 +90,7 @@ redis_answers() {
     [ "$reply" = PONG ]
   else
     # RESP by hand: a server that wants a password still proves it is there with -NOAUTH
+    # shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
     reply=$(timeout 2 bash -c 'exec 4<>"/dev/tcp/$1/$2" && printf "PING\r\n" >&4 && head -c 7 <&4' \
       _ "$(url_host "$url")" "$(url_port "$url" 6379)" 2>/dev/null) || return 1
     [[ $reply == +PONG* || $reply == -NOAUTH* ]]
@@ -95,6 +98,8 @@ redis_answers() {
 }
 
 # Serialises step 3 between concurrent runs (flock on the directory itself leaves no file behind).
+# Servers started under it must not inherit fd 9 (they would hold the lock for good) nor fd 3
+# (a caller reading our stdout through a pipe would never see it close).
 lock_data() {
   [ -n "${data_locked:-}" ] && return
   mkdir -p "$DATA"
@@ -105,7 +110,7 @@ lock_data() {
 
 pg_bindir() {
   local dir
-  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+  for dir in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r); do
     [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && echo "$dir" && return
   done
   have initdb && have pg_ctl && dirname "$(command -v initdb)"
@@ -114,6 +119,7 @@ pg_bindir() {
 start_private_postgres() {
   local url=postgres://postgres@127.0.0.1:$PG_PORT/postgres dir=$DATA/pg bin
   database_url=$url
+  pg_answers "$url" && return
   lock_data
   pg_answers "$url" && return
 
@@ -139,7 +145,7 @@ start_private_postgres() {
   fi
   log "starting postgres on 127.0.0.1:$PG_PORT"
   "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $dir" start >&2 ||
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $dir" start 3>&- 9<&- ||
     die "postgres did not start: $(tail -n 20 "$dir/log" 2>/dev/null)"
   pg_answers "$url" || die "postgres started but does not answer on $url"
 }
@@ -147,6 +153,7 @@ start_private_postgres() {
 start_private_redis() {
   local url=redis://127.0.0.1:$REDIS_PORT dir=$DATA/redis
   redis_url=$url
+  redis_answers "$url" && return
   lock_data
   redis_answers "$url" && return
 
@@ -156,7 +163,7 @@ start_private_redis() {
   # noeviction: BullMQ loses jobs if Redis may evict keys
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --dir "$dir" \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save '' --appendonly no \
-    --maxmemory-policy noeviction
+    --maxmemory-policy noeviction 3>&- 9<&-
   local i
   for ((i = 0; i < 50; i++)); do
     redis_answers "$url" && return

@@ -11,7 +11,10 @@ fi
 urls=$("$(dirname "${BASH_SOURCE[0]}")/services.sh")
 while IFS= read -r line; do
   case $line in
-    DATABASE_URL=* | REDIS_URL=*) export "$line" ;;
+    DATABASE_URL=* | REDIS_URL=*)
+      # shellcheck disable=SC2163 # exports the NAME=value that $line holds
+      export "$line"
+      ;;
   esac
 done <<<"$urls"
 exec "$@"
