@@ -53,7 +53,81 @@ export interface OutboxTable {
   relayed_at: Date | null
 }
 
+export interface ReferralsTable {
+  id: string
+  seq: Generated<number>
+  sender_id: string
+  recipient_id: string
+  sender_country: string
+  recipient_country: string
+  status: string
+  urgency: string
+  stage: string
+  victim_reference: string
+  linkage_token: string | null
+  age_group: string
+  minor: boolean
+  gender: string
+  citizenship: string[]
+  exploitation_forms: string[]
+  exploitation_countries: string[]
+  identified_in: string
+  needs: string[]
+  consent_status: string
+  has_sensitive: boolean
+  jws: string | null
+  payload_sha256: string
+  receipt: string
+  document_created_at: Timestamp
+  submitted_at: Timestamp
+  ack_due_at: Timestamp
+  received_at: Date | null
+  escalated_at: Date | null
+  terminal_at: Date | null
+  erased_at: Date | null
+  updated_at: Timestamp
+}
+
+export interface AcknowledgementsTable {
+  id: string
+  seq: Generated<number>
+  referral_id: string
+  author_id: string
+  type: string
+  reason: string | null
+  outcome: string | null
+  from_status: string
+  to_status: string
+  jws: string | null
+  payload_sha256: string
+  receipt: string
+  submitted_at: Timestamp
+  erased_at: Date | null
+}
+
+export interface InboxHeadsTable {
+  agency_id: string
+  last_seq: number
+}
+
+export interface InboxMessagesTable {
+  agency_id: string
+  seq: number
+  id: string
+  type: string
+  referral_id: string
+  acknowledgement_id: string | null
+  jws: string | null
+  body: ColumnType<Record<string, unknown> | null, string | null, string | null>
+  created_at: Timestamp
+  confirmed_at: Date | null
+}
+
 export interface Database {
+  referrals: ReferralsTable
+  acknowledgements: AcknowledgementsTable
+  inbox_heads: InboxHeadsTable
+  inbox_messages: InboxMessagesTable
   agencies: AgenciesTable
   agency_keys: AgencyKeysTable
   audit_events: AuditEventsTable
@@ -67,3 +141,7 @@ export type AgencyKeyRow = Selectable<AgencyKeysTable>
 export type AuditEventRow = Selectable<AuditEventsTable>
 export type NewAuditEventRow = Insertable<AuditEventsTable>
 export type NewOutboxRow = Insertable<OutboxTable>
+export type ReferralRow = Selectable<ReferralsTable>
+export type NewReferralRow = Insertable<ReferralsTable>
+export type AcknowledgementRow = Selectable<AcknowledgementsTable>
+export type InboxMessageRow = Selectable<InboxMessagesTable>

@@ -1,0 +1,158 @@
+import type { Kysely } from 'kysely'
+import type { AcknowledgementRow, Database, ReferralRow } from '../../db/types.js'
+import { decodeCursor, encodeCursor } from '../../lib/cursor.js'
+import { HubError } from '../../lib/errors.js'
+import { recordAuditEvent } from '../audit/audit.service.js'
+import * as repo from './referrals.repository.js'
+
+export interface AcknowledgementView {
+  id: string
+  type: string
+  authorId: string
+  reason: string | null
+  outcome: string | null
+  status: string
+  submittedAt: string
+  jws: string | null
+  receipt: string
+}
+
+export interface ReferralView {
+  id: string
+  status: string
+  sender: { agencyId: string; country: string }
+  recipient: { agencyId: string; country: string }
+  victimReference: string
+  urgency: string
+  stage: string
+  minor: boolean
+  submittedAt: string
+  ackDueAt: string
+  receivedAt: string | null
+  overdue: boolean
+  erased: boolean
+  receipt: string
+  jws: string | null
+  acknowledgements: AcknowledgementView[]
+  possibleDuplicates: number
+  possibleDuplicateIds: string[]
+}
+
+export type PartyRole = 'sender' | 'recipient' | 'escalation'
+
+/** How the agency relates to the referral; undefined means the referral does not exist for it. */
+export async function partyRole(
+  db: Kysely<Database>,
+  row: ReferralRow,
+  agencyId: string,
+): Promise<PartyRole | undefined> {
+  if (row.sender_id === agencyId) return 'sender'
+  if (row.recipient_id === agencyId) return 'recipient'
+  return (await repo.hasEscalation(db, row.id, agencyId)) ? 'escalation' : undefined
+}
+
+export const notFound = () =>
+  new HubError('TRM_NOT_FOUND', 'No referral with this id.', { pointer: '/params/id' })
+
+function toAcknowledgementView(row: AcknowledgementRow): AcknowledgementView {
+  return {
+    id: row.id,
+    type: row.type,
+    authorId: row.author_id,
+    reason: row.reason,
+    outcome: row.outcome,
+    status: row.to_status,
+    submittedAt: row.submitted_at.toISOString(),
+    jws: row.jws,
+    receipt: row.receipt,
+  }
+}
+
+export function isOverdue(row: ReferralRow, now: Date): boolean {
+  return row.received_at === null ? now >= row.ack_due_at : row.received_at > row.ack_due_at
+}
+
+function toSummary(row: ReferralRow, now: Date) {
+  return {
+    id: row.id,
+    status: row.status,
+    sender: { agencyId: row.sender_id, country: row.sender_country },
+    recipient: { agencyId: row.recipient_id, country: row.recipient_country },
+    victimReference: row.victim_reference,
+    urgency: row.urgency,
+    stage: row.stage,
+    minor: row.minor,
+    submittedAt: row.submitted_at.toISOString(),
+    ackDueAt: row.ack_due_at.toISOString(),
+    receivedAt: row.received_at?.toISOString() ?? null,
+    overdue: isOverdue(row, now),
+    erased: row.erased_at !== null,
+  }
+}
+
+/** One referral for a party (the same 404 for a non-party as for a missing id); the read is audited. */
+export async function getReferral(
+  deps: { db: Kysely<Database>; now: () => Date },
+  id: string,
+  callerId: string,
+  requestId: string,
+): Promise<ReferralView> {
+  const row = await repo.findReferral(deps.db, id)
+  const role = row ? await partyRole(deps.db, row, callerId) : undefined
+  if (!row || !role) throw notFound()
+  const [acknowledgements, linked] = await Promise.all([
+    repo.listAcknowledgements(deps.db, id),
+    row.linkage_token ? repo.findLinked(deps.db, row.linkage_token, id, callerId) : undefined,
+  ])
+  await recordAuditEvent(deps.db, {
+    actor: callerId,
+    action: 'referral.read',
+    target: { type: 'referral', id },
+    referralId: id,
+    requestId,
+    outcome: 'success',
+    details: { role },
+  })
+  return {
+    ...toSummary(row, deps.now()),
+    receipt: row.receipt,
+    jws: row.jws,
+    acknowledgements: acknowledgements.map(toAcknowledgementView),
+    possibleDuplicates: linked?.count ?? 0,
+    possibleDuplicateIds: linked?.visibleIds ?? [],
+  }
+}
+
+const isSeqCursor = (v: Record<string, unknown>): v is { s: number } =>
+  typeof v['s'] === 'number' && Number.isSafeInteger(v['s'])
+
+export async function listReferrals(
+  deps: { db: Kysely<Database>; now: () => Date },
+  callerId: string,
+  query: { role?: 'sent' | 'received'; status?: string; after?: string; limit?: number },
+  requestId: string,
+) {
+  const limit = query.limit ?? 50
+  const after = decodeCursor(query.after, isSeqCursor)
+  const rows = await repo.listForParty(deps.db, {
+    agencyId: callerId,
+    ...(query.role ? { role: query.role } : {}),
+    ...(query.status ? { status: query.status } : {}),
+    ...(after ? { afterSeq: after.s } : {}),
+    limit,
+  })
+  await recordAuditEvent(deps.db, {
+    actor: callerId,
+    action: 'referral.listed',
+    target: { type: 'referral_list', id: callerId },
+    requestId,
+    outcome: 'success',
+    details: { count: rows.length, role: query.role ?? 'any', status: query.status ?? 'any' },
+  })
+  const now = deps.now()
+  const last = rows.at(-1)
+  return {
+    items: rows.map((row) => toSummary(row, now)),
+    next: rows.length === limit && last ? encodeCursor({ s: last.seq }) : null,
+  }
+}

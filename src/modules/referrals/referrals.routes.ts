@@ -1,0 +1,75 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { IdParams, problems, secured } from '../../lib/schemas.js'
+import { getReferral, listReferrals } from './referrals.read.js'
+import { ReferralListQuerySchema } from './referrals.schemas.js'
+import { submitReferral } from './referrals.service.js'
+
+export const referralsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const deps = { db: app.db, hubKeys: app.hubKeys, config: app.config, now: () => new Date() }
+
+  app.post(
+    '/v1/referrals',
+    {
+      onRequest: app.authorize('referrals:write'),
+      schema: {
+        operationId: 'submitReferral',
+        tags: ['referrals'],
+        summary: 'Submit a signed referral (201); an identical replay answers 200 with the first receipt',
+        description:
+          'The body carries a compact JWS (typ trm-referral+json, alg ES256 or EdDSA, kid of one of your ' +
+          'signing keys) whose payload is a ReferralDocument. The same id over a different document is 422; ' +
+          'the same id still being processed is 409.',
+        security: secured('referrals:write'),
+        body: Type.Ref('SignedSubmission'),
+        response: {
+          200: Type.Ref('ReferralSubmissionResult'),
+          201: Type.Ref('ReferralSubmissionResult'),
+          ...problems(400, 401, 403, 409, 413, 415, 422, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const result = await submitReferral(
+        deps,
+        request.caller,
+        (request.body as { jws: string }).jws,
+        String(request.id),
+      )
+      if (result.status === 201) reply.header('location', `/v1/referrals/${result.body.id}`)
+      return reply.code(result.status).send(result.body)
+    },
+  )
+
+  app.get(
+    '/v1/referrals',
+    {
+      onRequest: app.authorize('referrals:read'),
+      schema: {
+        operationId: 'listReferrals',
+        tags: ['referrals'],
+        summary: 'Referrals the caller sent or received, by role and status, cursor-paged',
+        security: secured('referrals:read'),
+        querystring: ReferralListQuerySchema,
+        response: { 200: Type.Ref('ReferralPage'), ...problems(400, 401, 403, 429) },
+      },
+    },
+    async (request) => listReferrals(deps, request.caller.id, request.query, String(request.id)) as never,
+  )
+
+  app.get(
+    '/v1/referrals/:id',
+    {
+      onRequest: app.authorize('referrals:read'),
+      schema: {
+        operationId: 'getReferral',
+        tags: ['referrals'],
+        summary: 'State, parties, deadlines, the original JWS and the acknowledgements (parties only)',
+        security: secured('referrals:read'),
+        params: IdParams,
+        response: { 200: Type.Ref('ReferralView'), ...problems(400, 401, 403, 404, 429) },
+      },
+    },
+    async (request) => getReferral(deps, request.params.id, request.caller.id, String(request.id)) as never,
+  )
+}

@@ -1,0 +1,47 @@
+import { decodeProtectedHeader } from 'jose'
+import type { AgencyKeyRow } from '../../db/types.js'
+import { HubError } from '../../lib/errors.js'
+
+/**
+ * The hub checks only the header of the `sensitive` JWE (it holds no key that could open it): the
+ * algorithms, and that it is addressed to one of the recipient's active encryption keys.
+ */
+export function checkSensitive(jwe: string, recipientKeys: AgencyKeyRow[]): void {
+  const encKids = recipientKeys.filter((k) => k.use === 'enc' && k.status === 'active').map((k) => k.kid)
+  if (encKids.length === 0) {
+    throw new HubError(
+      'TRM_SENSITIVE_INVALID',
+      'The recipient has no encryption key; sensitive details cannot be sent to it.',
+      {
+        pointer: '/sensitive',
+      },
+    )
+  }
+  let header: Record<string, unknown>
+  try {
+    header = decodeProtectedHeader(jwe) as Record<string, unknown>
+  } catch {
+    throw new HubError('TRM_SENSITIVE_INVALID', 'sensitive must be a compact JWE.', { pointer: '/sensitive' })
+  }
+  if (header['alg'] !== 'ECDH-ES+A256KW' || header['enc'] !== 'A256GCM') {
+    throw new HubError('TRM_SENSITIVE_INVALID', 'sensitive must use alg ECDH-ES+A256KW and enc A256GCM.', {
+      pointer: '/sensitive',
+    })
+  }
+  for (const member of ['jku', 'jwk', 'x5u', 'x5c', 'crit', 'zip']) {
+    if (member in header) {
+      throw new HubError('TRM_SENSITIVE_INVALID', `The JWE header member ${member} is refused.`, {
+        pointer: '/sensitive',
+      })
+    }
+  }
+  if (typeof header['kid'] !== 'string' || !encKids.includes(header['kid'])) {
+    throw new HubError(
+      'TRM_SENSITIVE_INVALID',
+      "sensitive must be encrypted to one of the recipient's active enc keys.",
+      {
+        pointer: '/sensitive',
+      },
+    )
+  }
+}
