@@ -69,6 +69,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(redisPlugin, { config })
   await app.register(metricsPlugin)
   await app.register(securityPlugin, { config })
+  // JSON everywhere, form-encoded only for the token endpoint (RFC 6749); anything else is 415.
+  app.removeContentTypeParser('text/plain')
   await app.register(formbody)
   await app.register(openapiPlugin, { config })
 

@@ -123,7 +123,20 @@ export interface InboxMessagesTable {
   confirmed_at: Date | null
 }
 
+export interface DeliveriesTable {
+  message_id: string
+  agency_id: string
+  referral_id: string
+  status: Generated<'pending' | 'delivered' | 'failed'>
+  attempts: Generated<number>
+  last_error: string | null
+  last_attempt_at: Date | null
+  delivered_at: Date | null
+  created_at: Timestamp
+}
+
 export interface Database {
+  deliveries: DeliveriesTable
   referrals: ReferralsTable
   acknowledgements: AcknowledgementsTable
   inbox_heads: InboxHeadsTable
@@ -145,3 +158,4 @@ export type ReferralRow = Selectable<ReferralsTable>
 export type NewReferralRow = Insertable<ReferralsTable>
 export type AcknowledgementRow = Selectable<AcknowledgementsTable>
 export type InboxMessageRow = Selectable<InboxMessagesTable>
+export type DeliveryRow = Selectable<DeliveriesTable>

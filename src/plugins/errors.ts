@@ -42,6 +42,13 @@ function handleError(
     return sendProblem(reply, 'TRM_VALIDATION', `The request ${part} is not valid.`, errors)
   }
   const mapped = error.code ? FRAMEWORK_CODES[error.code] : undefined
+  if (mapped === 'TRM_UNSUPPORTED_MEDIA_TYPE') {
+    return sendProblem(
+      reply,
+      mapped,
+      'Send application/json (the token endpoint takes application/x-www-form-urlencoded).',
+    )
+  }
   if (mapped) return sendProblem(reply, mapped, error.message)
   if (error.statusCode === 429) {
     return sendProblem(reply, 'TRM_RATE_LIMITED', 'Too many requests; retry after the time in Retry-After.')

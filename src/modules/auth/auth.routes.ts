@@ -17,6 +17,14 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/v1/oauth/token',
     {
+      preValidation: async (request) => {
+        if (!request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
+          throw new HubError(
+            'TRM_UNSUPPORTED_MEDIA_TYPE',
+            'The token endpoint takes application/x-www-form-urlencoded.',
+          )
+        }
+      },
       schema: {
         operationId: 'issueToken',
         tags: ['auth'],

@@ -41,3 +41,44 @@ export async function appendInboxMessage(db: Kysely<Database>, message: NewInbox
 export async function notifyInbox(db: Kysely<Database>, channel: string, agencyId: string): Promise<void> {
   await sql`select pg_notify(${channel}, ${agencyId})`.execute(db)
 }
+
+export async function insertDelivery(
+  db: Kysely<Database>,
+  row: { message_id: string; agency_id: string; referral_id: string },
+): Promise<void> {
+  await db.insertInto('deliveries').values(row).execute()
+}
+
+export function listMessages(
+  db: Kysely<Database>,
+  filter: { agencyId: string; afterSeq?: number; limit: number },
+) {
+  let query = db
+    .selectFrom('inbox_messages')
+    .selectAll()
+    .where('agency_id', '=', filter.agencyId)
+    .orderBy('seq')
+    .limit(filter.limit)
+  // Without a cursor: from the oldest unconfirmed message on.
+  query =
+    filter.afterSeq === undefined
+      ? query.where('confirmed_at', 'is', null)
+      : query.where('seq', '>', filter.afterSeq)
+  return query.execute()
+}
+
+export function findMessage(db: Kysely<Database>, id: string) {
+  return db.selectFrom('inbox_messages').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+/** Confirms every unconfirmed message up to seq; returns what was confirmed. */
+export function confirmThrough(db: Kysely<Database>, agencyId: string, seq: number) {
+  return db
+    .updateTable('inbox_messages')
+    .set({ confirmed_at: sql`now()` })
+    .where('agency_id', '=', agencyId)
+    .where('seq', '<=', seq)
+    .where('confirmed_at', 'is', null)
+    .returning(['id', 'type', 'referral_id'])
+    .execute()
+}

@@ -4,13 +4,12 @@ import type { Config } from '../../config.js'
 import type { AgencyRow, Database, ReferralRow } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
-import { newId } from '../../lib/ids.js'
 import { isUniqueViolation } from '../../lib/pg-errors.js'
 import { fieldErrors } from '../../lib/problem.js'
 import { RECEIPT_TYP, signHubStatement } from '../../lib/receipts.js'
 import { findAgency, findNationalContactPoint, listKeys } from '../agencies/agencies.repository.js'
 import { recordAuditEvent } from '../audit/audit.service.js'
-import { appendInboxMessage, notifyInbox } from '../inbox/inbox.repository.js'
+import { deliverToInbox } from '../inbox/inbox.service.js'
 import { enqueue } from '../outbox/outbox.service.js'
 import { REFERRAL_TYP, type ReferralDocument, ReferralDocumentSchema } from './referral-document.schema.js'
 import { ackDueAt, checkConsent, newVictimReference } from './referrals.core.js'
@@ -35,8 +34,6 @@ export interface SubmissionResult {
   receipt: string
   possibleDuplicates: number
 }
-
-export const inboxChannel = (schema: string | undefined) => `trm_inbox_${schema ?? 'public'}`
 
 const checkDocument = Compile(ReferralDocumentSchema)
 
@@ -144,37 +141,25 @@ export async function submitReferral(
     })
   }
 
-  return store(deps, caller, jws, document, verified.payloadSha256, recipient, requestId)
+  return store(deps, { caller, jws, document, payloadSha256: verified.payloadSha256, recipient, requestId })
+}
+
+interface Accepted {
+  caller: { id: string; country: string }
+  jws: string
+  document: ReferralDocument
+  payloadSha256: string
+  recipient: AgencyRow
+  requestId: string
 }
 
 async function store(
   deps: ReferralDeps,
-  caller: { id: string; country: string },
-  jws: string,
-  document: ReferralDocument,
-  payloadSha256: string,
-  recipient: AgencyRow,
-  requestId: string,
+  accepted: Accepted,
 ): Promise<{ status: 200 | 201; body: SubmissionResult }> {
-  const verified = { payloadSha256 }
+  const { caller, jws, document, payloadSha256, recipient, requestId } = accepted
   try {
-    return await storeInTransaction()
-  } catch (error) {
-    // Another sender took this id between our check and our insert.
-    if (isUniqueViolation(error, 'referrals_pkey')) {
-      throw new HubError(
-        'TRM_DUPLICATE_MISMATCH',
-        'This referral id was already used for a different document.',
-        {
-          pointer: '/id',
-        },
-      )
-    }
-    throw error
-  }
-
-  async function storeInTransaction() {
-    return deps.db.transaction().execute(async (trx) => {
+    return await deps.db.transaction().execute(async (trx) => {
       if (!(await repo.tryLockSubmission(trx, caller.id, document.id))) {
         throw new HubError(
           'TRM_IN_PROGRESS',
@@ -185,7 +170,7 @@ async function store(
         )
       }
       const raced = await repo.findReferral(trx, document.id)
-      if (raced) return replayOrRefuse(trx, raced, caller.id, verified.payloadSha256)
+      if (raced) return replayOrRefuse(trx, raced, caller.id, payloadSha256)
 
       const submittedAt = deps.now()
       const due = ackDueAt(submittedAt, document.urgency, document.victim.minor, deps.config.deadlines)
@@ -193,7 +178,7 @@ async function store(
         referralId: document.id,
         sender: caller.id,
         recipient: recipient.id,
-        payloadSha256: verified.payloadSha256,
+        payloadSha256: payloadSha256,
         receivedAt: submittedAt.toISOString(),
       })
       const row = await repo.insertReferral(trx, {
@@ -218,7 +203,7 @@ async function store(
         consent_status: document.consent.status,
         has_sensitive: document.sensitive !== undefined,
         jws,
-        payload_sha256: verified.payloadSha256,
+        payload_sha256: payloadSha256,
         receipt,
         document_created_at: document.createdAt,
         submitted_at: submittedAt,
@@ -242,15 +227,25 @@ async function store(
       const linked = row.linkage_token
         ? await repo.findLinked(trx, row.linkage_token, row.id, caller.id)
         : undefined
-      await appendInboxMessage(trx, {
-        id: newId(),
+      await deliverToInbox(trx, deps.config, {
         agencyId: recipient.id,
         type: 'referral',
         referralId: row.id,
         jws,
       })
-      await notifyInbox(trx, inboxChannel(deps.config.databaseSchema), recipient.id)
       return { status: 201 as const, body: toSubmission(row, linked?.count ?? 0) }
     })
+  } catch (error) {
+    // Another sender took this id between our check and our insert.
+    if (isUniqueViolation(error, 'referrals_pkey')) {
+      throw new HubError(
+        'TRM_DUPLICATE_MISMATCH',
+        'This referral id was already used for a different document.',
+        {
+          pointer: '/id',
+        },
+      )
+    }
+    throw error
   }
 }
