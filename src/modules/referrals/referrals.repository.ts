@@ -94,3 +94,23 @@ export async function hasEscalation(db: Kysely<Database>, referralId: string, ag
     .executeTakeFirst()
   return row !== undefined
 }
+
+export async function updateReferral(
+  db: Kysely<Database>,
+  id: string,
+  changes: {
+    status?: string
+    received_at?: Date
+    terminal_at?: Date
+    escalated_at?: Date
+    erased_at?: Date
+    jws?: null
+  },
+) {
+  return db
+    .updateTable('referrals')
+    .set({ ...changes, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
+}
