@@ -7,16 +7,21 @@ import { type HubKeys, loadHubKeys } from './lib/hub-keys.js'
 import { redact } from './lib/logging.js'
 import { ProblemSchema } from './lib/schemas.js'
 import { typeboxValidatorCompiler } from './lib/validator.js'
+import { acknowledgementsRoutes } from './modules/acknowledgements/acknowledgements.routes.js'
+import { ACKNOWLEDGEMENT_SCHEMAS } from './modules/acknowledgements/acknowledgements.schemas.js'
 import { agenciesRoutes } from './modules/agencies/agencies.routes.js'
 import { AGENCY_SCHEMAS } from './modules/agencies/agencies.schemas.js'
 import { authRoutes } from './modules/auth/auth.routes.js'
 import { AUTH_SCHEMAS } from './modules/auth/auth.schemas.js'
 import { healthRoutes } from './modules/health/health.routes.js'
+import { inboxRoutes } from './modules/inbox/inbox.routes.js'
+import { INBOX_SCHEMAS } from './modules/inbox/inbox.schemas.js'
 import { referralsRoutes } from './modules/referrals/referrals.routes.js'
 import { REFERRAL_SCHEMAS } from './modules/referrals/referrals.schemas.js'
 import authPlugin from './plugins/auth.js'
 import dbPlugin from './plugins/db.js'
 import errorsPlugin from './plugins/errors.js'
+import inboxWakeupsPlugin from './plugins/inbox-wakeups.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
 import redisPlugin from './plugins/redis.js'
@@ -45,7 +50,14 @@ function loggerOptions(config: Config, options: BuildOptions): FastifyServerOpti
 registerAjvFormats()
 
 /** Schemas with an $id: registered once, referenced by name from routes and the OpenAPI document. */
-const SHARED_SCHEMAS = [ProblemSchema, ...AGENCY_SCHEMAS, ...AUTH_SCHEMAS, ...REFERRAL_SCHEMAS]
+const SHARED_SCHEMAS = [
+  ProblemSchema,
+  ...AGENCY_SCHEMAS,
+  ...AUTH_SCHEMAS,
+  ...REFERRAL_SCHEMAS,
+  ...ACKNOWLEDGEMENT_SCHEMAS,
+  ...INBOX_SCHEMAS,
+]
 
 /** Builds the whole HTTP application without listening. */
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -75,10 +87,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(openapiPlugin, { config })
 
   await app.register(authPlugin)
+  await app.register(inboxWakeupsPlugin)
 
   await app.register(healthRoutes)
   await app.register(authRoutes)
   await app.register(agenciesRoutes)
   await app.register(referralsRoutes)
+  await app.register(acknowledgementsRoutes)
+  await app.register(inboxRoutes)
   return app
 }

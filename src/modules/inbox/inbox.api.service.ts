@@ -1,0 +1,88 @@
+import type { Kysely } from 'kysely'
+import type { Config } from '../../config.js'
+import type { Database } from '../../db/types.js'
+import { decodeCursor } from '../../lib/cursor.js'
+import type { InboxWakeups } from '../../plugins/inbox-wakeups.js'
+import { markDelivered } from '../acknowledgements/delivered.js'
+import { recordAuditEvent } from '../audit/audit.service.js'
+import { type InboxItem, isInboxCursor, toInboxItem } from './inbox.core.js'
+import { confirmThrough, listMessages } from './inbox.repository.js'
+
+export interface InboxDeps {
+  db: Kysely<Database>
+  config: Pick<Config, 'databaseSchema'>
+  wakeups: InboxWakeups
+}
+
+export const MAX_WAIT_SECONDS = 30
+
+/**
+ * The caller's messages in commit order, from `after` or from the oldest unconfirmed one. With
+ * `wait`, an empty read long-polls: it returns as soon as a message is committed for the caller
+ * (LISTEN/NOTIFY), or empty at the end of the wait.
+ */
+export async function readInbox(
+  deps: InboxDeps,
+  agencyId: string,
+  query: { after?: string; limit?: number; wait?: number },
+  requestId: string,
+  signal?: AbortSignal,
+): Promise<{ items: InboxItem[]; next: string | null }> {
+  const after = decodeCursor(query.after, isInboxCursor)
+  const filter = { agencyId, limit: query.limit ?? 50, ...(after ? { afterSeq: after.s } : {}) }
+  const waitMs = Math.min(query.wait ?? 0, MAX_WAIT_SECONDS) * 1000
+  const subscription = waitMs > 0 ? await deps.wakeups.subscribe(agencyId) : undefined
+  try {
+    let rows = await listMessages(deps.db, filter)
+    const deadline = Date.now() + waitMs
+    while (rows.length === 0 && subscription && Date.now() < deadline && !signal?.aborted) {
+      if (!(await subscription.wait(deadline - Date.now(), signal))) break
+      rows = await listMessages(deps.db, filter)
+    }
+    const items = rows.map(toInboxItem)
+    if (items.length > 0) {
+      await recordAuditEvent(deps.db, {
+        actor: agencyId,
+        action: 'inbox.read',
+        target: { type: 'inbox', id: agencyId },
+        requestId,
+        outcome: 'success',
+        details: { count: items.length, through: items.at(-1)!.cursor },
+      })
+    }
+    return { items, next: items.at(-1)?.cursor ?? query.after ?? null }
+  } finally {
+    subscription?.cancel()
+  }
+}
+
+/**
+ * Confirms delivery of everything up to the cursor. A confirmed referral message moves the referral
+ * to `delivered` and tells the sender (at-least-once: confirming twice changes nothing).
+ */
+export async function confirmInbox(
+  deps: InboxDeps,
+  agencyId: string,
+  through: string,
+  requestId: string,
+): Promise<{ confirmed: number }> {
+  const cursor = decodeCursor(through, isInboxCursor, '/through')!
+  return deps.db.transaction().execute(async (trx) => {
+    const confirmed = await confirmThrough(trx, agencyId, cursor.s)
+    const referrals = [...new Set(confirmed.filter((m) => m.type === 'referral').map((m) => m.referral_id))]
+    for (const referralId of referrals.sort()) {
+      await markDelivered(trx, deps.config, referralId, 'inbox', requestId)
+    }
+    if (confirmed.length > 0) {
+      await recordAuditEvent(trx, {
+        actor: agencyId,
+        action: 'inbox.confirmed',
+        target: { type: 'inbox', id: agencyId },
+        requestId,
+        outcome: 'success',
+        details: { count: confirmed.length, through },
+      })
+    }
+    return { confirmed: confirmed.length }
+  })
+}

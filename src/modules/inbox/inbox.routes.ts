@@ -1,0 +1,51 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { problems, secured } from '../../lib/schemas.js'
+import { confirmInbox, readInbox } from './inbox.api.service.js'
+import { InboxQuerySchema } from './inbox.schemas.js'
+
+export const inboxRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const deps = { db: app.db, config: app.config, wakeups: app.inboxWakeups }
+
+  app.get(
+    '/v1/inbox',
+    {
+      onRequest: app.authorize('inbox:read'),
+      schema: {
+        operationId: 'readInbox',
+        tags: ['inbox'],
+        summary: 'Messages for the caller, oldest unconfirmed first; ?wait=S long-polls up to 30 s',
+        security: secured('inbox:read'),
+        querystring: InboxQuerySchema,
+        response: { 200: Type.Ref('InboxPage'), ...problems(400, 401, 403, 429) },
+      },
+    },
+    async (request) => {
+      const aborted = new AbortController()
+      request.raw.once('close', () => aborted.abort())
+      return readInbox(deps, request.caller.id, request.query, String(request.id), aborted.signal) as never
+    },
+  )
+
+  app.post(
+    '/v1/inbox/confirm',
+    {
+      onRequest: app.authorize('inbox:read'),
+      schema: {
+        operationId: 'confirmInbox',
+        tags: ['inbox'],
+        summary: 'Confirm delivery of every message up to a cursor',
+        security: secured('inbox:read'),
+        body: Type.Ref('InboxConfirm'),
+        response: {
+          200: Type.Object({ confirmed: Type.Integer() }),
+          ...problems(400, 401, 403, 415, 429),
+        },
+      },
+    },
+    async (request) => {
+      const { through } = request.body as { through: string }
+      return confirmInbox(deps, request.caller.id, through, String(request.id))
+    },
+  )
+}

@@ -1,0 +1,96 @@
+import t from 'tap'
+import { buildApp } from '../../src/app.js'
+import { signReferral } from '../../src/sdk/documents.js'
+import { HubClient, type HubRequestError } from '../../src/sdk/hub-client.js'
+import { addAgency, injectFetch } from '../helpers/agencies.js'
+import { buildTestApp, LogCapture } from '../helpers/build-app.js'
+import { referralDocument } from '../helpers/referrals.js'
+
+type Json = Record<string, any>
+
+t.test('inbox', async (t) => {
+  const { app } = await buildTestApp(t)
+  const ro = await addAgency(app, { country: 'RO' })
+  const de = await addAgency(app, { country: 'DE', kind: 'national_agency', ncp: true })
+  const submit = async () => {
+    const document = referralDocument(ro, { country: 'DE' })
+    await ro.client.request('POST', '/v1/referrals', { jws: await signReferral(document, ro.keys.signing) })
+    return document.id
+  }
+
+  t.test('a long-poll returns as soon as a referral arrives, from another API process too', async (t) => {
+    // A second app on the same database: the poll is served by one process, the referral by another.
+    const other = await buildApp(app.config, { hubKeys: app.hubKeys, logStream: new LogCapture() })
+    t.teardown(() => other.close())
+    const deElsewhere = new HubClient({
+      baseUrl: app.config.publicUrl,
+      agencyId: de.id,
+      signingKey: de.keys.signing,
+      fetch: injectFetch(other),
+    })
+    const empty = await deElsewhere.request<{ items: Json[]; next: string | null }>('GET', '/v1/inbox')
+    t.same(empty.items, [])
+    const started = Date.now()
+    const poll = deElsewhere.request<{ items: Json[] }>('GET', '/v1/inbox?wait=20')
+    await new Promise((r) => setTimeout(r, 300))
+    const id = await submit()
+    const got = await poll
+    const elapsed = Date.now() - started
+    t.equal(got.items.length, 1)
+    t.match(got.items[0], { type: 'referral', referralId: id })
+    t.ok(elapsed < 2_000, `woken in ${elapsed} ms, not at the end of the wait`)
+  })
+
+  t.test('a long-poll with nothing to read ends empty at the end of the wait', async (t) => {
+    const quiet = await addAgency(app, { country: 'SE' })
+    const started = Date.now()
+    const result = await quiet.client.request<{ items: Json[] }>('GET', '/v1/inbox?wait=1')
+    t.same(result.items, [])
+    t.ok(Date.now() - started >= 900)
+  })
+
+  t.test('confirming moves referrals to delivered and tells the sender; order and paging hold', async (t) => {
+    const ids = [await submit(), await submit(), await submit()]
+    const page1 = await de.client.request<{ items: Json[]; next: string }>('GET', '/v1/inbox?limit=2')
+    const page2 = await de.client.request<{ items: Json[]; next: string }>(
+      'GET',
+      `/v1/inbox?limit=50&after=${page1.next}`,
+    )
+    const all = [...page1.items, ...page2.items]
+    const seqOrder = all.map((i) => i['referralId']).filter((r) => ids.includes(r))
+    t.same(seqOrder, ids, 'oldest first, in commit order')
+    const last = all.at(-1)!
+    const confirmed = await de.client.request<{ confirmed: number }>('POST', '/v1/inbox/confirm', {
+      through: last['cursor'],
+    })
+    t.equal(confirmed.confirmed, all.length)
+    const again = await de.client.request<{ confirmed: number }>('POST', '/v1/inbox/confirm', {
+      through: last['cursor'],
+    })
+    t.equal(again.confirmed, 0, 'confirming twice changes nothing')
+    for (const id of ids) {
+      const view = await ro.client.request<Json>('GET', `/v1/referrals/${id}`)
+      t.equal(view['status'], 'delivered')
+    }
+    const after = await de.client.request<{ items: Json[] }>('GET', '/v1/inbox')
+    t.same(after.items, [], 'nothing unconfirmed left')
+    const senderInbox = await ro.client.request<{ items: Json[] }>('GET', '/v1/inbox?limit=200')
+    for (const id of ids) {
+      t.ok(
+        senderInbox.items.some(
+          (m) => m['referralId'] === id && m['type'] === 'status' && m['body'].status === 'delivered',
+        ),
+      )
+    }
+  })
+
+  t.test('a cursor that is not the hub’s is a 400 naming the field', async (t) => {
+    try {
+      await de.client.request('POST', '/v1/inbox/confirm', { through: 'bogus' })
+      t.fail('expected 400')
+    } catch (error) {
+      t.equal((error as HubRequestError).status, 400)
+      t.same(((error as HubRequestError).body as Json)['errors'][0].pointer, '/through')
+    }
+  })
+})
