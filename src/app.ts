@@ -84,7 +84,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // JSON everywhere, form-encoded only for the token endpoint (RFC 6749); anything else is 415.
   app.removeContentTypeParser('text/plain')
   await app.register(formbody)
-  await app.register(openapiPlugin, { config })
+  await app.register(openapiPlugin)
 
   await app.register(authPlugin)
   await app.register(inboxWakeupsPlugin)

@@ -1,12 +1,11 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
-import type { Config } from '../config.js'
 import { SCOPE_DESCRIPTIONS } from '../modules/auth/auth.core.js'
 
 /** The OpenAPI 3.1 document is generated from the route schemas; /docs serves its reference page locally. */
-export default fp<{ config: Config }>(
-  async function openapi(app, { config }) {
+export default fp(
+  async function openapi(app) {
     await app.register(swagger, {
       // Shared schemas keep their $id as the component name, so generated clients get real type names.
       refResolver: {

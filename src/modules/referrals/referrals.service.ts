@@ -50,7 +50,7 @@ async function resolveRecipient(db: Kysely<Database>, document: ReferralDocument
   if ('country' in document.recipient) {
     const { country } = document.recipient
     const ncp = await findNationalContactPoint(db, country)
-    if (!ncp || ncp.status !== 'active') {
+    if (ncp?.status !== 'active') {
       throw new HubError('TRM_RECIPIENT_INVALID', `${country} has no active national contact point.`, {
         pointer: '/recipient/country',
       })
@@ -63,7 +63,7 @@ async function resolveRecipient(db: Kysely<Database>, document: ReferralDocument
     return ncp
   }
   const agency = await findAgency(db, document.recipient.agencyId)
-  if (!agency || agency.status !== 'active' || agency.id === document.sender) {
+  if (agency?.status !== 'active' || agency.id === document.sender) {
     throw new HubError(
       'TRM_RECIPIENT_INVALID',
       'The recipient must be an active agency other than the sender.',

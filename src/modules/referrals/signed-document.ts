@@ -54,7 +54,7 @@ export async function verifySignedDocument(
     throw new HubError('TRM_JWS_HEADER_REFUSED', detail, { pointer: `/jws/header/${problem.member}` })
   }
   const key = await findKey(db, authorId, header.kid!)
-  if (!key || key.use !== 'sig' || key.status !== 'active') {
+  if (key?.use !== 'sig' || key.status !== 'active') {
     throw new HubError('TRM_KEY_UNKNOWN', 'The kid is not an active signing key of the calling agency.', {
       pointer: '/jws/header/kid',
     })
