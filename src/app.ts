@@ -18,6 +18,11 @@ import { inboxRoutes } from './modules/inbox/inbox.routes.js'
 import { INBOX_SCHEMAS } from './modules/inbox/inbox.schemas.js'
 import { referralsRoutes } from './modules/referrals/referrals.routes.js'
 import { REFERRAL_SCHEMAS } from './modules/referrals/referrals.schemas.js'
+import {
+  ErasureRequestSchema,
+  ErasureResultSchema,
+  erasureRoutes,
+} from './modules/retention/erasure.routes.js'
 import authPlugin from './plugins/auth.js'
 import dbPlugin from './plugins/db.js'
 import errorsPlugin from './plugins/errors.js'
@@ -57,6 +62,8 @@ const SHARED_SCHEMAS = [
   ...REFERRAL_SCHEMAS,
   ...ACKNOWLEDGEMENT_SCHEMAS,
   ...INBOX_SCHEMAS,
+  ErasureRequestSchema,
+  ErasureResultSchema,
 ]
 
 /** Builds the whole HTTP application without listening. */
@@ -95,5 +102,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(referralsRoutes)
   await app.register(acknowledgementsRoutes)
   await app.register(inboxRoutes)
+  await app.register(erasureRoutes)
   return app
 }

@@ -2,6 +2,7 @@
 import { agenciesAddCommand } from './cli/agencies.js'
 import { keysGenerateCommand } from './cli/keys.js'
 import { migrateCommand } from './cli/migrate.js'
+import { retentionCommand } from './cli/retention.js'
 import { EXIT, USAGE, UsageError } from './cli/usage.js'
 import { ConfigError } from './config.js'
 
@@ -11,6 +12,7 @@ const COMMANDS: Record<string, Command> = {
   migrate: () => migrateCommand(),
   'keys generate': keysGenerateCommand,
   'agencies add': agenciesAddCommand,
+  retention: retentionCommand,
 }
 
 async function main(argv: string[]): Promise<number> {

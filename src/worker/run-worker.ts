@@ -2,6 +2,7 @@ import { Worker } from 'bullmq'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import { createDb } from '../db/create-db.js'
+import { scheduleMaintenance } from '../jobs/maintenance.js'
 import { startOutboxRelay } from '../jobs/outbox-relay.js'
 import { PROCESSORS } from '../jobs/processors.js'
 import { closeQueues, createQueues, QUEUE_NAMES } from '../jobs/queues.js'
@@ -43,11 +44,20 @@ export async function runWorker(config: Config, hubKeys: HubKeys, log: Logger): 
     )
     workers.push(worker)
   }
+  // Redis may be away at start: the daily schedule is (re)written until it has been once.
+  let scheduleTimer: NodeJS.Timeout | undefined
+  const schedule = () =>
+    scheduleMaintenance(queues).catch((err) => {
+      log.warn({ err }, 'maintenance schedule not set yet')
+      scheduleTimer = setTimeout(schedule, 10_000)
+    })
+  void schedule()
   const relay = await startOutboxRelay({ db, pool, queues, schema: config.databaseSchema, log })
   log.info({ queues: workers.map((w) => w.name) }, 'worker started')
   return {
     relay,
     async close() {
+      clearTimeout(scheduleTimer)
       await relay.close()
       // Worker.close waits for active jobs to finish; unfinished ones return to the queue as stalled.
       await Promise.allSettled(workers.map((w) => w.close()))

@@ -1,0 +1,41 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { DateTime, IdParams, problems, secured, Uuid } from '../../lib/schemas.js'
+import { ERASURE_REASONS, type ErasureReason, eraseReferral } from './erasure.service.js'
+
+export const ErasureRequestSchema = Type.Object(
+  {
+    reason: Type.Enum([...ERASURE_REASONS], {
+      description: 'Why the payload is erased (a code, never free text)',
+    }),
+  },
+  { $id: 'ErasureRequest', additionalProperties: false },
+)
+export const ErasureResultSchema = Type.Object(
+  { id: Uuid, erased: Type.Literal(true), erasedAt: DateTime },
+  { $id: 'ErasureResult' },
+)
+
+export const erasureRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const deps = { db: app.db, config: app.config, now: () => new Date() }
+  app.post(
+    '/v1/referrals/:id/erasure',
+    {
+      onRequest: app.authorize('referrals:write'),
+      schema: {
+        operationId: 'eraseReferral',
+        tags: ['referrals'],
+        summary: 'Erase the payload (JWS and JWE) of a referral; the skeleton and the audit trail remain',
+        description: 'Sender or operator only (the recipient gets 403, anyone else 404). Idempotent.',
+        security: secured('referrals:write'),
+        params: IdParams,
+        body: Type.Ref('ErasureRequest'),
+        response: { 200: Type.Ref('ErasureResult'), ...problems(400, 401, 403, 404, 415, 429) },
+      },
+    },
+    async (request) => {
+      const { reason } = request.body as { reason: ErasureReason }
+      return eraseReferral(deps, request.caller, request.params.id, reason, String(request.id))
+    },
+  )
+}

@@ -1,0 +1,133 @@
+import t from 'tap'
+import { runRetention } from '../../src/modules/retention/retention.service.js'
+import { encryptSensitive, signReferral } from '../../src/sdk/documents.js'
+import type { HubRequestError } from '../../src/sdk/hub-client.js'
+import { addAgency } from '../helpers/agencies.js'
+import { buildTestApp } from '../helpers/build-app.js'
+import { tablesContaining } from '../helpers/db-search.js'
+import { acknowledge, referralIn } from '../helpers/lifecycle.js'
+import { referralDocument } from '../helpers/referrals.js'
+
+type Json = Record<string, any>
+const DAY = 86_400_000
+
+t.test('retention and erasure', async (t) => {
+  const { app } = await buildTestApp(t, { RETENTION_DAYS: '30' })
+  const ro = await addAgency(app, { country: 'RO' })
+  const de = await addAgency(app, { country: 'DE', kind: 'national_agency' })
+  const operator = await addAgency(app, { country: 'BE', kind: 'hub_operator' })
+  const outsider = await addAgency(app, { country: 'FR' })
+
+  t.test('retention with a frozen clock removes exactly the eligible payloads, once', async (t) => {
+    const closed = await referralIn('closed', ro, de)
+    const declined = await referralIn('declined', ro, de)
+    const withdrawn = await referralIn('withdrawn', ro, de)
+    const open = await referralIn('accepted', ro, de)
+    const recent = await referralIn('closed', ro, de)
+    // Age the three terminal referrals past the 30-day period (set as the lifecycle would have).
+    const old = new Date(Date.now() - 31 * DAY)
+    await app.db
+      .updateTable('referrals')
+      .set({ terminal_at: old })
+      .where('id', 'in', [closed, declined, withdrawn])
+      .execute()
+    const now = () => new Date()
+    const dry = await runRetention({ db: app.db, config: app.config, now }, { dryRun: true })
+    t.same(dry.referrals.map((r) => r.id).sort(), [closed, declined, withdrawn].sort())
+    t.equal(dry.purged, 0)
+    t.equal(
+      (await app.db.selectFrom('referrals').select('id').where('jws', 'is', null).execute()).length,
+      0,
+      'a dry run changes nothing',
+    )
+
+    const run = await runRetention({ db: app.db, config: app.config, now })
+    t.equal(run.purged, 3)
+    const rows = await app.db
+      .selectFrom('referrals')
+      .select(['id', 'jws', 'erased_at', 'status', 'payload_sha256'])
+      .execute()
+    for (const row of rows) {
+      const eligible = [closed, declined, withdrawn].includes(row.id)
+      t.equal(row.jws === null, eligible, `${row.id} payload ${eligible ? 'removed' : 'kept'}`)
+      t.ok(row.payload_sha256, 'the digest stays')
+    }
+    const acks = await app.db.selectFrom('acknowledgements').select(['referral_id', 'jws']).execute()
+    for (const ack of acks) t.equal(ack.jws === null, [closed, declined, withdrawn].includes(ack.referral_id))
+    const events = await app.db
+      .selectFrom('audit_events')
+      .select(['target_id', 'actor'])
+      .where('action', '=', 'referral.purged')
+      .execute()
+    t.same(events.map((e) => e.target_id).sort(), [closed, declined, withdrawn].sort())
+    t.ok(events.every((e) => e.actor === 'system'))
+    for (const id of [open, recent]) {
+      t.ok((await de.client.request<Json>('GET', `/v1/referrals/${id}`))['jws'], 'others untouched')
+    }
+    const view = await ro.client.request<Json>('GET', `/v1/referrals/${closed}`)
+    t.match(view, { erased: true, jws: null, status: 'closed' })
+
+    const again = await runRetention({ db: app.db, config: app.config, now })
+    t.equal(again.purged, 0, 'a second run changes nothing')
+    t.equal(
+      (await app.db.selectFrom('audit_events').select('id').where('action', '=', 'referral.purged').execute())
+        .length,
+      3,
+    )
+  })
+
+  t.test('erasure: 404 for a non-party, 403 for the recipient, then no table holds the bytes', async (t) => {
+    const sensitive = await encryptSensitive({ note: 'fictional' }, de.keys.publicJwks.keys[1]!)
+    const document = referralDocument(ro, { agencyId: de.id }, { sensitive })
+    const jws = await signReferral(document, ro.keys.signing)
+    await ro.client.request('POST', '/v1/referrals', { jws })
+    const ack = await acknowledge(de, document.id, 'received')
+    const ackJws = (await de.client.request<Json>('GET', `/v1/referrals/${document.id}`))[
+      'acknowledgements'
+    ][0].jws
+    t.ok(ack)
+    const signature = jws.split('.')[2]!
+    // The JWE travels inside the JWS payload (base64url), so the payload part is where its bytes live.
+    const payloadPart = jws.split('.')[1]!
+    const ackSignature = ackJws.split('.')[2]
+    t.same(
+      (await tablesContaining(app, payloadPart)).sort(),
+      ['inbox_messages', 'referrals'],
+      'sanity: the search finds the payload before erasure',
+    )
+
+    const refuse = async (agency: typeof ro) => {
+      try {
+        await agency.client.request('POST', `/v1/referrals/${document.id}/erasure`, {
+          reason: 'data_subject_request',
+        })
+      } catch (error) {
+        return (error as HubRequestError).status
+      }
+      return 200
+    }
+    t.equal(await refuse(outsider), 404)
+    t.equal(await refuse(de), 403)
+    const erased = await ro.client.request<Json>('POST', `/v1/referrals/${document.id}/erasure`, {
+      reason: 'data_subject_request',
+    })
+    t.match(erased, { id: document.id, erased: true })
+    for (const needle of [signature, payloadPart, ackSignature]) {
+      t.same(await tablesContaining(app, needle), [], 'no table holds the payload bytes')
+    }
+    const view = await de.client.request<Json>('GET', `/v1/referrals/${document.id}`)
+    t.match(view, { erased: true, jws: null })
+    t.equal(view['acknowledgements'][0].jws, null)
+    for (const agency of [ro, de]) {
+      const inbox = await agency.client.request<{ items: Json[] }>('GET', '/v1/inbox?limit=200')
+      t.ok(
+        inbox.items.some((m) => m['type'] === 'erasure' && m['referralId'] === document.id),
+        'both parties told',
+      )
+    }
+    const byOperator = await operator.client.request<Json>('POST', `/v1/referrals/${document.id}/erasure`, {
+      reason: 'other',
+    })
+    t.equal(byOperator['erased'], true, 'an operator may erase too (idempotent)')
+  })
+})
