@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { agenciesAddCommand } from './cli/agencies.js'
+import { demoCommand } from './cli/demo.js'
 import { keysGenerateCommand } from './cli/keys.js'
 import { migrateCommand } from './cli/migrate.js'
 import { retentionCommand } from './cli/retention.js'
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, Command> = {
   'keys generate': keysGenerateCommand,
   'agencies add': agenciesAddCommand,
   retention: retentionCommand,
+  demo: demoCommand,
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -6,7 +6,7 @@ export interface HubClientOptions {
   baseUrl: string
   agencyId: string
   signingKey: JWK & { kid: string; alg: string }
-  /** Defaults to `${baseUrl}/v1/oauth/token`. */
+  /** The token endpoint the assertion names as audience; read from the hub's RFC 8414 metadata when absent. */
   tokenAudience?: string
   scope?: string
   /** Injected for tests (Fastify's inject, a proxy); defaults to global fetch. */
@@ -38,7 +38,7 @@ export class HubClient {
     const assertion = await createClientAssertion(
       this.options.agencyId,
       this.options.signingKey,
-      this.options.tokenAudience ?? tokenUrl,
+      await this.tokenAudience(),
     )
     const form = new URLSearchParams({
       grant_type: 'client_credentials',
@@ -55,6 +55,20 @@ export class HubClient {
     if (!response.ok) throw new HubRequestError(response.status, body)
     this.token = { value: body.access_token, expiresAt: Date.now() + body.expires_in * 1000 }
     return body.access_token
+  }
+
+  private audience: string | undefined
+
+  /** The hub's own name for its token endpoint (behind a proxy it differs from the address we call). */
+  private async tokenAudience(): Promise<string> {
+    if (this.options.tokenAudience) return this.options.tokenAudience
+    if (!this.audience) {
+      const response = await this.fetchImpl(`${this.options.baseUrl}/.well-known/oauth-authorization-server`)
+      const metadata = (await response.json()) as { token_endpoint?: string }
+      if (!response.ok || !metadata.token_endpoint) throw new HubRequestError(response.status, metadata)
+      this.audience = metadata.token_endpoint
+    }
+    return this.audience
   }
 
   /** Calls the API with the agency's token; resolves to the parsed body, throws HubRequestError on 4xx/5xx. */

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { HubError } from '../../lib/errors.js'
 import { toProblem } from '../../lib/problem.js'
+import { ALL_SCOPES } from './auth.core.js'
 import { issueToken, OAuthError } from './auth.service.js'
 
 const DESCRIPTIONS: Record<string, string> = {
@@ -73,6 +74,32 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
             error_description: description,
             ...toProblem(code, description, String(request.id)),
           })
+      }
+    },
+  )
+
+  app.get(
+    '/.well-known/oauth-authorization-server',
+    {
+      config: { rateLimit: false },
+      schema: {
+        operationId: 'getAuthorizationServerMetadata',
+        tags: ['auth'],
+        summary: 'OAuth 2.0 authorization server metadata (RFC 8414): issuer, token endpoint, algorithms',
+        security: [],
+        response: { 200: Type.Ref('AuthorizationServerMetadata') },
+      },
+    },
+    async () => {
+      const issuer = app.config.publicUrl
+      return {
+        issuer,
+        token_endpoint: `${issuer}/v1/oauth/token`,
+        jwks_uri: `${issuer}/.well-known/jwks.json`,
+        grant_types_supported: ['client_credentials'],
+        token_endpoint_auth_methods_supported: ['private_key_jwt'],
+        token_endpoint_auth_signing_alg_values_supported: ['ES256', 'EdDSA'],
+        scopes_supported: [...ALL_SCOPES],
       }
     },
   )

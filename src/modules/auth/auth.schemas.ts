@@ -55,4 +55,23 @@ export const JwksSchema = Type.Object(
   { $id: 'HubJwks' },
 )
 
-export const AUTH_SCHEMAS = [TokenRequestSchema, TokenResponseSchema, OAuthErrorSchema, JwksSchema]
+export const AuthorizationServerMetadataSchema = Type.Object(
+  {
+    issuer: Type.String(),
+    token_endpoint: Type.String({ description: 'Also the audience client assertions must name' }),
+    jwks_uri: Type.String(),
+    grant_types_supported: Type.Array(Type.String()),
+    token_endpoint_auth_methods_supported: Type.Array(Type.String()),
+    token_endpoint_auth_signing_alg_values_supported: Type.Array(Type.String()),
+    scopes_supported: Type.Array(Type.String()),
+  },
+  { $id: 'AuthorizationServerMetadata' },
+)
+
+export const AUTH_SCHEMAS = [
+  TokenRequestSchema,
+  TokenResponseSchema,
+  OAuthErrorSchema,
+  JwksSchema,
+  AuthorizationServerMetadataSchema,
+]
