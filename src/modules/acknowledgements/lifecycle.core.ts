@@ -13,15 +13,17 @@ export const ACK_TYPES = [
 ] as const
 export type AckType = (typeof ACK_TYPES)[number]
 
-export type ReferralStatus =
-  | 'submitted'
-  | 'delivered'
-  | 'received'
-  | 'info_requested'
-  | 'accepted'
-  | 'declined'
-  | 'closed'
-  | 'withdrawn'
+export const REFERRAL_STATUSES = [
+  'submitted',
+  'delivered',
+  'received',
+  'info_requested',
+  'accepted',
+  'declined',
+  'closed',
+  'withdrawn',
+] as const
+export type ReferralStatus = (typeof REFERRAL_STATUSES)[number]
 
 export type Party = 'sender' | 'recipient'
 

@@ -1,17 +1,7 @@
 import { Type } from 'typebox'
 import { Cursor, DateTime, Limit, Uuid } from '../../lib/schemas.js'
+import { REFERRAL_STATUSES } from '../acknowledgements/lifecycle.core.js'
 import { ReferralDocumentSchema } from './referral-document.schema.js'
-
-export const REFERRAL_STATUSES = [
-  'submitted',
-  'delivered',
-  'received',
-  'info_requested',
-  'accepted',
-  'declined',
-  'closed',
-  'withdrawn',
-] as const
 
 export const SignedSubmissionSchema = Type.Object(
   {
