@@ -175,6 +175,25 @@ function waitSampler(databaseUrl: string) {
         return { samples, counts }
       }
     },
+    /**
+     * Waits until none of the server's connections has been busy for a whole second: after an
+     * overloaded open-loop run the server goes on with requests the generator already gave up on,
+     * and the next run must not share the machine with that backlog. Returns the seconds waited.
+     */
+    async quiet(applicationName: string, maxSeconds = 180): Promise<number> {
+      await ready
+      const started = performance.now()
+      let idleSince = performance.now()
+      while (performance.now() - idleSince < 1000 && performance.now() - started < maxSeconds * 1000) {
+        const { rows } = await client.query<{ n: string }>(
+          `select count(*) as n from pg_stat_activity where application_name = $1 and state <> 'idle'`,
+          [applicationName],
+        )
+        if (Number(rows[0]?.n) > 0) idleSince = performance.now()
+        await sleep(50)
+      }
+      return (performance.now() - started) / 1000 - 1
+    },
     close: () => client.end(),
   }
 }
@@ -221,6 +240,8 @@ const out = (text = '') => process.stdout.write(`${text}\n`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 interface Measured {
+  /** Seconds spent waiting for the servers to finish the previous run's backlog before this run. */
+  drained: number
   waits: { samples: number; counts: Map<string, number> }
   result: RunResult
   cpu: ReturnType<typeof cpuShares>
@@ -387,7 +408,10 @@ async function main() {
         expectStatus: 201,
         timeoutMs: timeoutSeconds * 1000,
       }
-      // Start every run from the same Postgres state: no checkpoint of the previous run's writes inside it.
+      // Start every run from the same state: no backlog of the last run in either server, and no
+      // checkpoint of the previous run's writes inside this one.
+      const drained =
+        (await sampler.quiet(targets.hub.appName)) + (await sampler.quiet(targets.baseline.appName))
       await sql`checkpoint`.execute(app!.db)
       await sleep(1000)
       process.stderr.write(`running: ${who}, ${mode} loop\n`)
@@ -400,6 +424,7 @@ async function main() {
       if (stopProfile && extra.profile) await stopProfile(extra.profile)
       const ok = result.statuses['201'] ?? 0
       return {
+        drained,
         waits,
         result,
         cpu: cpuShares(before, after),
@@ -475,13 +500,15 @@ async function main() {
       fmtMs(percentile(m.sorted, 50)),
       fmtMs(percentile(m.sorted, 99)),
       String(m.errors + m.result.warmupErrors),
+      // CPU time per answered request: the run's average CPU share over its request rate.
+      `${fmtMs((10 * m.cpu.server) / satRate(m))} / ${fmtMs((10 * m.cpu.postgres) / satRate(m))}`,
       `${m.result.windowSeconds.toFixed(1)} s${m.result.exhausted ? ' (documents ran out)' : ''}`,
     ]
     out(`## Saturation: closed loop, ${concurrency} in flight, ${satSeconds} s after ${SAT_WARMUP} s warm-up`)
     out()
     out(
       table(
-        ['server', 'req/s (201)', 'p50', 'p99', 'errors', 'window'],
+        ['server', 'req/s (201)', 'p50', 'p99', 'errors', 'CPU per request: server / postgres', 'window'],
         [closedRow('baseline', baseClosed), closedRow('hub', hubClosed)],
       ),
     )
@@ -495,12 +522,22 @@ async function main() {
       pct(m.cpu.redis),
       pct(m.cpu.other),
       pct(m.cpu.busy),
+      `${m.drained.toFixed(1)} s`,
     ]
     out(`## CPU during each run (% of one core; the machine has ${availableParallelism() * 100} %)`)
     out()
     out(
       table(
-        ['run', 'server process', 'load generator', 'postgres', 'redis', 'anything else', 'machine busy'],
+        [
+          'run',
+          'server process',
+          'load generator',
+          'postgres',
+          'redis',
+          'anything else',
+          'machine busy',
+          'waited before for backlog',
+        ],
         [
           cpuRow(`baseline, open ${rate}/s`, baseOpen),
           cpuRow(`hub, open ${rate}/s`, hubOpen),
