@@ -14,6 +14,8 @@ import { AUTH_SCHEMAS } from './modules/auth/auth.schemas.js'
 import { healthRoutes } from './modules/health/health.routes.js'
 import { referralsRoutes } from './modules/referrals/referrals.routes.js'
 import { REFERRAL_SCHEMAS } from './modules/referrals/referrals.schemas.js'
+import { statsRoutes } from './modules/stats/stats.routes.js'
+import { STATS_SCHEMAS } from './modules/stats/stats.schemas.js'
 import authPlugin from './plugins/auth.js'
 import dbPlugin from './plugins/db.js'
 import errorsPlugin from './plugins/errors.js'
@@ -45,7 +47,13 @@ function loggerOptions(config: Config, options: BuildOptions): FastifyServerOpti
 registerAjvFormats()
 
 /** Schemas with an $id: registered once, referenced by name from routes and the OpenAPI document. */
-const SHARED_SCHEMAS = [ProblemSchema, ...AGENCY_SCHEMAS, ...AUTH_SCHEMAS, ...REFERRAL_SCHEMAS]
+const SHARED_SCHEMAS = [
+  ProblemSchema,
+  ...AGENCY_SCHEMAS,
+  ...AUTH_SCHEMAS,
+  ...REFERRAL_SCHEMAS,
+  ...STATS_SCHEMAS,
+]
 
 /** Builds the whole HTTP application without listening. */
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -78,5 +86,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(authRoutes)
   await app.register(agenciesRoutes)
   await app.register(referralsRoutes)
+  await app.register(statsRoutes)
   return app
 }
