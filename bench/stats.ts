@@ -147,16 +147,17 @@ async function main() {
     const asOperator = { id: operator.id, country: 'BE', operator: true, nationalContactPoint: false }
     const asNcp = { id: agencies[0]!.id, country: 'RO', operator: false, nationalContactPoint: true }
     const lastYear = { from: '2025-11-01', to: '2026-11-01' }
+    // The first is the headline figure: the flows between countries over a year, the table NCPs ask for.
     const cases = [
-      {
-        name: 'operator originCountry,exploitationForm, 12 months',
-        caller: asOperator,
-        query: { groupBy: 'originCountry,exploitationForm', ...lastYear },
-      },
       {
         name: 'operator originCountry,destinationCountry, 12 months',
         caller: asOperator,
         query: { groupBy: 'originCountry,destinationCountry', ...lastYear },
+      },
+      {
+        name: 'operator originCountry,exploitationForm, 12 months',
+        caller: asOperator,
+        query: { groupBy: 'originCountry,exploitationForm', ...lastYear },
       },
       {
         name: 'operator originCountry,month, 24 months',
@@ -196,7 +197,7 @@ async function main() {
     // Where the time of the first query goes: the grouped SQL alone, and the suppression alone.
     const first = cases[0]!.query
     const filter = {
-      dimensions: ['originCountry', 'exploitationForm'] as const,
+      dimensions: ['originCountry', 'destinationCountry'] as const,
       from: new Date(first.from),
       to: new Date(first.to),
     }
@@ -219,19 +220,25 @@ async function main() {
     lines.push(
       `  of which the grouped SQL alone: p50 ${ms(percentile(sqlTimes, 50))}, p99 ${ms(percentile(sqlTimes, 99))}; suppression of its ${rowsOf.length}×${colsOf.length} table: ${ms(coreMs)}`,
     )
+    // Through HTTP: token check, validation, the same service call and serialisation. The first call
+    // also compiles the route's serialiser, so it is timed apart from a second one.
     const token = await operator.client.accessToken()
-    const started = performance.now()
-    const response = await app.inject({
-      url: `/v1/stats/referrals?groupBy=${first.groupBy}&from=${first.from}&to=${first.to}`,
-      headers: { authorization: `Bearer ${token}` },
-    })
-    const injected = performance.now() - started
+    const inject = async () => {
+      const started = performance.now()
+      const response = await app!.inject({
+        url: `/v1/stats/referrals?groupBy=${first.groupBy}&from=${first.from}&to=${first.to}`,
+        headers: { authorization: `Bearer ${token}` },
+      })
+      return { response, ms: performance.now() - started }
+    }
+    const cold = await inject()
+    const { response, ms: warm } = await inject()
     lines.push(
-      `HTTP inject, ${cases[0]!.name}: ${ms(injected)} (status ${response.statusCode}, ${response.body.length} bytes)`,
+      `HTTP inject, ${cases[0]!.name}: first call ${ms(cold.ms)}, second ${ms(warm)} (status ${response.statusCode}, ${response.body.length} bytes)`,
     )
     lines.push(`load average ${loadavg()[0]!.toFixed(1)} after timing`)
     process.stdout.write(`${lines.join('\n')}\n`)
-    if (response.statusCode !== 200) process.exitCode = 1
+    if (response.statusCode !== 200 || cold.response.statusCode !== 200) process.exitCode = 1
     if (values.keep) process.stdout.write(`kept schema ${config.databaseSchema}\n`)
   } finally {
     await app?.close()
