@@ -8,7 +8,7 @@ import {
 } from '../../src/modules/referrals/referral-document.schema.js'
 import { REFERRAL_STATUSES } from '../../src/modules/referrals/referrals.schemas.js'
 import type { Dimension, DimensionValue } from '../../src/modules/stats/stats.dimensions.js'
-import type { PublishedTable } from './disclosure.js'
+import { consistent, feasibleRange, type PublishedTable, peel, type Target } from './disclosure.js'
 
 /** A small seeded generator (mulberry32), so the invented data set is the same on every run. */
 export function seeded(seed: number) {
@@ -169,4 +169,64 @@ export function asPublishedTable(answer: StatsAnswer) {
     table.columns = answer.totals.columns!.map((c) => c.count)
   }
   return { table, rowValues, colValues }
+}
+
+/**
+ * Attacks one answer knowing the true counts: every published number must be right and not small,
+ * and no hidden small count (cell or total) may be recovered by peeling or pinned down by linear
+ * programming. Also says whether primary suppression alone would have leaked.
+ */
+export function attackAnswer(answer: StatsAnswer, expected: Map<string, number>, minCell: number) {
+  const { table, rowValues, colValues } = asPublishedTable(answer)
+  const two = answer.groupBy.length === 2
+  const truth = (r: number, c: number) =>
+    expected.get(JSON.stringify(two ? [rowValues[r], colValues[c]] : [rowValues[r]])) ?? 0
+  const rowTotal = (r: number) => table.cells[r]!.reduce<number>((s, _, c) => s + truth(r, c), 0)
+  const colTotal = (c: number) => table.cells.reduce<number>((s, _, r) => s + truth(r, c), 0)
+  const small = (n: number) => n >= 1 && n < minCell
+  const failures: string[] = []
+  const targets: { target: Target; value: number; label: string }[] = []
+  table.cells.forEach((line, r) => {
+    line.forEach((v, c) => {
+      const value = truth(r, c)
+      if (typeof v === 'number' && v !== value) failures.push(`cell ${r},${c} is ${v}, not ${value}`)
+      if (typeof v === 'number' && v < minCell) failures.push(`${v} published`)
+      if (v === null && small(value)) {
+        targets.push({ target: { kind: 'cell', row: r, column: c }, value, label: `cell ${r} ${c}` })
+      }
+    })
+  })
+  table.rows?.forEach((v, r) => {
+    if (v === null && small(rowTotal(r))) {
+      targets.push({ target: { kind: 'row', index: r }, value: rowTotal(r), label: `row ${r}` })
+    } else if (v !== null && v !== rowTotal(r)) failures.push(`row total ${r}`)
+  })
+  table.columns?.forEach((v, c) => {
+    if (v === null && small(colTotal(c))) {
+      targets.push({ target: { kind: 'column', index: c }, value: colTotal(c), label: `column ${c}` })
+    } else if (v !== null && v !== colTotal(c)) failures.push(`column total ${c}`)
+  })
+  const recovered = peel(table)
+  for (const { target, value, label } of targets) {
+    if (recovered.has(label)) failures.push(`peeling recovers ${label} = ${recovered.get(label)}`)
+    const range = feasibleRange(table, target)
+    if (range.max <= range.min) failures.push(`${label} (${value}) is determined`)
+    else if (!range.witnesses.every((w) => consistent(table, w)))
+      failures.push(`${label}: a witness is wrong`)
+  }
+  const primaryOnly: PublishedTable = {
+    cells: table.cells.map((line, r) =>
+      line.map((v, c) => (v === undefined ? v : truth(r, c) < minCell ? null : truth(r, c))),
+    ),
+    grand: table.grand,
+  }
+  if (table.rows) primaryOnly.rows = table.rows.map((_, r) => (rowTotal(r) < minCell ? null : rowTotal(r)))
+  if (table.columns) {
+    primaryOnly.columns = table.columns.map((_, c) => (colTotal(c) < minCell ? null : colTotal(c)))
+  }
+  const leakyWithoutSecondary = targets.some(({ target }) => {
+    const range = feasibleRange(primaryOnly, target)
+    return range.max <= range.min
+  })
+  return { failures, attacked: targets.length, leakyWithoutSecondary }
 }

@@ -3,8 +3,7 @@ import { DIMENSIONS, type Dimension } from '../../src/modules/stats/stats.dimens
 import { HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
-import { consistent, feasibleRange, peel, type Target } from '../helpers/disclosure.js'
-import { asPublishedTable, expectedCounts, inventReferrals, type StatsAnswer } from '../helpers/stats.js'
+import { attackAnswer, expectedCounts, inventReferrals, type StatsAnswer } from '../helpers/stats.js'
 
 const refusal = async (promise: Promise<unknown>) => {
   try {
@@ -155,70 +154,10 @@ t.test('referral statistics', async (t) => {
     let leakyWithoutSecondary = 0
     for (const dimensions of groupings) {
       const answer = await stats(agency, dimensions.join(','))
-      const name = dimensions.join(',')
-      const { table, rowValues, colValues } = asPublishedTable(answer)
-      const expected = expectedCounts(rows, dimensions)
-      const truth = (r: number, c: number) =>
-        expected.get(
-          JSON.stringify(dimensions.length === 2 ? [rowValues[r], colValues[c]] : [rowValues[r]]),
-        ) ?? 0
-      // Totals as published must be the sums of the true cells.
-      const small = (n: number) => n >= 1 && n < MIN_CELL
-      const targets: { target: Target; value: number; label: string }[] = []
-      table.cells.forEach((line, r) => {
-        line.forEach((v, c) => {
-          const value = truth(r, c)
-          if (v !== null && v !== undefined && v !== value)
-            t.fail(`${name}: cell ${r},${c} is ${v}, not ${value}`)
-          if (v !== null && v !== undefined && v < MIN_CELL) t.fail(`${name}: ${v} published`)
-          if (v === null && small(value))
-            targets.push({ target: { kind: 'cell', row: r, column: c }, value, label: `cell ${r} ${c}` })
-        })
-      })
-      const rowTotal = (r: number) => table.cells[r]!.reduce<number>((s, _, c) => s + truth(r, c), 0)
-      const colTotal = (c: number) => table.cells.reduce<number>((s, _, r) => s + truth(r, c), 0)
-      table.rows?.forEach((v, r) => {
-        if (v === null && small(rowTotal(r)))
-          targets.push({ target: { kind: 'row', index: r }, value: rowTotal(r), label: `row ${r}` })
-        else if (v !== null && v !== rowTotal(r)) t.fail(`${name}: row ${r}`)
-      })
-      table.columns?.forEach((v, c) => {
-        if (v === null && small(colTotal(c)))
-          targets.push({ target: { kind: 'column', index: c }, value: colTotal(c), label: `column ${c}` })
-        else if (v !== null && v !== colTotal(c)) t.fail(`${name}: column ${c}`)
-      })
-      const recovered = peel(table)
-      for (const { target, value, label } of targets) {
-        hiddenSmall += 1
-        if (recovered.has(label)) t.fail(`${name}: peeling recovers ${label} = ${recovered.get(label)}`)
-        const range = feasibleRange(table, target)
-        if (range.max <= range.min) {
-          t.fail(`${name}: ${label} (${value}) is determined`)
-          continue
-        }
-        if (!range.witnesses.every((w) => consistent(table, w))) t.fail(`${name}: ${label} witness`)
-      }
-      // The same answer with primary suppression only (every count ≥ minCell shown) would leak.
-      const primaryOnly = {
-        cells: table.cells.map((line, r) =>
-          line.map((v, c) => (v === undefined ? v : truth(r, c) < MIN_CELL ? null : truth(r, c))),
-        ),
-        ...(table.rows
-          ? { rows: table.rows.map((_, r) => (rowTotal(r) < MIN_CELL ? null : rowTotal(r))) }
-          : {}),
-        ...(table.columns
-          ? { columns: table.columns.map((_, c) => (colTotal(c) < MIN_CELL ? null : colTotal(c))) }
-          : {}),
-        grand: table.grand,
-      }
-      if (
-        targets.some(({ target }) => {
-          const r = feasibleRange(primaryOnly, target)
-          return r.max <= r.min
-        })
-      ) {
-        leakyWithoutSecondary += 1
-      }
+      const result = attackAnswer(answer, expectedCounts(rows, dimensions), MIN_CELL)
+      for (const failure of result.failures) t.fail(`${dimensions.join(',')}: ${failure}`)
+      hiddenSmall += result.attacked
+      if (result.leakyWithoutSecondary) leakyWithoutSecondary += 1
     }
     t.ok(
       hiddenSmall > 100,
