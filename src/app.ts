@@ -23,6 +23,8 @@ import {
   ErasureResultSchema,
   erasureRoutes,
 } from './modules/retention/erasure.routes.js'
+import { statsRoutes } from './modules/stats/stats.routes.js'
+import { STATS_SCHEMAS } from './modules/stats/stats.schemas.js'
 import authPlugin from './plugins/auth.js'
 import dbPlugin from './plugins/db.js'
 import errorsPlugin from './plugins/errors.js'
@@ -64,6 +66,7 @@ const SHARED_SCHEMAS = [
   ...INBOX_SCHEMAS,
   ErasureRequestSchema,
   ErasureResultSchema,
+  ...STATS_SCHEMAS,
 ]
 
 /** Builds the whole HTTP application without listening. */
@@ -103,5 +106,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(acknowledgementsRoutes)
   await app.register(inboxRoutes)
   await app.register(erasureRoutes)
+  await app.register(statsRoutes)
   return app
 }

@@ -284,6 +284,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/stats/referrals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Aggregate counts of referrals with small-cell suppression (national contact points, operator)
+         * @description Counts of referrals submitted in the half-open period [from, to), grouped by one or two dimensions: originCountry and destinationCountry (of the sending and receiving agencies), exploitationForm, ageGroup, gender, minor, urgency, status (current) and month (UTC, YYYY-MM). A national contact point sees the referrals sent from or to its country; the operator sees all.
+         *
+         *     Small-cell suppression: every combination of values is listed, zeros included. A count below `minCell` (STATS_MIN_CELL, default 11), zero included, is returned as `{ count: null, suppressed: true }`, and so is a total below it. Secondary suppression then hides further cells until an exact audit shows that no suppressed count below `minCell` can be worked out from the published cells and totals (a reader knows only that a suppressed count is a whole number ≥ 0). Row and column totals are suppressed as the one-dimension answer for that dimension would be, so the two answers agree.
+         *
+         *     A referral with several forms of exploitation counts once under each form; totals are sums of cells. The answer’s `notes` say how to read it. At most 5000 cells per answer.
+         */
+        get: operations["getReferralStatistics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -546,6 +570,32 @@ export interface components {
             items: components["schemas"]["ReferralSummary"][];
             next: string | null;
         };
+        ReferralStatistics: {
+            /** @description Every combination of the dimensions’ values, zeros included, rows of the first dimension first */
+            cells: components["schemas"]["StatsCell"][];
+            /** Format: date-time */
+            from: string;
+            groupBy: ("originCountry" | "destinationCountry" | "exploitationForm" | "ageGroup" | "gender" | "minor" | "urgency" | "status" | "month")[];
+            /** @description Counts below this are suppressed (STATS_MIN_CELL) */
+            minCell: number;
+            /** @description How to read these counts */
+            notes: string[];
+            /** @description 'all' for the operator; for a national contact point its country: referrals sent from or to it */
+            scope: "all" | string;
+            /** Format: date-time */
+            to: string;
+            totals: {
+                /** @description Per value of the second dimension (two dimensions) */
+                columns?: components["schemas"]["StatsCell"][];
+                grand: {
+                    /** @description null when suppressed */
+                    count: number | null;
+                    suppressed: boolean;
+                };
+                /** @description Per value of the first dimension (two dimensions) */
+                rows?: components["schemas"]["StatsCell"][];
+            };
+        };
         ReferralSubmissionResult: {
             /** Format: date-time */
             ackDueAt: string;
@@ -647,6 +697,32 @@ export interface components {
         SignedSubmission: {
             /** @description Compact JWS signed by the calling agency */
             jws: string;
+        };
+        StatsCell: {
+            /** @description null when suppressed */
+            count: number | null;
+            key: components["schemas"]["StatsKey"];
+            suppressed: boolean;
+        };
+        /** @description The value of each grouped dimension */
+        StatsKey: {
+            /** @enum {unknown} */
+            ageGroup?: "0-8" | "9-17" | "18-20" | "21-23" | "24-26" | "27-29" | "30-38" | "39-47" | "48+" | "unknown";
+            /** @description ISO 3166-1 alpha-2 */
+            destinationCountry?: string;
+            /** @enum {unknown} */
+            exploitationForm?: "sexual_exploitation" | "forced_labour" | "forced_begging" | "forced_criminality" | "slavery_servitude" | "organ_removal" | "forced_marriage" | "illegal_adoption" | "surrogacy" | "other";
+            /** @enum {unknown} */
+            gender?: "female" | "male" | "other" | "unknown";
+            minor?: boolean;
+            /** @description UTC, YYYY-MM */
+            month?: string;
+            /** @description ISO 3166-1 alpha-2 */
+            originCountry?: string;
+            /** @enum {unknown} */
+            status?: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
+            /** @enum {unknown} */
+            urgency?: "immediate" | "urgent" | "routine";
         };
         TokenRequest: {
             /** @description RFC 7523 JWT signed by the agency */
@@ -1906,6 +1982,72 @@ export interface operations {
             };
             /** @description RFC 9457 problem details */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getReferralStatistics: {
+        parameters: {
+            query: {
+                /**
+                 * @description One or two dimensions, comma-separated, not repeated: originCountry, destinationCountry, exploitationForm, ageGroup, gender, minor, urgency, status, month
+                 * @example originCountry,month
+                 */
+                groupBy: string;
+                /** @description Start of the period, included; default twelve months before `to`: a date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time */
+                from?: string;
+                /** @description End of the period, excluded; default the start of next month (UTC): a date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReferralStatistics"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
