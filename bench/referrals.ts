@@ -12,7 +12,7 @@
 // with Postgres and Redis. Runs, one after another: baseline then hub at the open-loop rate, then
 // baseline then hub in a closed loop of `concurrency` requests for the saturation throughput.
 // Everything it creates (two schemas, the Redis prefix) is removed at the end.
-import type { ChildProcess } from 'node:child_process'
+import { type ChildProcess, execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
@@ -367,6 +367,7 @@ async function main() {
         `${(signed.count / signed.seconds).toFixed(0)}/s; request body ${signed.bytes} bytes; ` +
         `each server gets every document at most once`,
     )
+    out(`hub code: ${hubRevision()}`)
     if (load1 > 0.5) {
       out(`note: the machine was not idle before the runs (1-minute load ${load1.toFixed(2)})`)
     }
@@ -608,6 +609,18 @@ async function main() {
     await toLoadgen({ type: 'exit' }).catch(() => {})
   } finally {
     await cleanup()
+  }
+}
+
+/** The commit the hub was built from, and whether src/ or migrations/ differ from it. */
+function hubRevision(): string {
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { cwd: new URL('..', import.meta.url), encoding: 'utf8' }).trim()
+  try {
+    const changed = git('status', '--porcelain', '--', 'src', 'migrations')
+    return `commit ${git('rev-parse', '--short', 'HEAD')}${changed ? ', with uncommitted changes in src/ or migrations/' : ''}`
+  } catch {
+    return 'unknown (not a git checkout)'
   }
 }
 
