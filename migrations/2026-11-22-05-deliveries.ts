@@ -17,7 +17,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('delivered_at', 'timestamptz')
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute()
-  await db.schema.createIndex('deliveries_agency').on('deliveries').columns(['agency_id', 'created_at']).execute()
+  await db.schema
+    .createIndex('deliveries_agency')
+    .on('deliveries')
+    .columns(['agency_id', 'created_at'])
+    .execute()
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

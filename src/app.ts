@@ -11,6 +11,8 @@ import { agenciesRoutes } from './modules/agencies/agencies.routes.js'
 import { AGENCY_SCHEMAS } from './modules/agencies/agencies.schemas.js'
 import { authRoutes } from './modules/auth/auth.routes.js'
 import { AUTH_SCHEMAS } from './modules/auth/auth.schemas.js'
+import { deliveriesRoutes } from './modules/deliveries/deliveries.routes.js'
+import { DELIVERY_SCHEMAS } from './modules/deliveries/deliveries.schemas.js'
 import { healthRoutes } from './modules/health/health.routes.js'
 import { referralsRoutes } from './modules/referrals/referrals.routes.js'
 import { REFERRAL_SCHEMAS } from './modules/referrals/referrals.schemas.js'
@@ -45,7 +47,13 @@ function loggerOptions(config: Config, options: BuildOptions): FastifyServerOpti
 registerAjvFormats()
 
 /** Schemas with an $id: registered once, referenced by name from routes and the OpenAPI document. */
-const SHARED_SCHEMAS = [ProblemSchema, ...AGENCY_SCHEMAS, ...AUTH_SCHEMAS, ...REFERRAL_SCHEMAS]
+const SHARED_SCHEMAS = [
+  ProblemSchema,
+  ...AGENCY_SCHEMAS,
+  ...AUTH_SCHEMAS,
+  ...REFERRAL_SCHEMAS,
+  ...DELIVERY_SCHEMAS,
+]
 
 /** Builds the whole HTTP application without listening. */
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -80,5 +88,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(authRoutes)
   await app.register(agenciesRoutes)
   await app.register(referralsRoutes)
+  await app.register(deliveriesRoutes)
   return app
 }
