@@ -119,7 +119,9 @@ export async function resolveChecked(
   if (addresses.length === 0) throw new OutboundError(`${bare} has no address`, 'network')
   for (const { address } of addresses) {
     const refusal = refusalFor(address, allowLoopback)
-    if (refusal) throw new OutboundError(`refused: ${bare} resolves to ${refusal}`, 'refused')
+    if (refusal) {
+      throw new OutboundError(`refused: ${family ? refusal : `${bare} resolves to ${refusal}`}`, 'refused')
+    }
   }
   const first = addresses[0]!
   return { address: first.address, family: first.family === 6 ? 6 : 4 }

@@ -10,7 +10,10 @@ export interface ReceivedWebhook {
 }
 
 /** What the receiver does with its n-th request (1-based): answer with a status, or hold it unanswered. */
-export type Behaviour = (n: number, request: http.IncomingMessage) => number | 'hold'
+export type Behaviour = (
+  n: number,
+  request: http.IncomingMessage,
+) => number | 'hold' | { status: number; headers: Record<string, string> }
 
 /**
  * A real webhook receiver on a random loopback port: it records every request (headers and raw body)
@@ -45,7 +48,10 @@ export class WebhookReceiver {
           response.on('close', () => this.held.delete(response))
           return
         }
-        response.writeHead(answer, { 'content-type': 'text/plain' }).end(answer < 300 ? 'ok' : 'not now')
+        const { status, headers } = typeof answer === 'number' ? { status: answer, headers: {} } : answer
+        response
+          .writeHead(status, { 'content-type': 'text/plain', ...headers })
+          .end(status < 300 ? 'ok' : 'not now')
       })
     })
     this.server.on('connection', (socket) => {
