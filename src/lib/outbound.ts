@@ -147,7 +147,16 @@ export async function postJson(url: string, body: Uint8Array, options: PostOptio
     throw new OutboundError('refused: URL carries credentials', 'refused')
   const deadline = AbortSignal.timeout(options.timeoutMs)
   const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline
-  const checked = await resolveChecked(target.hostname, options.allowLoopback, options.lookup)
+  const stopped = () =>
+    deadline.aborted
+      ? new OutboundError(`no answer within ${options.timeoutMs} ms`, 'timeout')
+      : new OutboundError('aborted', 'aborted')
+  // The deadline covers name resolution too: a resolver that hangs must not hold the job.
+  const checked = await untilAborted(
+    resolveChecked(target.hostname, options.allowLoopback, options.lookup),
+    signal,
+    stopped,
+  )
   const client = target.protocol === 'https:' ? https : http
   return new Promise<number>((resolve, reject) => {
     let status = 0
@@ -160,9 +169,7 @@ export async function postJson(url: string, body: Uint8Array, options: PostOptio
     const fail = (error: Error) => {
       // A status that arrived before the failure stands: the receiver answered in time.
       if (status !== 0) settle()
-      else if (deadline.aborted)
-        reject(new OutboundError(`no answer within ${options.timeoutMs} ms`, 'timeout'))
-      else if (options.signal?.aborted) reject(new OutboundError('aborted', 'aborted'))
+      else if (signal.aborted) reject(stopped())
       else reject(error instanceof OutboundError ? error : new OutboundError(describe(error), 'network'))
     }
     const request = client.request(
@@ -192,6 +199,15 @@ export async function postJson(url: string, body: Uint8Array, options: PostOptio
     )
     request.on('error', fail)
     request.end(body)
+  })
+}
+
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, reason: () => Error): Promise<T> {
+  if (signal.aborted) return Promise.reject(reason())
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(reason())
+    signal.addEventListener('abort', abort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort))
   })
 }
 
