@@ -2,14 +2,14 @@ import { Queue } from 'bullmq'
 import t from 'tap'
 import { QUEUE_NAMES } from '../../src/jobs/queues.js'
 import { createProducerRedis } from '../../src/lib/redis.js'
+import type { ReferralView } from '../../src/modules/referrals/referrals.read.js'
+import type { SubmissionResult } from '../../src/modules/referrals/referrals.service.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { referralDocument } from '../helpers/referrals.js'
 import { eventually } from '../helpers/webhook-receiver.js'
 import { startTestWorker } from '../helpers/worker.js'
-
-type Json = Record<string, any>
 
 t.test('acknowledgement deadlines escalate once, and only when missed', async (t) => {
   const { app, config } = await buildTestApp(t, {
@@ -30,7 +30,7 @@ t.test('acknowledgement deadlines escalate once, and only when missed', async (t
 
   const submit = async (sender: TestAgency, recipient: TestAgency) => {
     const document = referralDocument(sender, { agencyId: recipient.id }, { urgency: 'urgent' })
-    const result = await sender.client.request<Json>('POST', '/v1/referrals', {
+    const result = await sender.client.request<SubmissionResult>('POST', '/v1/referrals', {
       jws: await signReferral(document, sender.keys.signing),
     })
     const job = await app.db
@@ -49,10 +49,11 @@ t.test('acknowledgement deadlines escalate once, and only when missed', async (t
       .where('type', '=', 'escalation')
       .orderBy('agency_id')
       .execute()
+  // finishedOn and returnvalue are written together when the job completes.
   const finished = (jobId: string) =>
     eventually(async () => {
       const job = await deadlines.getJob(jobId)
-      return (await job?.isCompleted()) ? job : undefined
+      return job?.finishedOn ? job : undefined
     }, `deadline job ${jobId}`)
 
   const missed = await submit(ro, de)
@@ -83,9 +84,9 @@ t.test('acknowledgement deadlines escalate once, and only when missed', async (t
     .where('id', '=', missed.id)
     .executeTakeFirstOrThrow()
   t.ok(row.escalated_at, 'escalated_at set')
-  const view = await ro.client.request<Json>('GET', `/v1/referrals/${missed.id}`)
+  const view = await ro.client.request<ReferralView>('GET', `/v1/referrals/${missed.id}`)
   t.equal(view['overdue'], true)
-  const ncpView = await ncp.client.request<Json>('GET', `/v1/referrals/${missed.id}`)
+  const ncpView = await ncp.client.request<ReferralView>('GET', `/v1/referrals/${missed.id}`)
   t.equal(ncpView['id'], missed.id, 'the NCP may now read the escalated referral')
   const audited = () =>
     app.db
@@ -128,7 +129,7 @@ t.test('the NCP is told once when it is itself the recipient; a job that fires e
   const ro = await addAgency(app, { country: 'RO' })
   const ncp = await addAgency(app, { country: 'DE', kind: 'national_agency', ncp: true })
   const document = referralDocument(ro, { country: 'DE' }, { urgency: 'urgent' })
-  const result = await ro.client.request<Json>('POST', '/v1/referrals', {
+  const result = await ro.client.request<SubmissionResult>('POST', '/v1/referrals', {
     jws: await signReferral(document, ro.keys.signing),
   })
   // Deliver the deadline job early, as a worker with a fast clock would: it must wait for the due time.

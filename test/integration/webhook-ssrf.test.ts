@@ -1,14 +1,13 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import type { ClientRequest } from 'node:http'
 import t from 'tap'
+import type { DeliveryView } from '../../src/modules/deliveries/deliveries.service.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { referralDocument } from '../helpers/referrals.js'
 import { eventually, WebhookReceiver } from '../helpers/webhook-receiver.js'
 import { startTestWorker } from '../helpers/worker.js'
-
-type Json = Record<string, any>
 
 /** Every HTTP request this process starts (the worker runs in it), to prove a refusal never connected. */
 const started: string[] = []
@@ -29,8 +28,8 @@ const submitTo = async (sender: TestAgency, recipient: TestAgency) => {
 
 const failedDelivery = (agency: TestAgency) =>
   eventually(async () => {
-    const page = await agency.client.request<Json>('GET', '/v1/deliveries?status=failed')
-    return page['items'][0] as Json | undefined
+    const page = await agency.client.request<{ items: DeliveryView[] }>('GET', '/v1/deliveries?status=failed')
+    return page.items[0]
   }, 'the delivery to fail')
 
 t.test('private, link-local and CGNAT addresses are refused before any connection', async (t) => {

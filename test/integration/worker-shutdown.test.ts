@@ -90,7 +90,11 @@ t.test(
       return row.status === 'delivered' ? row : undefined
     }, 'the delivery by the second worker')
     t.equal(delivered.attempts, 2)
-    const done = (await queue.getJob(jobId))!
+    // The job completes in Redis just after its outcome is committed in Postgres.
+    const done = await eventually(async () => {
+      const job = await queue.getJob(jobId)
+      return job?.finishedOn ? job : undefined
+    }, 'the job to complete')
     t.equal(await done.getState(), 'completed')
     t.equal(done.attemptsMade, 1)
     t.equal(receiver.received.length, 2, 'the receiver saw the interrupted POST and the delivered one')
