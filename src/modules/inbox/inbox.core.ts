@@ -1,7 +1,6 @@
 import type { InboxMessageRow } from '../../db/types.js'
 import { encodeCursor } from '../../lib/cursor.js'
 
-/** One inbox message as agencies see it: in `GET /v1/inbox` and as the body of a webhook POST. */
 export interface InboxItem {
   id: string
   cursor: string
@@ -13,10 +12,12 @@ export interface InboxItem {
   body?: Record<string, unknown>
 }
 
-/** The page cursor of an inbox message: its per-agency sequence number. */
-export const inboxCursor = (seq: number): string => encodeCursor({ s: seq })
+export const inboxCursor = (seq: number) => encodeCursor({ s: seq })
 
-/** Maps an inbox row to its wire shape; members without a value are left out, not null. */
+export const isInboxCursor = (v: Record<string, unknown>): v is { s: number } =>
+  typeof v['s'] === 'number' && Number.isSafeInteger(v['s']) && v['s'] >= 0
+
+/** The wire shape of one inbox message (also the body of its webhook). */
 export function toInboxItem(row: InboxMessageRow): InboxItem {
   return {
     id: row.id,
@@ -24,8 +25,8 @@ export function toInboxItem(row: InboxMessageRow): InboxItem {
     type: row.type,
     referralId: row.referral_id,
     createdAt: row.created_at.toISOString(),
-    ...(row.jws !== null ? { jws: row.jws } : {}),
-    ...(row.acknowledgement_id !== null ? { acknowledgementId: row.acknowledgement_id } : {}),
-    ...(row.body !== null ? { body: row.body } : {}),
+    ...(row.jws ? { jws: row.jws } : {}),
+    ...(row.acknowledgement_id ? { acknowledgementId: row.acknowledgement_id } : {}),
+    ...(row.body ? { body: row.body } : {}),
   }
 }
