@@ -58,6 +58,19 @@ if (mode !== 'same' && mode !== 'child') {
 }
 
 const nullStream = new Writable({ write: (_chunk, _encoding, done) => done() })
+/** The app's log is discarded, except that errors (the 5xx answers) are tallied by message. */
+const errorCauses = new Map<string, number>()
+const appLog = new Writable({
+  write(chunk: Buffer, _encoding, done) {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line.includes('"level":50')) continue
+      const entry = JSON.parse(line) as { err?: { message?: string }; msg?: string }
+      const cause = entry.err?.message ?? entry.msg ?? 'unknown'
+      errorCauses.set(cause, (errorCauses.get(cause) ?? 0) + 1)
+    }
+    done()
+  },
+})
 const teardowns: (() => unknown)[] = []
 const fakeTap = { teardown: (fn: () => unknown) => void teardowns.push(fn) }
 const percentile = (sorted: number[], p: number) =>
@@ -146,7 +159,7 @@ async function main() {
       return original(...items)
     }
 
-    app = await buildApp(config, { logStream: nullStream })
+    app = await buildApp(config, { logStream: appLog })
     await app.ready()
     const senders: TestAgency[] = []
     for (let i = 0; i < senderCount; i += 1)
@@ -235,6 +248,7 @@ async function main() {
       `POST /v1/referrals: p50 ${ms(percentile(submit, 50))}, p99 ${ms(percentile(submit, 99))}, max ${ms(submit.at(-1) ?? Number.NaN)}`,
       `201 returned → webhook received: p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(latencies.at(-1) ?? Number.NaN)} (${early} arrived before the 201 was read)`,
       `delivered ${latencies.length}, missing ${missing}, duplicates ${duplicates}`,
+      ...[...errorCauses].map(([cause, n]) => `API errors logged: ${n} × ${cause}`),
       `this process: ${(((cpu.user + cpu.system) / 1e6 / cpuSeconds) * 100).toFixed(0)}% of one CPU from the first request to the last delivery`,
     ]
     process.stdout.write(`${lines.join('\n')}\n`)
