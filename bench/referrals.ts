@@ -194,6 +194,12 @@ function waitSampler(databaseUrl: string) {
       }
       return (performance.now() - started) / 1000 - 1
     },
+    async dropSchemas(schemas: string[]) {
+      await ready
+      for (const schema of schemas) {
+        await client.query(`drop schema if exists ${client.escapeIdentifier(schema)} cascade`)
+      }
+    },
     close: () => client.end(),
   }
 }
@@ -263,17 +269,22 @@ async function main() {
   const baseAppName = uniqueName('bench_base')
   const sampler = waitSampler(DATABASE_URL)
   const queuePrefix = `{${uniqueName('bench_ref')}}`
+  const hubSchema = uniqueName('bench_ref')
   let cleaned = false
   const cleanup = async () => {
     if (cleaned) return
     cleaned = true
     if (loadgen?.connected) loadgen.kill()
     if (baseline?.connected) baseline.kill()
-    if (app) {
-      await sql`drop schema if exists ${sql.id(baseSchema)} cascade`.execute(app.db).catch(() => {})
-      await app.close()
-    }
+    await app?.close()
     for (const fn of teardowns.reverse()) await fn()
+    // Both schemas, whatever happened: provisionTestServices registers its teardown only once the
+    // migrations succeeded, and the baseline may have died before dropping its own.
+    await sampler
+      .dropSchemas([hubSchema, baseSchema])
+      .catch((error: unknown) =>
+        process.stderr.write(`could not drop the schemas ${hubSchema}, ${baseSchema}: ${String(error)}\n`),
+      )
     await sampler.close().catch(() => {})
     await deleteRedisPrefix(queuePrefix).catch((error: unknown) =>
       process.stderr.write(`could not delete the Redis keys under ${queuePrefix}: ${String(error)}\n`),
@@ -287,7 +298,7 @@ async function main() {
   try {
     const config = await testConfig({
       DATABASE_URL: `${DATABASE_URL}${DATABASE_URL.includes('?') ? '&' : '?'}application_name=${hubAppName}`,
-      DATABASE_SCHEMA: uniqueName('bench_ref'),
+      DATABASE_SCHEMA: hubSchema,
       QUEUE_PREFIX: queuePrefix,
       PUBLIC_URL: 'http://hub.bench',
       LOG_LEVEL: 'warn',

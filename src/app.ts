@@ -13,6 +13,8 @@ import { agenciesRoutes } from './modules/agencies/agencies.routes.js'
 import { AGENCY_SCHEMAS } from './modules/agencies/agencies.schemas.js'
 import { authRoutes } from './modules/auth/auth.routes.js'
 import { AUTH_SCHEMAS } from './modules/auth/auth.schemas.js'
+import { deliveriesRoutes } from './modules/deliveries/deliveries.routes.js'
+import { DELIVERY_SCHEMAS } from './modules/deliveries/deliveries.schemas.js'
 import { healthRoutes } from './modules/health/health.routes.js'
 import { inboxRoutes } from './modules/inbox/inbox.routes.js'
 import { INBOX_SCHEMAS } from './modules/inbox/inbox.schemas.js'
@@ -67,6 +69,7 @@ const SHARED_SCHEMAS = [
   ErasureRequestSchema,
   ErasureResultSchema,
   ...STATS_SCHEMAS,
+  ...DELIVERY_SCHEMAS,
 ]
 
 /** Builds the whole HTTP application without listening. */
@@ -107,5 +110,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(inboxRoutes)
   await app.register(erasureRoutes)
   await app.register(statsRoutes)
+  await app.register(deliveriesRoutes)
   return app
 }

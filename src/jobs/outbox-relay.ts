@@ -1,8 +1,10 @@
 import type { Kysely } from 'kysely'
 import type pg from 'pg'
+import type { Config } from '../config.js'
 import type { Database } from '../db/types.js'
 import { lockPending, markRelayed } from '../modules/outbox/outbox.repository.js'
 import { outboxChannel } from '../modules/outbox/outbox.service.js'
+import { jobOptionsFor } from './job-options.js'
 import type { QueueName, Queues } from './queues.js'
 
 export interface RelayDeps {
@@ -10,6 +12,7 @@ export interface RelayDeps {
   pool: pg.Pool
   queues: Queues
   schema: string | undefined
+  config: Pick<Config, 'webhooks'>
   log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void }
   sweepMs?: number
   batchSize?: number
@@ -38,15 +41,18 @@ export async function startOutboxRelay(deps: RelayDeps): Promise<Relay> {
   const relayBatch = async (): Promise<number> => {
     return deps.db.transaction().execute(async (trx) => {
       const rows = await lockPending(trx, batchSize)
+      const byQueue = new Map<QueueName, Parameters<Queues[QueueName]['addBulk']>[0]>()
       for (const row of rows) {
+        const queue = row.queue as QueueName
         const delay = row.run_at ? Math.max(0, row.run_at.getTime() - Date.now()) : 0
-        await deps.queues[row.queue as QueueName].add(row.job_name, row.payload, {
-          jobId: row.id,
-          delay,
-          removeOnComplete: { age: 24 * 3600, count: 10_000 },
-          removeOnFail: { age: 30 * 24 * 3600 },
+        const jobs = byQueue.get(queue) ?? byQueue.set(queue, []).get(queue)!
+        jobs.push({
+          name: row.job_name,
+          data: row.payload,
+          opts: { ...jobOptionsFor(queue, deps.config), jobId: row.id, delay },
         })
       }
+      for (const [queue, jobs] of byQueue) await deps.queues[queue].addBulk(jobs)
       await markRelayed(
         trx,
         rows.map((r) => r.id),

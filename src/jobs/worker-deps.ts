@@ -12,3 +12,6 @@ export interface JobDeps {
   log: Logger
   now?: () => Date
 }
+
+/** The abort reason a closing worker gives the jobs it cancels: they go back to the queue. */
+export const SHUTDOWN = 'trm:worker-shutdown'

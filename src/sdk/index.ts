@@ -15,3 +15,4 @@ export {
 } from './documents.js'
 export { HubClient, type HubClientOptions, HubRequestError } from './hub-client.js'
 export { type AgencyKeys, generateAgencyKeys, type SigningAlg } from './keys.js'
+export { type InboxItem, verifyWebhook } from './webhooks.js'

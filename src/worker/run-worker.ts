@@ -1,11 +1,14 @@
-import { Worker } from 'bullmq'
+import { Worker, type WorkerOptions } from 'bullmq'
+import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import { createDb } from '../db/create-db.js'
+import { webhookBackoffStrategy } from '../jobs/job-options.js'
 import { scheduleMaintenance } from '../jobs/maintenance.js'
 import { startOutboxRelay } from '../jobs/outbox-relay.js'
 import { PROCESSORS } from '../jobs/processors.js'
 import { closeQueues, createQueues, QUEUE_NAMES } from '../jobs/queues.js'
+import { SHUTDOWN } from '../jobs/worker-deps.js'
 import type { HubKeys } from '../lib/hub-keys.js'
 import { createProducerRedis, createWorkerRedis } from '../lib/redis.js'
 
@@ -14,26 +17,53 @@ export interface RunningWorker {
   relay: Awaited<ReturnType<typeof startOutboxRelay>>
 }
 
+export interface WorkerRunOptions {
+  /** How long a closing worker lets running jobs finish before it cancels them back to the queue. */
+  shutdownGraceMs?: number
+}
+
+/**
+ * Lock and stall settings. A job's lock is renewed every lockDuration/2 while it runs; it is made
+ * longer than the slowest webhook (timeoutMs) so that even if renewals fail (a Redis blip) the job
+ * ends before another worker may take it. A worker that died leaves its jobs locked: they are
+ * found stalled after lockDuration (checked every stalledInterval) and run again (at least once).
+ */
+export function stallSettings(config: Pick<Config, 'webhooks'>) {
+  const lockDuration = Math.max(30_000, 2 * config.webhooks.timeoutMs + 5_000)
+  return {
+    lockDuration,
+    stalledInterval: lockDuration / 2,
+    maxStalledCount: 5,
+  } satisfies Partial<WorkerOptions>
+}
+
 /**
  * Starts the outbox relay and one BullMQ worker per queue that has a processor. Used by
  * src/worker.ts and by tests; never by the HTTP process.
  */
-export async function runWorker(config: Config, hubKeys: HubKeys, log: Logger): Promise<RunningWorker> {
+export async function runWorker(
+  config: Config,
+  hubKeys: HubKeys,
+  log: Logger,
+  options: WorkerRunOptions = {},
+): Promise<RunningWorker> {
   const { db, pool } = createDb(config, 'trm-hub-worker')
   const producer = createProducerRedis(config.redisUrl)
   const queues = createQueues(producer, config.queuePrefix)
   const deps = { config, db, hubKeys, log }
   const workers: Worker[] = []
+  const connections: Redis[] = []
   for (const name of QUEUE_NAMES) {
     const create = PROCESSORS[name]
     if (!create) continue
+    const connection = createWorkerRedis(config.redisUrl)
+    connections.push(connection)
     const worker = new Worker(name, create(deps), {
-      connection: createWorkerRedis(config.redisUrl),
+      connection,
       prefix: config.queuePrefix,
-      concurrency: 8,
-      // A job whose worker died mid-way is picked up again after this; at-least-once, handlers are idempotent.
-      stalledInterval: 30_000,
-      maxStalledCount: 5,
+      concurrency: name === 'webhooks' ? 32 : 8,
+      ...stallSettings(config),
+      settings: { backoffStrategy: webhookBackoffStrategy(config.webhooks.backoffMs) },
     })
     worker.on('error', (err) => log.warn({ err, queue: name }, 'worker error'))
     worker.on('failed', (job, err) =>
@@ -52,16 +82,23 @@ export async function runWorker(config: Config, hubKeys: HubKeys, log: Logger): 
       scheduleTimer = setTimeout(schedule, 10_000)
     })
   void schedule()
-  const relay = await startOutboxRelay({ db, pool, queues, schema: config.databaseSchema, log })
+  const relay = await startOutboxRelay({ db, pool, queues, schema: config.databaseSchema, config, log })
   log.info({ queues: workers.map((w) => w.name) }, 'worker started')
   return {
     relay,
     async close() {
       clearTimeout(scheduleTimer)
       await relay.close()
-      // Worker.close waits for active jobs to finish; unfinished ones return to the queue as stalled.
+      // Worker.close stops taking jobs and waits for running ones; those still running after the grace
+      // are cancelled and put back in the queue for another worker, without spending an attempt.
+      const cancel = setTimeout(() => {
+        for (const worker of workers) worker.cancelAllJobs(SHUTDOWN)
+      }, options.shutdownGraceMs ?? 3_000)
       await Promise.allSettled(workers.map((w) => w.close()))
+      clearTimeout(cancel)
       await closeQueues(queues)
+      // BullMQ leaves connections it was given open (they may be shared); these are ours alone.
+      for (const connection of connections) connection.disconnect()
       producer.disconnect()
       await db.destroy()
     },

@@ -155,6 +155,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's webhook deliveries with their attempts, newest first, cursor-paged
+         * @description Push agencies only have deliveries: one per inbox message POSTed to their webhook. Newest first; `next` continues with older ones. A `failed` delivery has used every attempt; its message is still in the inbox (`GET /v1/inbox`).
+         */
+        get: operations["listDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/inbox": {
         parameters: {
             query?: never;
@@ -739,6 +759,30 @@ export interface components {
             scope: string;
             /** @enum {string} */
             token_type: "Bearer";
+        };
+        /** @description One inbox message pushed to the agency's webhook */
+        WebhookDelivery: {
+            /** @description POSTs tried so far */
+            attempts: number;
+            /** Format: date-time */
+            createdAt: string;
+            deliveredAt: string | null;
+            lastAttemptAt: string | null;
+            /** @description What went wrong last time, if anything */
+            lastError: string | null;
+            /** Format: uuid */
+            messageId: string;
+            /** Format: uuid */
+            referralId: string;
+            /**
+             * @description pending: being tried; delivered: a 2xx answered; failed: every attempt failed (the inbox still has it)
+             * @enum {unknown}
+             */
+            status: "pending" | "delivered" | "failed";
+        };
+        WebhookDeliveryPage: {
+            items: components["schemas"]["WebhookDelivery"][];
+            next: string | null;
         };
     };
     responses: never;
@@ -1368,6 +1412,67 @@ export interface operations {
             };
             /** @description RFC 9457 problem details */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDeliveries: {
+        parameters: {
+            query?: {
+                status?: "pending" | "delivered" | "failed";
+                /** @description Opaque cursor from a previous page */
+                after?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryPage"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

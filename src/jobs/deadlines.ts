@@ -1,0 +1,29 @@
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq'
+import { escalateIfOverdue } from '../modules/deadlines/deadlines.service.js'
+import type { Processor } from './processors.js'
+import type { JobDeps } from './worker-deps.js'
+
+export interface AckDeadlineJob {
+  referralId: string
+}
+
+/**
+ * `ack-deadline` fires at a referral's ackDueAt (the outbox row's runAt). A job that fires early (clocks
+ * of the API and worker disagree) waits until the due time instead of escalating before it.
+ */
+export function deadlineProcessor(deps: JobDeps): Processor {
+  const now = deps.now ?? (() => new Date())
+  return async function ackDeadline(job: Job, token?: string) {
+    if (job.name !== 'ack-deadline') throw new UnrecoverableError(`unknown deadlines job ${job.name}`)
+    const { referralId } = job.data as AckDeadlineJob
+    const result = await escalateIfOverdue({ db: deps.db, config: deps.config, now }, referralId)
+    if (result.outcome === 'not-due') {
+      await job.moveToDelayed(result.dueAt.getTime() + 1, token)
+      throw new DelayedError()
+    }
+    if (result.outcome === 'escalated') {
+      deps.log.info({ referralId, notified: result.notified.length }, 'referral escalated')
+    }
+    return result.outcome
+  }
+}

@@ -1,0 +1,109 @@
+import { DelayedError, type Job, WaitingError } from 'bullmq'
+import type { InboxMessageRow } from '../db/types.js'
+import { signDetached, WEBHOOK_SIGNATURE_TYP } from '../lib/detached-jws.js'
+import { OutboundError, postJson } from '../lib/outbound.js'
+import { findAgency } from '../modules/agencies/agencies.repository.js'
+import { findDelivery } from '../modules/deliveries/deliveries.repository.js'
+import { recordDelivered, recordFailedAttempt } from '../modules/deliveries/deliveries.service.js'
+import { toInboxItem } from '../modules/inbox/inbox.core.js'
+import { findMessage } from '../modules/inbox/inbox.repository.js'
+import type { Processor } from './processors.js'
+import { type JobDeps, SHUTDOWN } from './worker-deps.js'
+
+export interface WebhookJob {
+  messageId: string
+}
+
+/** The receiver did not take the message; the attempt is already recorded. BullMQ retries it. */
+class DeliveryFailed extends Error {
+  override name = 'DeliveryFailed'
+}
+
+/**
+ * Pushes one inbox message to its agency's webhook, signed by the hub (`TRM-Signature`, a detached
+ * JWS over the exact body). A 2xx is delivery; anything else is recorded and thrown so BullMQ retries
+ * with the webhook backoff, and the last failure marks the delivery `failed`. A worker shutting down
+ * puts the job back in the queue without spending an attempt.
+ */
+export function webhookProcessor(deps: JobDeps): Processor {
+  const { config, log } = deps
+  return async function deliverWebhook(job: Job, token?: string, signal?: AbortSignal) {
+    const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
+    try {
+      return await attempt(job, token, signal, final)
+    } catch (error) {
+      const settled = error instanceof DeliveryFailed || error instanceof WaitingError
+      if (settled || error instanceof DelayedError || !final) throw error
+      // Our side failed (the database) on the last attempt: the job must not leave BullMQ while
+      // Postgres still says `pending`. It comes back later, attempt unspent.
+      log.warn({ err: error, jobId: job.id }, 'webhook: cannot record the final outcome; retrying later')
+      await job.moveToDelayed(Date.now() + config.webhooks.backoffMs, token)
+      throw new DelayedError()
+    }
+  }
+
+  async function attempt(
+    job: Job,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+    final: boolean,
+  ) {
+    const { messageId } = job.data as WebhookJob
+    const delivery = await findDelivery(deps.db, messageId)
+    const message = delivery ? await findMessage(deps.db, messageId) : undefined
+    const agency = delivery ? await findAgency(deps.db, delivery.agency_id) : undefined
+    if (!delivery || !message || !agency) {
+      log.warn({ messageId }, 'webhook: no such delivery; nothing to do')
+      return 'gone'
+    }
+    if (delivery.status === 'delivered') return 'already-delivered'
+    if (agency.delivery_mode !== 'push' || !agency.delivery_url) return 'not-push'
+
+    const target = { messageId, agencyId: agency.id, referralId: message.referral_id }
+    const outcome =
+      agency.status === 'active'
+        ? await send(job, token, signal, agency.delivery_url, message, target)
+        : { error: 'the agency is suspended; nothing is sent to it' }
+    if ('httpStatus' in outcome) {
+      await recordDelivered(deps, { ...target, type: message.type, httpStatus: outcome.httpStatus })
+      return 'delivered'
+    }
+    await recordFailedAttempt(deps, { ...target, error: outcome.error, final })
+    throw new DeliveryFailed(outcome.error)
+  }
+
+  async function send(
+    job: Job,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+    url: string,
+    message: InboxMessageRow,
+    target: { messageId: string; agencyId: string; referralId: string },
+  ): Promise<{ httpStatus: number } | { error: string }> {
+    const body = Buffer.from(JSON.stringify(toInboxItem(message)))
+    const signature = await signDetached(deps.hubKeys, WEBHOOK_SIGNATURE_TYP, body)
+    try {
+      const httpStatus = await postJson(url, body, {
+        headers: {
+          'content-type': 'application/json',
+          'trm-message-id': message.id,
+          'trm-signature': signature,
+          'user-agent': 'trm-hub-webhook/1',
+        },
+        timeoutMs: config.webhooks.timeoutMs,
+        allowLoopback: config.webhooks.allowLoopback,
+        ...(signal ? { signal } : {}),
+      })
+      return { httpStatus }
+    } catch (caught) {
+      if (!(caught instanceof OutboundError)) throw caught
+      if (caught.kind === 'aborted' && signal?.reason === SHUTDOWN) {
+        const interrupted = 'interrupted: the worker shut down; back in the queue'
+        await recordFailedAttempt(deps, { ...target, error: interrupted, final: false }).catch(() => {})
+        await job.moveToWait(token)
+        throw new WaitingError()
+      }
+      return { error: caught.message }
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import type { Kysely } from 'kysely'
+import type { Config } from '../../config.js'
+import type { Database } from '../../db/types.js'
+import { findNationalContactPoint } from '../agencies/agencies.repository.js'
+import { recordAuditEvent } from '../audit/audit.service.js'
+import { deliverToInbox } from '../inbox/inbox.service.js'
+import { findReferral } from '../referrals/referrals.repository.js'
+import { AWAITING_RECEIPT, markEscalated } from './deadlines.repository.js'
+
+export interface DeadlineDeps {
+  db: Kysely<Database>
+  config: Pick<Config, 'databaseSchema'>
+  now: () => Date
+}
+
+export type DeadlineOutcome =
+  | { outcome: 'escalated'; notified: string[] }
+  | { outcome: 'not-due'; dueAt: Date }
+  | { outcome: 'nothing' }
+
+/**
+ * The acknowledgement deadline of a referral has come: if the recipient has not said `received` and
+ * nobody escalated it yet, the sender, the recipient and the recipient country's national contact
+ * point each get one `escalation` message, in one transaction with the mark and the audit event.
+ * Running it again, or for a referral answered in time, changes nothing.
+ */
+export async function escalateIfOverdue(deps: DeadlineDeps, referralId: string): Promise<DeadlineOutcome> {
+  const now = deps.now()
+  const current = await findReferral(deps.db, referralId)
+  if (!current || current.escalated_at !== null || current.received_at !== null) return { outcome: 'nothing' }
+  if (!(AWAITING_RECEIPT as readonly string[]).includes(current.status)) return { outcome: 'nothing' }
+  if (current.ack_due_at > now) return { outcome: 'not-due', dueAt: current.ack_due_at }
+
+  return deps.db.transaction().execute(async (trx) => {
+    const row = await markEscalated(trx, referralId, now)
+    if (!row) return { outcome: 'nothing' as const }
+    const ncp = await findNationalContactPoint(trx, row.recipient_country)
+    const notified = [row.sender_id, row.recipient_id]
+    if (ncp && ncp.status === 'active' && !notified.includes(ncp.id)) notified.push(ncp.id)
+    const body = { ackDueAt: row.ack_due_at.toISOString(), status: row.status }
+    for (const agencyId of notified) {
+      await deliverToInbox(trx, deps.config, { agencyId, type: 'escalation', referralId, body })
+    }
+    await recordAuditEvent(trx, {
+      actor: 'system',
+      action: 'referral.escalated',
+      target: { type: 'referral', id: referralId },
+      referralId,
+      outcome: 'success',
+      details: {
+        ackDueAt: body.ackDueAt,
+        status: row.status,
+        nationalContactPoint: notified[2] ?? null,
+        notified: notified.length,
+      },
+    })
+    return { outcome: 'escalated' as const, notified }
+  })
+}

@@ -1,0 +1,122 @@
+import type { Kysely } from 'kysely'
+import type { Config } from '../../config.js'
+import type { Database, DeliveryRow } from '../../db/types.js'
+import { decodeCursor, encodeCursor, isIdCursor } from '../../lib/cursor.js'
+import { markDelivered } from '../acknowledgements/delivered.js'
+import { recordAuditEvent } from '../audit/audit.service.js'
+import * as repo from './deliveries.repository.js'
+
+export interface DeliveryView {
+  messageId: string
+  referralId: string
+  status: repo.DeliveryStatus
+  attempts: number
+  lastError: string | null
+  lastAttemptAt: string | null
+  deliveredAt: string | null
+  createdAt: string
+}
+
+function toDeliveryView(row: DeliveryRow): DeliveryView {
+  return {
+    messageId: row.message_id,
+    referralId: row.referral_id,
+    status: row.status,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    lastAttemptAt: row.last_attempt_at?.toISOString() ?? null,
+    deliveredAt: row.delivered_at?.toISOString() ?? null,
+    createdAt: row.created_at.toISOString(),
+  }
+}
+
+/** The caller's webhook deliveries, newest first; `next` continues with older ones. */
+export async function listDeliveries(
+  deps: { db: Kysely<Database> },
+  callerId: string,
+  query: { status?: repo.DeliveryStatus; after?: string; limit?: number },
+): Promise<{ items: DeliveryView[]; next: string | null }> {
+  const limit = query.limit ?? 50
+  const after = decodeCursor(query.after, isIdCursor)
+  const rows = await repo.listDeliveries(deps.db, {
+    agencyId: callerId,
+    ...(query.status ? { status: query.status } : {}),
+    ...(after ? { beforeId: after.id } : {}),
+    limit,
+  })
+  const last = rows.at(-1)
+  return {
+    items: rows.map(toDeliveryView),
+    next: rows.length === limit && last ? encodeCursor({ id: last.message_id }) : null,
+  }
+}
+
+export interface AttemptDeps {
+  db: Kysely<Database>
+  config: Pick<Config, 'databaseSchema'>
+}
+
+interface Delivered {
+  messageId: string
+  agencyId: string
+  type: string
+  referralId: string
+  httpStatus: number
+}
+
+/**
+ * Records a webhook's 2xx in one transaction: the delivery, the inbox message confirmed, a referral
+ * moved to `delivered` (which tells its sender), and the audit event. False when it already was.
+ */
+export function recordDelivered(deps: AttemptDeps, delivered: Delivered): Promise<boolean> {
+  return deps.db.transaction().execute(async (trx) => {
+    const row = await repo.lockDelivery(trx, delivered.messageId)
+    if (!row || row.status === 'delivered') return false
+    const updated = await repo.updateAfterAttempt(trx, delivered.messageId, {
+      status: 'delivered',
+      delivered: true,
+    })
+    await repo.confirmDeliveredMessage(trx, delivered.messageId)
+    if (delivered.type === 'referral') {
+      await markDelivered(trx, deps.config, delivered.referralId, 'webhook')
+    }
+    await recordAuditEvent(trx, {
+      actor: 'system',
+      action: 'webhook.delivered',
+      target: { type: 'inbox_message', id: delivered.messageId },
+      referralId: delivered.referralId,
+      outcome: 'success',
+      details: { agencyId: delivered.agencyId, attempts: updated.attempts, httpStatus: delivered.httpStatus },
+    })
+    return true
+  })
+}
+
+const MAX_ERROR_LENGTH = 500
+
+/**
+ * Records a failed attempt; the final one marks the delivery `failed` (the dead-letter state) and is
+ * audited. The message stays in the agency's inbox either way.
+ */
+export function recordFailedAttempt(
+  deps: AttemptDeps,
+  failed: { messageId: string; agencyId: string; referralId: string; error: string; final: boolean },
+): Promise<void> {
+  return deps.db.transaction().execute(async (trx) => {
+    const row = await repo.lockDelivery(trx, failed.messageId)
+    if (!row || row.status === 'delivered') return
+    const updated = await repo.updateAfterAttempt(trx, failed.messageId, {
+      status: failed.final ? 'failed' : 'pending',
+      lastError: failed.error.slice(0, MAX_ERROR_LENGTH),
+    })
+    if (!failed.final || row.status === 'failed') return
+    await recordAuditEvent(trx, {
+      actor: 'system',
+      action: 'webhook.failed',
+      target: { type: 'inbox_message', id: failed.messageId },
+      referralId: failed.referralId,
+      outcome: 'failed',
+      details: { agencyId: failed.agencyId, attempts: updated.attempts, lastError: updated.last_error },
+    })
+  })
+}
