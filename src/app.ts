@@ -9,6 +9,8 @@ import { ProblemSchema } from './lib/schemas.js'
 import { typeboxValidatorCompiler } from './lib/validator.js'
 import { agenciesRoutes } from './modules/agencies/agencies.routes.js'
 import { AGENCY_SCHEMAS } from './modules/agencies/agencies.schemas.js'
+import { auditRoutes } from './modules/audit/audit.routes.js'
+import { AUDIT_SCHEMAS } from './modules/audit/audit.schemas.js'
 import { authRoutes } from './modules/auth/auth.routes.js'
 import { AUTH_SCHEMAS } from './modules/auth/auth.schemas.js'
 import { healthRoutes } from './modules/health/health.routes.js'
@@ -45,7 +47,13 @@ function loggerOptions(config: Config, options: BuildOptions): FastifyServerOpti
 registerAjvFormats()
 
 /** Schemas with an $id: registered once, referenced by name from routes and the OpenAPI document. */
-const SHARED_SCHEMAS = [ProblemSchema, ...AGENCY_SCHEMAS, ...AUTH_SCHEMAS, ...REFERRAL_SCHEMAS]
+const SHARED_SCHEMAS = [
+  ProblemSchema,
+  ...AGENCY_SCHEMAS,
+  ...AUTH_SCHEMAS,
+  ...REFERRAL_SCHEMAS,
+  ...AUDIT_SCHEMAS,
+]
 
 /** Builds the whole HTTP application without listening. */
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -78,5 +86,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(authRoutes)
   await app.register(agenciesRoutes)
   await app.register(referralsRoutes)
+  await app.register(auditRoutes)
   return app
 }

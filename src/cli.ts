@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { agenciesAddCommand } from './cli/agencies.js'
+import { auditVerifyCommand } from './cli/audit.js'
 import { keysGenerateCommand } from './cli/keys.js'
 import { migrateCommand } from './cli/migrate.js'
 import { EXIT, USAGE, UsageError } from './cli/usage.js'
@@ -11,6 +12,7 @@ const COMMANDS: Record<string, Command> = {
   migrate: () => migrateCommand(),
   'keys generate': keysGenerateCommand,
   'agencies add': agenciesAddCommand,
+  'audit verify': auditVerifyCommand,
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -2,6 +2,7 @@ import { Worker } from 'bullmq'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import { createDb } from '../db/create-db.js'
+import { startAuditSealer } from '../jobs/audit-sealer.js'
 import { startOutboxRelay } from '../jobs/outbox-relay.js'
 import { PROCESSORS } from '../jobs/processors.js'
 import { closeQueues, createQueues, QUEUE_NAMES } from '../jobs/queues.js'
@@ -11,10 +12,11 @@ import { createProducerRedis, createWorkerRedis } from '../lib/redis.js'
 export interface RunningWorker {
   close(): Promise<void>
   relay: Awaited<ReturnType<typeof startOutboxRelay>>
+  sealer: Awaited<ReturnType<typeof startAuditSealer>>
 }
 
 /**
- * Starts the outbox relay and one BullMQ worker per queue that has a processor. Used by
+ * Starts the outbox relay, the audit sealer and one BullMQ worker per queue that has a processor. Used by
  * src/worker.ts and by tests; never by the HTTP process.
  */
 export async function runWorker(config: Config, hubKeys: HubKeys, log: Logger): Promise<RunningWorker> {
@@ -44,11 +46,13 @@ export async function runWorker(config: Config, hubKeys: HubKeys, log: Logger): 
     workers.push(worker)
   }
   const relay = await startOutboxRelay({ db, pool, queues, schema: config.databaseSchema, log })
+  const sealer = await startAuditSealer({ db, pool, hubKeys, schema: config.databaseSchema, log })
   log.info({ queues: workers.map((w) => w.name) }, 'worker started')
   return {
     relay,
+    sealer,
     async close() {
-      await relay.close()
+      await Promise.all([relay.close(), sealer.close()])
       // Worker.close waits for active jobs to finish; unfinished ones return to the queue as stalled.
       await Promise.allSettled(workers.map((w) => w.close()))
       await closeQueues(queues)

@@ -1,0 +1,111 @@
+import type { Kysely } from 'kysely'
+import type pg from 'pg'
+import type { Database } from '../db/types.js'
+import type { HubKeys } from '../lib/hub-keys.js'
+import { auditChannel, sealPending } from '../modules/audit/audit.service.js'
+
+export interface SealerDeps {
+  db: Kysely<Database>
+  pool: pg.Pool
+  hubKeys: HubKeys
+  schema: string | undefined
+  log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void }
+  sweepMs?: number
+  batchSize?: number
+}
+
+export interface Sealer {
+  /** Seals what is pending now; resolves to the number of events sealed. */
+  runOnce(): Promise<number>
+  close(): Promise<void>
+}
+
+/**
+ * Gives committed audit events their place in the hash chain and signs a checkpoint after each batch
+ * (sealPending). Woken by the NOTIFY each audit insert sends on commit, and swept every 500 ms as a
+ * backstop. Single-active through a session advisory lock, like the outbox relay: other workers wait
+ * and take over if it dies. sealPending takes its own transaction lock too, so a second sealer can
+ * never fork the chain, whatever happens to the session lock.
+ */
+export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
+  const channel = auditChannel(deps.schema)
+  const sealDeps = {
+    db: deps.db,
+    hubKeys: deps.hubKeys,
+    ...(deps.batchSize ? { batchSize: deps.batchSize } : {}),
+  }
+  let closed = false
+  let running: Promise<number> | undefined
+  let again = false
+  let client: pg.PoolClient | undefined
+  let leader = false
+
+  const runOnce = (): Promise<number> => {
+    if (running) {
+      again = true
+      return running
+    }
+    running = sealPending(sealDeps)
+      .catch((error: unknown) => {
+        deps.log.warn({ err: error }, 'audit sealer: batch failed; will retry')
+        return 0
+      })
+      .finally(() => {
+        running = undefined
+        if (again && !closed) {
+          again = false
+          void runOnce()
+        }
+      })
+    return running
+  }
+
+  const lockKey = `trm-audit-sealer:${deps.schema ?? 'public'}`
+  const tryLead = async () => {
+    if (closed || leader) return
+    try {
+      if (!client) {
+        const connected = await deps.pool.connect()
+        connected.on('error', () => {
+          // The session (and with it the lock) is gone: step down, the sweep timer retries.
+          leader = false
+          client = undefined
+          connected.release(true)
+        })
+        client = connected
+      }
+      const { rows } = await client.query<{ ok: boolean }>(
+        'select pg_try_advisory_lock(hashtext($1)) as ok',
+        [lockKey],
+      )
+      if (!rows[0]?.ok) return
+      leader = true
+      client.on('notification', () => void runOnce())
+      await client.query(`listen "${channel}"`)
+      deps.log.info({ channel }, 'audit sealer: active')
+      void runOnce()
+    } catch (error) {
+      deps.log.warn({ err: error }, 'audit sealer: cannot take the lead yet')
+      client?.release(true)
+      client = undefined
+      leader = false
+    }
+  }
+
+  await tryLead()
+  const timer = setInterval(() => {
+    if (leader) void runOnce()
+    else void tryLead()
+  }, deps.sweepMs ?? 500)
+
+  return {
+    runOnce,
+    async close() {
+      closed = true
+      clearInterval(timer)
+      await running
+      // Releasing with an error destroys the session, which also drops the advisory lock and LISTEN.
+      client?.release(true)
+    },
+  }
+}
