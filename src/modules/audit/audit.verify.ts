@@ -104,6 +104,11 @@ export async function verifyAuditChain(
         after = through ?? after
         more = page.length === pageSize && !verifier.broken
       }
+      // A checkpoint past the last event means events were taken from the end.
+      if (!verifier.broken) {
+        const beyond = await repo.listCheckpoints(trx, after + 1)
+        for (const row of beyond) verifier.expectCheckpoint(await toCheckpoint(row, verificationKeys))
+      }
       const broken = verifier.finish()
       return {
         intact: !broken,
