@@ -61,24 +61,27 @@ export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
   }
 
   const lockKey = `trm-audit-sealer:${deps.schema ?? 'public'}`
-  const tryLead = async () => {
+  // Destroying the session also drops the advisory lock and LISTEN; each connection is dropped once.
+  const drop = (connection: pg.PoolClient) => {
+    if (client !== connection) return
+    client = undefined
+    leader = false
+    connection.release(true)
+  }
+  const lead = async () => {
     if (closed || leader) return
     try {
       if (!client) {
         const connected = await deps.pool.connect()
-        connected.on('error', () => {
-          // The session (and with it the lock) is gone: step down, the sweep timer retries.
-          leader = false
-          client = undefined
-          connected.release(true)
-        })
         client = connected
+        // The session (and with it the lock) is gone: step down, the sweep timer retries.
+        connected.on('error', () => drop(connected))
       }
       const { rows } = await client.query<{ ok: boolean }>(
         'select pg_try_advisory_lock(hashtext($1)) as ok',
         [lockKey],
       )
-      if (!rows[0]?.ok) return
+      if (!rows[0]?.ok || closed) return
       leader = true
       client.on('notification', () => void runOnce())
       await client.query(`listen "${channel}"`)
@@ -86,10 +89,16 @@ export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
       void runOnce()
     } catch (error) {
       deps.log.warn({ err: error }, 'audit sealer: cannot take the lead yet')
-      client?.release(true)
-      client = undefined
-      leader = false
+      if (client) drop(client)
     }
+  }
+  // One attempt at a time, however short the sweep interval.
+  let attempt: Promise<void> | undefined
+  const tryLead = () => {
+    attempt ??= lead().finally(() => {
+      attempt = undefined
+    })
+    return attempt
   }
 
   await tryLead()
@@ -101,11 +110,12 @@ export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
   return {
     runOnce,
     async close() {
+      if (closed) return
       closed = true
       clearInterval(timer)
+      await attempt
       await running
-      // Releasing with an error destroys the session, which also drops the advisory lock and LISTEN.
-      client?.release(true)
+      if (client) drop(client)
     },
   }
 }

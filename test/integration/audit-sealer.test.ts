@@ -1,0 +1,206 @@
+import type { FastifyInstance } from 'fastify'
+import { pino } from 'pino'
+import t, { type Test } from 'tap'
+import type { Config } from '../../src/config.js'
+import { createDb } from '../../src/db/create-db.js'
+import { startAuditSealer } from '../../src/jobs/audit-sealer.js'
+import { GENESIS_HASH } from '../../src/modules/audit/audit.core.js'
+import { recordAuditEvent, sealPending } from '../../src/modules/audit/audit.service.js'
+import { signReferral } from '../../src/sdk/documents.js'
+import { runWorker } from '../../src/worker/run-worker.js'
+import { addAgency, type TestAgency } from '../helpers/agencies.js'
+import { chainRows, seal, verify } from '../helpers/audit.js'
+import { buildTestApp, LogCapture } from '../helpers/build-app.js'
+import { referralDocument } from '../helpers/referrals.js'
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return true
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return false
+}
+
+const unsealed = async (app: FastifyInstance) =>
+  Number(
+    (
+      await app.db
+        .selectFrom('audit_events')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('seq', 'is', null)
+        .executeTakeFirstOrThrow()
+    ).n,
+  )
+
+/** seq 1..N without a gap or a repeat, each event linked to the one before. */
+async function assertDenseChain(t: Test, app: FastifyInstance) {
+  const rows = await chainRows(app)
+  t.same(
+    rows.map((r) => r.seq),
+    rows.map((_, i) => i + 1),
+    `seq 1..${rows.length}, dense`,
+  )
+  t.ok(
+    rows.every((r, i) => r.prev_hash === (i === 0 ? GENESIS_HASH : rows[i - 1]!.hash)),
+    'each prev_hash is the hash before it',
+  )
+  t.equal(new Set(rows.map((r) => r.id)).size, rows.length, 'no event sealed twice')
+  t.match(await verify(app), { intact: true, events: rows.length }, 'verifyAuditChain: intact')
+  return rows
+}
+
+/** Signed submissions, ready to post with one token. */
+async function submissions(app: FastifyInstance, from: TestAgency, to: TestAgency, count: number) {
+  const jwss = await Promise.all(
+    Array.from({ length: count }, () =>
+      signReferral(referralDocument(from, { agencyId: to.id }), from.keys.signing),
+    ),
+  )
+  const token = await from.client.accessToken()
+  return () =>
+    Promise.all(
+      jwss.map((jws) =>
+        app.inject({
+          method: 'POST',
+          url: '/v1/referrals',
+          headers: { authorization: `Bearer ${token}` },
+          payload: { jws },
+        }),
+      ),
+    )
+}
+
+function sealerFor(
+  t: Test,
+  config: Config,
+  app: FastifyInstance,
+  options: { sweepMs?: number; batchSize?: number },
+) {
+  const { db, pool } = createDb(config, 'trm-test-sealer')
+  const logs = new LogCapture()
+  const started = startAuditSealer({
+    db,
+    pool,
+    hubKeys: app.hubKeys,
+    schema: config.databaseSchema,
+    log: pino({}, logs),
+    ...options,
+  })
+  t.teardown(async () => {
+    await (await started).close()
+    await db.destroy()
+  })
+  return { started, logs }
+}
+
+t.test('200 concurrent submissions seal into one dense chain, and none waited on the sealer', async (t) => {
+  const { app } = await buildTestApp(t)
+  const ro = await addAgency(app, { country: 'RO' })
+  const de = await addAgency(app, { country: 'DE', kind: 'national_agency', ncp: true })
+  const post = await submissions(app, ro, de, 200)
+  await seal(app)
+  const checkpointsBefore = await app.db.selectFrom('audit_checkpoints').select('seq').execute()
+
+  const responses = await post()
+  t.same(
+    responses.map((r) => r.statusCode),
+    Array(200).fill(201),
+    'all 200 accepted',
+  )
+  // No sealer ran: every request committed its event without one.
+  t.equal(await unsealed(app), 200, 'the 200 events wait, unsealed')
+  t.same(
+    await app.db.selectFrom('audit_checkpoints').select('seq').execute(),
+    checkpointsBefore,
+    'and no checkpoint was written meanwhile',
+  )
+
+  t.equal(await seal(app, 64), 200, 'sealed afterwards, in batches')
+  const rows = await assertDenseChain(t, app)
+  const submitted = rows.filter((r) => r.action === 'referral.submitted')
+  t.equal(submitted.length, 200)
+  t.same(
+    submitted.map((r) => r.target_id).sort(),
+    responses.map((r) => r.json().id as string).sort(),
+    'one event per referral',
+  )
+  const checkpoints = await app.db.selectFrom('audit_checkpoints').select('seq').orderBy('seq').execute()
+  t.same(
+    checkpoints.map((c) => c.seq).slice(checkpointsBefore.length),
+    [rows.length - 200 + 64, rows.length - 200 + 128, rows.length - 200 + 192, rows.length],
+    'a checkpoint after each batch',
+  )
+})
+
+t.test('submissions while two sealer loops and extra sealPending calls run: still one chain', async (t) => {
+  const { app, config } = await buildTestApp(t)
+  const ro = await addAgency(app, { country: 'RO' })
+  const de = await addAgency(app, { country: 'DE', kind: 'national_agency', ncp: true })
+  const post = await submissions(app, ro, de, 100)
+  const first = sealerFor(t, config, app, { sweepMs: 5, batchSize: 7 })
+  await first.started
+  const second = sealerFor(t, config, app, { sweepMs: 5, batchSize: 7 })
+  await second.started
+
+  let stop = false
+  const extra = (async () => {
+    let sealed = 0
+    while (!stop) {
+      sealed += await sealPending({ db: app.db, hubKeys: app.hubKeys, batchSize: 3 })
+      await new Promise((r) => setTimeout(r, 2))
+    }
+    return sealed
+  })()
+  const responses = await post()
+  t.ok(
+    responses.every((r) => r.statusCode === 201),
+    'all accepted',
+  )
+  t.ok(await waitFor(async () => (await unsealed(app)) === 0), 'everything sealed within seconds')
+  stop = true
+  await extra
+  const active = [first, second].filter((s) => s.logs.text.includes('audit sealer: active'))
+  t.equal(active.length, 1, 'one loop leads, the other waits')
+  await assertDenseChain(t, app)
+
+  // The leader goes away: the other takes over at its next sweep.
+  const [leader, standby] = active[0] === first ? [first, second] : [second, first]
+  await (await leader.started).close()
+  await recordAuditEvent(app.db, {
+    actor: 'system',
+    action: 'test.failover',
+    target: { type: 'test', id: '1' },
+    outcome: 'success',
+  })
+  t.ok(await waitFor(async () => (await unsealed(app)) === 0), 'sealed by the standby')
+  t.match(standby.logs.text, /audit sealer: active/)
+  await assertDenseChain(t, app)
+})
+
+t.test('the worker seals on its own: woken by NOTIFY, without waiting for the sweep', async (t) => {
+  const { app, config } = await buildTestApp(t)
+  const logs = new LogCapture()
+  const worker = await runWorker(config, app.hubKeys, pino({}, logs))
+  let running = true
+  t.teardown(() => running && worker.close())
+  t.ok(await waitFor(async () => logs.text.includes('audit sealer: active')), 'the worker starts the sealer')
+  const ro = await addAgency(app, { country: 'RO' })
+  await ro.client.request('GET', '/v1/referrals')
+  t.ok(await waitFor(async () => (await unsealed(app)) === 0, 5_000), 'sealed within seconds')
+  t.match(await verify(app), { intact: true, events: 3 }, 'agency.created, token.issued, referral.listed')
+
+  // A sealer whose sweep would take a minute still seals at once: the insert's NOTIFY wakes it.
+  await worker.close()
+  running = false
+  const slow = sealerFor(t, config, app, { sweepMs: 60_000 })
+  await slow.started
+  await recordAuditEvent(app.db, {
+    actor: 'system',
+    action: 'test.notified',
+    target: { type: 'test', id: '1' },
+    outcome: 'success',
+  })
+  t.ok(await waitFor(async () => (await unsealed(app)) === 0, 5_000), 'woken by the notification')
+  t.match(await verify(app), { intact: true, events: 4 }, 'and the chain goes on')
+})
