@@ -11,6 +11,8 @@ export interface SealerDeps {
   schema: string | undefined
   log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void }
   sweepMs?: number
+  /** Notifications within this time fold into one batch (and one checkpoint). */
+  coalesceMs?: number
   batchSize?: number
 }
 
@@ -22,10 +24,11 @@ export interface Sealer {
 
 /**
  * Gives committed audit events their place in the hash chain and signs a checkpoint after each batch
- * (sealPending). Woken by the NOTIFY each audit insert sends on commit, and swept every 500 ms as a
- * backstop. Single-active through a session advisory lock, like the outbox relay: other workers wait
- * and take over if it dies. sealPending takes its own transaction lock too, so a second sealer can
- * never fork the chain, whatever happens to the session lock.
+ * (sealPending). Woken by the NOTIFY each audit insert sends on commit (gathering what arrives in the
+ * next 50 ms into the same batch), and swept every 500 ms as a backstop. Single-active through a
+ * session advisory lock, like the outbox relay: other workers wait and take over if it dies.
+ * sealPending takes its own transaction lock too, so a second sealer can never fork the chain,
+ * whatever happens to the session lock.
  */
 export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
   const channel = auditChannel(deps.schema)
@@ -60,6 +63,17 @@ export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
     return running
   }
 
+  // Under load every request notifies; sealing (and signing a checkpoint) per notification would cost
+  // a transaction per event. A short delay lets events gather into one batch.
+  let wakeTimer: NodeJS.Timeout | undefined
+  const wake = () => {
+    if (closed || wakeTimer) return
+    wakeTimer = setTimeout(() => {
+      wakeTimer = undefined
+      void runOnce()
+    }, deps.coalesceMs ?? 50)
+  }
+
   const lockKey = `trm-audit-sealer:${deps.schema ?? 'public'}`
   // Destroying the session also drops the advisory lock and LISTEN; each connection is dropped once.
   const drop = (connection: pg.PoolClient) => {
@@ -83,7 +97,7 @@ export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
       )
       if (!rows[0]?.ok || closed) return
       leader = true
-      client.on('notification', () => void runOnce())
+      client.on('notification', wake)
       await client.query(`listen "${channel}"`)
       deps.log.info({ channel }, 'audit sealer: active')
       void runOnce()
@@ -113,6 +127,7 @@ export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
       if (closed) return
       closed = true
       clearInterval(timer)
+      clearTimeout(wakeTimer)
       await attempt
       await running
       if (client) drop(client)
