@@ -48,7 +48,6 @@ async function sealerProcess() {
     db,
     pool,
     hubKeys,
-    schema: config.databaseSchema,
     log: pino({ level: 'warn' }, process.stderr),
   })
   process.stdout.write('ready\n')

@@ -2,13 +2,13 @@ import type { Kysely } from 'kysely'
 import type pg from 'pg'
 import type { Database } from '../db/types.js'
 import type { HubKeys } from '../lib/hub-keys.js'
-import { auditChannel, sealPending } from '../modules/audit/audit.service.js'
+import { SEALER_CHANNEL_SQL } from '../modules/audit/audit.repository.js'
+import { sealPending } from '../modules/audit/audit.service.js'
 
 export interface SealerDeps {
   db: Kysely<Database>
   pool: pg.Pool
   hubKeys: HubKeys
-  schema: string | undefined
   log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void }
   sweepMs?: number
   /** Notifications within this time fold into one batch (and one checkpoint). */
@@ -31,7 +31,6 @@ export interface Sealer {
  * whatever happens to the session lock.
  */
 export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
-  const channel = auditChannel(deps.schema)
   const sealDeps = {
     db: deps.db,
     hubKeys: deps.hubKeys,
@@ -74,7 +73,6 @@ export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
     }, deps.coalesceMs ?? 50)
   }
 
-  const lockKey = `trm-audit-sealer:${deps.schema ?? 'public'}`
   // Destroying the session also drops the advisory lock and LISTEN; each connection is dropped once.
   const drop = (connection: pg.PoolClient) => {
     if (client !== connection) return
@@ -91,14 +89,16 @@ export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
         // The session (and with it the lock) is gone: step down, the sweep timer retries.
         connected.on('error', () => drop(connected))
       }
-      const { rows } = await client.query<{ ok: boolean }>(
-        'select pg_try_advisory_lock(hashtext($1)) as ok',
-        [lockKey],
+      // Lock and channel follow the session's schema, as the inserts' NOTIFY does.
+      const { rows } = await client.query<{ ok: boolean; channel: string }>(
+        `select pg_try_advisory_lock(hashtext('trm-audit-sealer:' || current_schema())) as ok,
+          ${SEALER_CHANNEL_SQL} as channel`,
       )
-      if (!rows[0]?.ok || closed) return
+      const channel = rows[0]?.channel
+      if (!rows[0]?.ok || !channel || closed) return
       leader = true
       client.on('notification', wake)
-      await client.query(`listen "${channel}"`)
+      await client.query(`listen ${client.escapeIdentifier(channel)}`)
       deps.log.info({ channel }, 'audit sealer: active')
       void runOnce()
     } catch (error) {

@@ -46,7 +46,7 @@ export async function runWorker(config: Config, hubKeys: HubKeys, log: Logger): 
     workers.push(worker)
   }
   const relay = await startOutboxRelay({ db, pool, queues, schema: config.databaseSchema, log })
-  const sealer = await startAuditSealer({ db, pool, hubKeys, schema: config.databaseSchema, log })
+  const sealer = await startAuditSealer({ db, pool, hubKeys, log })
   log.info({ queues: workers.map((w) => w.name) }, 'worker started')
   return {
     relay,

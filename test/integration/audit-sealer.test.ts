@@ -83,7 +83,6 @@ function sealerFor(
     db,
     pool,
     hubKeys: app.hubKeys,
-    schema: config.databaseSchema,
     log: pino({}, logs),
     ...options,
   })

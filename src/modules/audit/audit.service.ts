@@ -16,9 +16,6 @@ export interface AuditEvent {
   details?: Record<string, string | number | boolean | null>
 }
 
-/** The NOTIFY channel that wakes the sealer: per schema, as the connection's search_path names it. */
-export const auditChannel = (schema: string | undefined) => `trm_audit_${schema ?? 'public'}`
-
 /**
  * Records an audit event inside the caller's transaction, as a plain insert: the sealer later gives
  * it its place in the hash chain, so no request waits on a global lock.
