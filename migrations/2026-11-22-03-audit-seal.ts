@@ -55,9 +55,12 @@ export async function up(db: Kysely<any>): Promise<void> {
   }
 
   // Roles are cluster-wide and several schemas (tests) may migrate at once: create it once, tolerate
-  // the race (a concurrent creator surfaces as unique_violation rather than duplicate_object).
+  // the race (a concurrent creator surfaces as unique_violation rather than duplicate_object). An
+  // owner role without CREATEROLE can migrate once an administrator has created trm_app.
   await sql`do $$ begin
-      create role trm_app nologin;
+      if not exists (select from pg_roles where rolname = 'trm_app') then
+        create role trm_app nologin;
+      end if;
     exception when duplicate_object or unique_violation then null;
     end $$`.execute(db)
 

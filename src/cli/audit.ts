@@ -26,11 +26,12 @@ async function keysFromJwks(file: string): Promise<Map<string, CryptoKey>> {
 }
 
 function report(result: AuditChainResult): string {
+  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`
   const range =
     result.events === 0
       ? 'no events'
-      : `seq ${result.fromSeq} to ${result.throughSeq} (${result.events} events)`
-  const verified = `${range}, ${result.checkpoints} signed checkpoint(s)`
+      : `seq ${result.fromSeq} to ${result.throughSeq} (${count(result.events, 'event')})`
+  const verified = `${range}, ${count(result.checkpoints, 'signed checkpoint')}`
   if (!result.break) return `audit chain intact: ${verified}\nhead ${result.headHash}\n`
   const { seq, kind, detail } = result.break
   return `audit chain broken at seq ${seq}: ${kind}: ${detail}\nverified before the break: ${verified}\n`
