@@ -37,6 +37,11 @@ async function sealedLog(t: Test) {
     'fixture: three checkpoints',
   )
   t.match(await verify(app), { intact: true, events: 12, checkpoints: 3 }, 'fixture: intact')
+  t.match(
+    await verifyAuditChain(app.db, app.hubKeys.verificationKeys, { pageSize: 5 }),
+    { intact: true, events: 12, checkpoints: 3 },
+    'fixture: intact, read five events at a time',
+  )
   return { app, config }
 }
 
@@ -65,6 +70,11 @@ t.test('as the superuser with the guards switched off, every kind of tampering i
     await tamper(app, 'audit_events', sql`delete from audit_events where seq = 6`)
     t.match(await verify(app), { intact: false, break: { seq: 6, kind: 'missing' } })
     t.match(await verify(app, 6), { intact: false, break: { seq: 6, kind: 'missing' } })
+    t.match(
+      await verifyAuditChain(app.db, app.hubKeys.verificationKeys, { pageSize: 5 }),
+      { intact: false, break: { seq: 6, kind: 'missing' } },
+      'at a page boundary',
+    )
   })
 
   t.test('the last event deleted', async (t) => {
@@ -173,6 +183,21 @@ async function rehashFrom(app: FastifyInstance, fromSeq: number) {
   }
   await tamper(app, 'audit_events', ...updates)
 }
+
+t.test('an empty log is intact, and a checkpoint without events is not', async (t) => {
+  const { app } = await buildTestApp(t)
+  t.same(await verify(app), {
+    intact: true,
+    fromSeq: 1,
+    throughSeq: 0,
+    headHash: '0'.repeat(64),
+    events: 0,
+    checkpoints: 0,
+    break: null,
+  })
+  await sql`insert into audit_checkpoints (seq, hash, at, jws) values (3, 'x', now(), 'x')`.execute(app.db)
+  t.match(await verify(app), { intact: false, break: { seq: 1, kind: 'missing' } })
+})
 
 t.test('the guards: the application role lacks the privileges, and the triggers stop everyone', async (t) => {
   const { app } = await sealedLog(t)

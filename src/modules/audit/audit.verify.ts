@@ -88,11 +88,13 @@ export async function verifyAuditChain(
       }
       const verifier = new ChainVerifier({ fromSeq, prevHash })
       let after = fromSeq - 1
-      for (let more = true; more; ) {
+      for (;;) {
         const page = await repo.listSealed(trx, { afterSeq: after, limit: pageSize })
         const through = page.at(-1)?.seq
-        const checkpoints = await repo.listCheckpoints(trx, after + 1, through)
-        for (const row of checkpoints) verifier.expectCheckpoint(await toCheckpoint(row, verificationKeys))
+        if (through === undefined) break
+        for (const row of await repo.listCheckpoints(trx, after + 1, through)) {
+          verifier.expectCheckpoint(await toCheckpoint(row, verificationKeys))
+        }
         for (const record of page) {
           const event = toSealedEvent(record)
           const broken = verifier.addEvent(event)
@@ -101,8 +103,8 @@ export async function verifyAuditChain(
             break
           }
         }
-        after = through ?? after
-        more = page.length === pageSize && !verifier.broken
+        after = through
+        if (page.length < pageSize || verifier.broken) break
       }
       // A checkpoint past the last event means events were taken from the end.
       if (!verifier.broken) {
