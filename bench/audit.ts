@@ -2,11 +2,12 @@
 // loopback HTTP against the real Postgres and Redis, the sealer (when on) in its own process as in
 // production (the worker), with its default 500 ms sweep and the NOTIFY wake-up.
 //
-//   npx tsx bench/audit.ts [REQUESTS=500] [CONCURRENCY=16] [--rounds 2] [--warmup 100]
+//   npx tsx bench/audit.ts [REQUESTS=500] [CONCURRENCY=16] [--rounds 1] [--warmup 300]
 //
-// Rounds alternate off, on, off, on… on one schema, so both see the same table sizes. Documents are
-// signed before the clock starts. After each round: how long the events took from their request's
-// transaction to their checkpoint (on), or how long sealing the backlog took afterwards (off).
+// Each round is one run with the sealer off, then one with it on (--rounds N: N pairs), on one
+// schema, so both see the same table sizes. Documents are signed before the clock starts. After each
+// run: how long the events took from their request's transaction to their checkpoint (on), or how
+// long sealing the backlog took afterwards (off).
 import { spawn } from 'node:child_process'
 import { availableParallelism, cpus } from 'node:os'
 import { Writable } from 'node:stream'
@@ -30,7 +31,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     rounds: { type: 'string', default: '1' },
-    warmup: { type: 'string', default: '100' },
+    warmup: { type: 'string', default: '300' },
     // Internal: run as the sealer process for the schema named in the environment.
     sealer: { type: 'boolean', default: false },
   },
