@@ -1,6 +1,6 @@
 // Referral submission latency with and without the audit sealer running: POST /v1/referrals over
 // loopback HTTP against the real Postgres and Redis, the sealer (when on) in its own process as in
-// production (the worker), with its default 500 ms sweep and the NOTIFY wake-up.
+// production (the worker), with its default 500 ms sweep.
 //
 //   npx tsx bench/audit.ts [REQUESTS=500] [CONCURRENCY=16] [--rounds 1] [--warmup 300]
 //

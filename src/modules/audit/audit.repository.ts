@@ -1,23 +1,9 @@
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely'
 import type { Database, NewAuditCheckpointRow, NewAuditEventRow } from '../../db/types.js'
 
-/**
- * The NOTIFY channel that wakes the sealer, per schema as the session's search_path names it, so
- * schemas sharing a database (tests) do not wake each other. Cut to Postgres' 63-byte name limit.
- */
-export const SEALER_CHANNEL_SQL = `left('trm_audit_' || current_schema(), 63)`
-const sealerChannel = sql<string>`${sql.raw(SEALER_CHANNEL_SQL)}`
-
-/**
- * Inserts an unsealed event and, in the same statement, queues a NOTIFY that wakes the sealer when
- * (and only if) the transaction commits.
- */
+/** A plain insert: nothing global is touched (no lock, no NOTIFY) until the sealer's own transaction. */
 export async function insertAuditEvent(db: Kysely<Database>, event: NewAuditEventRow): Promise<void> {
-  await db
-    .with('inserted', (qb) => qb.insertInto('audit_events').values(event).returning('id'))
-    .selectFrom('inserted')
-    .select(sql`pg_notify(${sealerChannel}, '')`.as('woken'))
-    .execute()
+  await db.insertInto('audit_events').values(event).execute()
 }
 
 /**
