@@ -1,6 +1,8 @@
+import path from 'node:path'
 import { compactVerify, createLocalJWKSet } from 'jose'
 import { sql } from 'kysely'
 import t from 'tap'
+import { generateHubKey } from '../../src/lib/hub-keys.js'
 import { chainHash, GENESIS_HASH } from '../../src/modules/audit/audit.core.js'
 import { AuditRangeError } from '../../src/modules/audit/audit.verify.js'
 import { signReferral } from '../../src/sdk/documents.js'
@@ -170,10 +172,17 @@ t.test('every step of a run through the API is in the sealed, verifiable log', a
     await seal(app)
     const verifyWith = (...args: string[]) => runTrm(config, ['audit', 'verify', ...args])
     // Independent read-only runs, side by side: each costs a process start.
-    const [intact, from, word] = await Promise.all([
+    const otherHub = await generateHubKey()
+    const dir = t.testdir({
+      'hub.jwks.json': JSON.stringify(hubJwks),
+      'other.jwks.json': JSON.stringify({ keys: [{ ...otherHub, d: undefined, kid: hubJwks.keys[0].kid }] }),
+    })
+    const [intact, from, word, published, other] = await Promise.all([
       verifyWith(),
       verifyWith('--from', '6'),
       verifyWith('--from', 'six'),
+      verifyWith('--jwks', path.join(dir, 'hub.jwks.json')),
+      verifyWith('--jwks', path.join(dir, 'other.jwks.json')),
     ])
     t.equal(intact.code, 0, 'exit 0 when intact', { stderr: intact.stderr })
     t.match(
@@ -185,6 +194,9 @@ t.test('every step of a run through the API is in the sealed, verifiable log', a
     t.equal(word.code, 2, '--from six: exit 2, bad usage')
     t.match(word.stderr, /--from must be a seq/)
     await t.rejects(verify(app, 100_000), AuditRangeError, '--from past the end is bad usage too')
+    t.equal(published.code, 0, 'the published JWKS is enough to verify', { stderr: published.stderr })
+    t.equal(other.code, 1, 'another key under the same kid is not')
+    t.match(other.stdout, /^audit chain broken at seq \d+: forged-checkpoint: /)
 
     await tamper(app, 'audit_events', sql`update audit_events set actor = ${ro.id} where seq = 8`)
     const [broken, json] = await Promise.all([verifyWith(), verifyWith('--json')])
