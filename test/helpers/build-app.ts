@@ -5,6 +5,7 @@ import { buildApp } from '../../src/app.js'
 import type { Config } from '../../src/config.js'
 import { createDb } from '../../src/db/create-db.js'
 import { migrateToLatest } from '../../src/db/migrate.js'
+import type { Database } from '../../src/db/types.js'
 import { createProducerRedis } from '../../src/lib/redis.js'
 import { testConfig } from './env.js'
 
@@ -39,7 +40,7 @@ export async function provisionTestServices(t: Tap, config: Config): Promise<voi
  * own schema at that moment, the look fails with invalid_schema_name (3F000) before anything was
  * migrated. That is the only failure worth another try.
  */
-async function migrateRetryingRaces(db: Kysely<any>, schema: string) {
+async function migrateRetryingRaces(db: Kysely<Database>, schema: string) {
   for (let attempt = 1; ; attempt += 1) {
     const result = await migrateToLatest(db, schema)
     if (!result.error || attempt === 5 || (result.error as { code?: string }).code !== '3F000') return result
