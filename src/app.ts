@@ -11,6 +11,8 @@ import { acknowledgementsRoutes } from './modules/acknowledgements/acknowledgeme
 import { ACKNOWLEDGEMENT_SCHEMAS } from './modules/acknowledgements/acknowledgements.schemas.js'
 import { agenciesRoutes } from './modules/agencies/agencies.routes.js'
 import { AGENCY_SCHEMAS } from './modules/agencies/agencies.schemas.js'
+import { auditRoutes } from './modules/audit/audit.routes.js'
+import { AUDIT_SCHEMAS } from './modules/audit/audit.schemas.js'
 import { authRoutes } from './modules/auth/auth.routes.js'
 import { AUTH_SCHEMAS } from './modules/auth/auth.schemas.js'
 import { deliveriesRoutes } from './modules/deliveries/deliveries.routes.js'
@@ -70,6 +72,7 @@ const SHARED_SCHEMAS = [
   ErasureResultSchema,
   ...STATS_SCHEMAS,
   ...DELIVERY_SCHEMAS,
+  ...AUDIT_SCHEMAS,
 ]
 
 /** Builds the whole HTTP application without listening. */
@@ -111,5 +114,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(erasureRoutes)
   await app.register(statsRoutes)
   await app.register(deliveriesRoutes)
+  await app.register(auditRoutes)
   return app
 }

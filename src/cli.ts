@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { agenciesAddCommand } from './cli/agencies.js'
+import { auditVerifyCommand } from './cli/audit.js'
 import { demoCommand } from './cli/demo.js'
 import { keysGenerateCommand } from './cli/keys.js'
 import { migrateCommand } from './cli/migrate.js'
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, Command> = {
   'agencies add': agenciesAddCommand,
   retention: retentionCommand,
   demo: demoCommand,
+  'audit verify': auditVerifyCommand,
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -148,6 +148,19 @@ export function loadDatabaseConfig(source: Source = process.env): Pick<
   })
 }
 
+/** The hub signing keys alone, for `trm audit verify` (which needs nothing else but the database). */
+export function loadHubKeysConfig(source: Source = process.env): Config['hubKeys'] {
+  const env = pick(source, ['HUB_SIGNING_KEYS', 'HUB_SIGNING_KEYS_FILE'])
+  if (!env['HUB_SIGNING_KEYS'] && !env['HUB_SIGNING_KEYS_FILE']) {
+    throw fail(new Map([['HUB_SIGNING_KEYS', 'is required (or HUB_SIGNING_KEYS_FILE)']]))
+  }
+  return Object.freeze({
+    json: env['HUB_SIGNING_KEYS'],
+    file: env['HUB_SIGNING_KEYS_FILE'],
+    generate: false,
+  })
+}
+
 function freeze(env: Env): Config {
   const port = Number(env.PORT ?? 3000)
   const config: Config = {

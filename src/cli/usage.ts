@@ -14,7 +14,10 @@ commands:
                                         and public.jwks.json for a new agency
   agencies add --name N --country CC --kind K --jwks FILE [--ncp] [--push-url URL] [--json]
                                         register an agency directly in the database
-  audit verify [--from SEQ]             recompute the audit hash chain and check every checkpoint
+  audit verify [--from SEQ] [--jwks FILE] [--json]
+                                        recompute the audit hash chain from the database and check
+                                        every signed checkpoint (hub keys from HUB_SIGNING_KEYS[_FILE],
+                                        or the public JWKS in FILE); 1 names the first broken seq
   retention [--dry-run]                 remove payloads of referrals past the retention period
   demo [--url URL]                      run a referral between two fresh agencies against a hub
 

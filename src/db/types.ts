@@ -43,6 +43,14 @@ export interface AuditEventsTable {
   hash: string | null
 }
 
+/** A hub-signed statement { seq, hash, at } written after each sealed batch; append-only. */
+export interface AuditCheckpointsTable {
+  seq: number
+  hash: string
+  at: Timestamp
+  jws: string
+}
+
 export interface OutboxTable {
   id: string
   queue: string
@@ -144,6 +152,7 @@ export interface Database {
   agencies: AgenciesTable
   agency_keys: AgencyKeysTable
   audit_events: AuditEventsTable
+  audit_checkpoints: AuditCheckpointsTable
   outbox: OutboxTable
 }
 
@@ -153,6 +162,8 @@ export type AgencyUpdate = Updateable<AgenciesTable>
 export type AgencyKeyRow = Selectable<AgencyKeysTable>
 export type AuditEventRow = Selectable<AuditEventsTable>
 export type NewAuditEventRow = Insertable<AuditEventsTable>
+export type AuditCheckpointRow = Selectable<AuditCheckpointsTable>
+export type NewAuditCheckpointRow = Insertable<AuditCheckpointsTable>
 export type NewOutboxRow = Insertable<OutboxTable>
 export type ReferralRow = Selectable<ReferralsTable>
 export type NewReferralRow = Insertable<ReferralsTable>

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import { createDb } from '../db/create-db.js'
+import { startAuditSealer } from '../jobs/audit-sealer.js'
 import { webhookBackoffStrategy } from '../jobs/job-options.js'
 import { scheduleMaintenance } from '../jobs/maintenance.js'
 import { startOutboxRelay } from '../jobs/outbox-relay.js'
@@ -15,6 +16,7 @@ import { createProducerRedis, createWorkerRedis } from '../lib/redis.js'
 export interface RunningWorker {
   close(): Promise<void>
   relay: Awaited<ReturnType<typeof startOutboxRelay>>
+  sealer: Awaited<ReturnType<typeof startAuditSealer>>
 }
 
 export interface WorkerRunOptions {
@@ -38,7 +40,7 @@ export function stallSettings(config: Pick<Config, 'webhooks'>) {
 }
 
 /**
- * Starts the outbox relay and one BullMQ worker per queue that has a processor. Used by
+ * Starts the outbox relay, the audit sealer and one BullMQ worker per queue that has a processor. Used by
  * src/worker.ts and by tests; never by the HTTP process.
  */
 export async function runWorker(
@@ -83,12 +85,14 @@ export async function runWorker(
     })
   void schedule()
   const relay = await startOutboxRelay({ db, pool, queues, schema: config.databaseSchema, config, log })
+  const sealer = await startAuditSealer({ db, pool, hubKeys, log })
   log.info({ queues: workers.map((w) => w.name) }, 'worker started')
   return {
     relay,
+    sealer,
     async close() {
       clearTimeout(scheduleTimer)
-      await relay.close()
+      await Promise.all([relay.close(), sealer.close()])
       // Worker.close stops taking jobs and waits for running ones; those still running after the grace
       // are cancelled and put back in the queue for another worker, without spending an attempt.
       const cancel = setTimeout(() => {

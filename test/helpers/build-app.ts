@@ -1,10 +1,11 @@
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { buildApp } from '../../src/app.js'
 import type { Config } from '../../src/config.js'
 import { createDb } from '../../src/db/create-db.js'
 import { migrateToLatest } from '../../src/db/migrate.js'
+import type { Database } from '../../src/db/types.js'
 import { createProducerRedis } from '../../src/lib/redis.js'
 import { testConfig } from './env.js'
 
@@ -25,13 +26,25 @@ export class LogCapture extends Writable {
 /** A migrated, private Postgres schema and Redis key prefix for one test, dropped afterwards. */
 export async function provisionTestServices(t: Tap, config: Config): Promise<void> {
   const { db } = createDb(config, 'trm-test-setup')
-  const result = await migrateToLatest(db, config.databaseSchema)
+  const result = await migrateRetryingRaces(db, config.databaseSchema!)
   if (result.error) throw result.error
   t.teardown(async () => {
     await sql`drop schema if exists ${sql.id(config.databaseSchema!)} cascade`.execute(db)
     await db.destroy()
     await deleteRedisPrefix(config)
   })
+}
+
+/**
+ * Kysely's migrator looks at the tables of every schema in the database; when another test drops its
+ * own schema at that moment, the look fails with invalid_schema_name (3F000) before anything was
+ * migrated. That is the only failure worth another try.
+ */
+async function migrateRetryingRaces(db: Kysely<Database>, schema: string) {
+  for (let attempt = 1; ; attempt += 1) {
+    const result = await migrateToLatest(db, schema)
+    if (!result.error || attempt === 5 || (result.error as { code?: string }).code !== '3F000') return result
+  }
 }
 
 async function deleteRedisPrefix(config: Config) {

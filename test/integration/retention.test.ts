@@ -1,4 +1,6 @@
 import t from 'tap'
+import { sealPending } from '../../src/modules/audit/audit.service.js'
+import { verifyAuditChain } from '../../src/modules/audit/audit.verify.js'
 import { runRetention } from '../../src/modules/retention/retention.service.js'
 import { encryptSensitive, signReferral } from '../../src/sdk/documents.js'
 import type { HubRequestError } from '../../src/sdk/hub-client.js'
@@ -67,6 +69,8 @@ t.test('retention and erasure', async (t) => {
     const view = await ro.client.request<Json>('GET', `/v1/referrals/${closed}`)
     t.match(view, { erased: true, jws: null, status: 'closed' })
 
+    await sealPending({ db: app.db, hubKeys: app.hubKeys })
+    t.match(await verifyAuditChain(app.db, app.hubKeys.verificationKeys), { intact: true }, 'the audit chain verifies')
     const again = await runRetention({ db: app.db, config: app.config, now })
     t.equal(again.purged, 0, 'a second run changes nothing')
     t.equal(

@@ -1,6 +1,9 @@
 import type { Kysely } from 'kysely'
 import type { Database } from '../../db/types.js'
-import { insertAuditEvent } from './audit.repository.js'
+import type { HubKeys } from '../../lib/hub-keys.js'
+import { signHubStatement } from '../../lib/receipts.js'
+import { CHECKPOINT_TYP, type SealedEvent, sealEvents, type UnsealedEvent } from './audit.core.js'
+import * as repo from './audit.repository.js'
 
 export interface AuditEvent {
   actor: string
@@ -18,7 +21,7 @@ export interface AuditEvent {
  * it its place in the hash chain, so no request waits on a global lock.
  */
 export async function recordAuditEvent(db: Kysely<Database>, event: AuditEvent): Promise<void> {
-  await insertAuditEvent(db, {
+  await repo.insertAuditEvent(db, {
     actor: event.actor,
     action: event.action,
     target_type: event.target.type,
@@ -27,5 +30,63 @@ export async function recordAuditEvent(db: Kysely<Database>, event: AuditEvent):
     request_id: event.requestId ?? null,
     outcome: event.outcome,
     details: JSON.stringify(event.details ?? {}),
+  })
+}
+
+export function toUnsealedEvent(record: repo.AuditEventRecord): UnsealedEvent & { id: number } {
+  return {
+    id: record.id,
+    at: record.at,
+    actor: record.actor,
+    action: record.action,
+    target: { type: record.target_type, id: record.target_id },
+    referralId: record.referral_id,
+    requestId: record.request_id,
+    outcome: record.outcome,
+    details: record.details,
+  }
+}
+
+export function toSealedEvent(record: repo.SealedEventRecord): SealedEvent {
+  const { id: _id, ...event } = toUnsealedEvent(record)
+  return { seq: record.seq, ...event, prevHash: record.prev_hash, hash: record.hash }
+}
+
+export interface SealDeps {
+  db: Kysely<Database>
+  hubKeys: HubKeys
+  now?: () => Date
+  batchSize?: number
+}
+
+/**
+ * Seals every committed, unsealed event: in batches, in insertion order, each batch in one
+ * transaction with the checkpoint the hub signs over its last event. Safe to call from several
+ * processes at once (they take turns). Resolves to the number of events sealed.
+ */
+export async function sealPending(deps: SealDeps): Promise<number> {
+  const batchSize = deps.batchSize ?? 500
+  let total = 0
+  for (;;) {
+    const sealed = await sealBatch(deps, batchSize)
+    total += sealed
+    if (sealed < batchSize) return total
+  }
+}
+
+async function sealBatch(deps: SealDeps, limit: number): Promise<number> {
+  return deps.db.transaction().execute(async (trx) => {
+    await repo.lockSealing(trx)
+    const unsealed = await repo.listUnsealed(trx, limit)
+    if (unsealed.length === 0) return 0
+    const sealed = sealEvents(await repo.findChainHead(trx), unsealed.map(toUnsealedEvent))
+    const updated = await repo.updateSeals(trx, sealed)
+    if (updated !== sealed.length) throw new Error(`sealed ${updated} of ${sealed.length} audit events`)
+    const last = sealed.at(-1)!
+    const at = (deps.now ?? (() => new Date()))()
+    const claims = { seq: last.seq, hash: last.hash, at: at.toISOString() }
+    const jws = await signHubStatement(deps.hubKeys, CHECKPOINT_TYP, claims)
+    await repo.insertCheckpoint(trx, { ...claims, at, jws })
+    return sealed.length
   })
 }

@@ -155,6 +155,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sealed audit events by seq: your own and those about your referrals (operators: all)
+         * @description Events appear here once sealed into the hash chain, within seconds of the action. Filter by referralId and action; page with the opaque cursor in `next`.
+         */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The latest hub-signed checkpoint { seq, hash, at } of the audit chain */
+        get: operations["getAuditCheckpoint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/deliveries": {
         parameters: {
             query?: never;
@@ -278,6 +315,23 @@ export interface paths {
          * @description received, accepted, declined (with reason), info_requested and closed (with outcome) come from the recipient; info_provided and withdrawn from the sender. The wrong party gets 403, a transition the current state does not allow gets 409 naming the state, an identical replay 200.
          */
         post: operations["submitAcknowledgement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/referrals/{id}/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit trail of one referral and the checkpoint covering its last event (parties only) */
+        get: operations["getReferralAudit"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -425,6 +479,51 @@ export interface components {
             nationalContactPoint?: boolean;
             status?: "active" | "suspended";
         };
+        /** @description A hub-signed statement of the head of the audit chain */
+        AuditCheckpoint: {
+            /** Format: date-time */
+            at: string;
+            /** @description Lowercase hex SHA-256 */
+            hash: string;
+            /** @description Compact JWS by the hub (EdDSA, typ trm-checkpoint+json, kid in /.well-known/jwks.json) over { seq, hash, at } */
+            jws: string;
+            /** @description The last event this checkpoint covers */
+            seq: number;
+        };
+        /** @description One sealed event of the tamper-evident audit log */
+        AuditEvent: {
+            /** @description What happened, e.g. referral.submitted, referral.read */
+            action: string;
+            /** @description The agency id that acted, or `system` */
+            actor: string;
+            /**
+             * Format: date-time
+             * @description When the event was recorded: UTC with microseconds, exactly as hashed
+             */
+            at: string;
+            /** @description Ids, codes and counts; never victim data */
+            details: {
+                [key: string]: string | number | boolean | null;
+            };
+            /** @description SHA-256 over prevHash (hex) followed by the RFC 8785 canonical JSON of this event without prevHash and hash; the first event has 64 zeros as prevHash */
+            hash: string;
+            /** @enum {unknown} */
+            outcome: "success" | "refused" | "failed";
+            /** @description Lowercase hex SHA-256 */
+            prevHash: string;
+            referralId: string | null;
+            requestId: string | null;
+            /** @description Place in the chain: 1, 2, 3… without gaps */
+            seq: number;
+            target: {
+                id: string;
+                type: string;
+            };
+        };
+        AuditPage: {
+            items: components["schemas"]["AuditEvent"][];
+            next: string | null;
+        };
         AuthorizationServerMetadata: {
             grant_types_supported: string[];
             issuer: string;
@@ -532,6 +631,16 @@ export interface components {
             y?: string;
         } & {
             [key: string]: unknown;
+        };
+        ReferralAuditTrail: {
+            /** @description The first checkpoint covering the last event listed; null while none is sealed */
+            checkpoint: components["schemas"]["AuditCheckpoint"] | null;
+            /** @description Every sealed event of the referral, by seq */
+            events: components["schemas"]["AuditEvent"][];
+            /** @description Events of the referral recorded but not sealed yet (they are, within seconds) */
+            pending: number;
+            /** Format: uuid */
+            referralId: string;
         };
         ReferralDocument: {
             consent: {
@@ -1430,6 +1539,124 @@ export interface operations {
             };
         };
     };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                referralId?: string;
+                action?: string;
+                /** @description Opaque cursor from a previous page */
+                after?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAuditCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A hub-signed statement of the head of the audit chain */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditCheckpoint"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listDeliveries: {
         parameters: {
             query?: {
@@ -2007,6 +2234,73 @@ export interface operations {
             };
             /** @description RFC 9457 problem details */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getReferralAudit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReferralAuditTrail"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

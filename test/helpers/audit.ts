@@ -1,0 +1,65 @@
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { FastifyInstance } from 'fastify'
+import { type RawBuilder, sql } from 'kysely'
+import type { Config } from '../../src/config.js'
+import { sealPending } from '../../src/modules/audit/audit.service.js'
+import { verifyAuditChain } from '../../src/modules/audit/audit.verify.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** Seals what is pending, as the worker's sealer would, without a worker. */
+export const seal = (app: FastifyInstance, batchSize?: number) =>
+  sealPending({ db: app.db, hubKeys: app.hubKeys, ...(batchSize ? { batchSize } : {}) })
+
+export const verify = (app: FastifyInstance, fromSeq?: number) =>
+  verifyAuditChain(app.db, app.hubKeys.verificationKeys, fromSeq ? { fromSeq } : {})
+
+/** The chain as stored, in seq order. */
+export function chainRows(app: FastifyInstance) {
+  return app.db
+    .selectFrom('audit_events')
+    .select(['id', 'seq', 'actor', 'action', 'target_type', 'target_id', 'referral_id', 'prev_hash', 'hash'])
+    .where('seq', 'is not', null)
+    .orderBy('seq')
+    .execute()
+}
+
+/**
+ * Runs statements as the database superuser with the table's append-only trigger switched off for
+ * the length of one transaction: what someone who bypasses every guard could do.
+ */
+export async function tamper(
+  app: FastifyInstance,
+  table: 'audit_events' | 'audit_checkpoints',
+  ...statements: RawBuilder<unknown>[]
+): Promise<void> {
+  const trigger = `${table}_append_only`
+  await app.db.transaction().execute(async (trx) => {
+    await sql`alter table ${sql.id(table)} disable trigger ${sql.id(trigger)}`.execute(trx)
+    for (const statement of statements) await statement.execute(trx)
+    await sql`alter table ${sql.id(table)} enable trigger ${sql.id(trigger)}`.execute(trx)
+  })
+}
+
+/** The real `trm` command, run the way an operator runs it, with only the variables it needs. */
+export function runTrm(
+  config: Config,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = {
+    PATH: process.env['PATH'] ?? '',
+    HOME: process.env['HOME'] ?? '',
+    DATABASE_URL: config.databaseUrl,
+    DATABASE_SCHEMA: config.databaseSchema ?? '',
+    HUB_SIGNING_KEYS: config.hubKeys.json ?? '',
+  }
+  return new Promise((resolve) => {
+    execFile(
+      'npx',
+      ['tsx', 'src/cli.ts', ...args],
+      { cwd: ROOT, env, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    )
+  })
+}
