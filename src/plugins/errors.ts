@@ -56,6 +56,13 @@ function handleError(
   if (error.statusCode === 400 && error.code?.startsWith('FST_')) {
     return sendProblem(reply, 'TRM_BAD_REQUEST', error.message)
   }
+  // Every pooled connection busy past the wait: overload, not a fault. Tell the client to come back.
+  if (error.message?.includes('timeout exceeded when trying to connect')) {
+    request.log.warn({ err: error }, 'database pool exhausted')
+    return sendProblem(reply, 'TRM_UNAVAILABLE', 'The hub is overloaded; retry shortly.', undefined, {
+      'retry-after': '1',
+    })
+  }
   // Anything else is our fault: the caller learns only the request id, the log keeps the rest.
   request.log.error({ err: error }, 'unhandled error')
   const unavailable = error.statusCode === 503

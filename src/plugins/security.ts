@@ -26,6 +26,8 @@ export default fp<{ config: Config }>(
       nameSpace: `${config.queuePrefix}:rate:`,
       // Redis being away must not turn away referrals: the limit is skipped, not enforced by failing.
       skipOnError: true,
+      // A client that already hung up has no address any more; it must not turn into a 500.
+      keyGenerator: (request) => request.ip ?? request.socket?.remoteAddress ?? 'unknown',
       errorResponseBuilder: (_request, context) =>
         new HubError(
           'TRM_RATE_LIMITED',

@@ -6,7 +6,7 @@ import type { Config } from '../../src/config.js'
 import { createDb } from '../../src/db/create-db.js'
 import { migrateToLatest } from '../../src/db/migrate.js'
 import type { Database } from '../../src/db/types.js'
-import { createProducerRedis } from '../../src/lib/redis.js'
+import { createWorkerRedis } from '../../src/lib/redis.js'
 import { testConfig } from './env.js'
 
 type Tap = { teardown: (fn: () => unknown) => void }
@@ -48,7 +48,8 @@ async function migrateRetryingRaces(db: Kysely<Database>, schema: string) {
 }
 
 async function deleteRedisPrefix(config: Config) {
-  const redis = createProducerRedis(config.redisUrl)
+  // A connection that queues commands until it is connected (the fail-fast one would drop them).
+  const redis = createWorkerRedis(config.redisUrl, { maxRetriesPerRequest: 1 })
   try {
     let cursor = '0'
     do {

@@ -70,7 +70,11 @@ t.test('retention and erasure', async (t) => {
     t.match(view, { erased: true, jws: null, status: 'closed' })
 
     await sealPending({ db: app.db, hubKeys: app.hubKeys })
-    t.match(await verifyAuditChain(app.db, app.hubKeys.verificationKeys), { intact: true }, 'the audit chain verifies')
+    t.match(
+      await verifyAuditChain(app.db, app.hubKeys.verificationKeys),
+      { intact: true },
+      'the audit chain verifies',
+    )
     const again = await runRetention({ db: app.db, config: app.config, now })
     t.equal(again.purged, 0, 'a second run changes nothing')
     t.equal(
