@@ -113,14 +113,11 @@ export interface AcknowledgementsTable {
   erased_at: Date | null
 }
 
-export interface InboxHeadsTable {
-  agency_id: string
-  last_seq: number
-}
-
 export interface InboxMessagesTable {
   agency_id: string
-  seq: number
+  seq: Generated<number>
+  /** xid8 of the writing transaction, as digits (pg returns it as text). */
+  txid: Generated<string>
   id: string
   type: string
   referral_id: string
@@ -147,7 +144,6 @@ export interface Database {
   deliveries: DeliveriesTable
   referrals: ReferralsTable
   acknowledgements: AcknowledgementsTable
-  inbox_heads: InboxHeadsTable
   inbox_messages: InboxMessagesTable
   agencies: AgenciesTable
   agency_keys: AgencyKeysTable

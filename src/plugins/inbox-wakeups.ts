@@ -77,13 +77,19 @@ export default fp(
         return {
           cancel,
           wait(timeoutMs, signal) {
-            if (woken || closed) return Promise.resolve(woken)
+            if (woken || closed) {
+              const was = woken
+              woken = false
+              return Promise.resolve(was)
+            }
             return new Promise<boolean>((resolve) => {
               const finish = () => {
                 clearTimeout(timer)
                 signal?.removeEventListener('abort', finish)
                 notify = undefined
-                resolve(woken)
+                const was = woken
+                woken = false
+                resolve(was)
               }
               const timer = setTimeout(finish, timeoutMs)
               signal?.addEventListener('abort', finish)

@@ -65,8 +65,13 @@ t.test('end to end through a client generated from openapi/openapi.json', async 
     )
     t.equal(result.status, type)
   }
-  const roInbox = await flow.pollInbox(roApi, 0)
-  const acks = roInbox.items.filter((m) => m.referralId === referral.id && m.type === 'acknowledgement')
+  // Readable once every older transaction has ended: a few milliseconds at most, so look until all three are there.
+  let acks: Awaited<ReturnType<typeof flow.pollInbox>>['items'] = []
+  for (let tries = 0; acks.length < 3 && tries < 100; tries++) {
+    if (tries > 0) await new Promise((r) => setTimeout(r, 20))
+    const roInbox = await flow.pollInbox(roApi, 0)
+    acks = roInbox.items.filter((m) => m.referralId === referral.id && m.type === 'acknowledgement')
+  }
   t.equal(acks.length, 3)
 
   // 5. Every JWS verifies against the directory; the final state is closed.

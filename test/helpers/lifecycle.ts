@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { AckType } from '../../src/modules/acknowledgements/lifecycle.core.js'
 import { signAcknowledgement, signReferral } from '../../src/sdk/documents.js'
 import type { TestAgency } from './agencies.js'
+import { inboxUntil } from './inbox.js'
 import { referralDocument } from './referrals.js'
 
 type Json = Record<string, any>
@@ -58,8 +59,8 @@ export async function referralIn(state: string, sender: TestAgency, recipient: T
   for (const [who, step] of PATHS[state]!) {
     const agency = who === 'sender' ? sender : recipient
     if (step === 'confirm') {
-      const inbox = await agency.client.request<{ items: Json[] }>('GET', '/v1/inbox?limit=200')
-      const item = inbox.items.find((i) => i['referralId'] === document.id && i['type'] === 'referral')!
+      const isIt = (i: Json) => i['referralId'] === document.id && i['type'] === 'referral'
+      const item = (await inboxUntil(agency, (items) => items.some(isIt))).find(isIt)!
       await agency.client.request('POST', '/v1/inbox/confirm', { through: item['cursor'] })
     } else {
       await acknowledge(agency, document.id, step)

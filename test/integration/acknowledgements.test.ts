@@ -4,6 +4,7 @@ import { signAcknowledgement, verifyReceipt } from '../../src/sdk/documents.js'
 import { HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
+import { inboxUntil } from '../helpers/inbox.js'
 import { acknowledge, acknowledgement, referralIn } from '../helpers/lifecycle.js'
 import { writeCounts } from '../helpers/referrals.js'
 

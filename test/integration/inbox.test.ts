@@ -1,9 +1,11 @@
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
+import { appendInboxMessage } from '../../src/modules/inbox/inbox.repository.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import { HubClient, type HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency, injectFetch } from '../helpers/agencies.js'
 import { buildTestApp, LogCapture } from '../helpers/build-app.js'
+import { inboxUntil } from '../helpers/inbox.js'
 import { referralDocument } from '../helpers/referrals.js'
 
 type Json = Record<string, any>
@@ -51,6 +53,7 @@ t.test('inbox', async (t) => {
 
   t.test('confirming moves referrals to delivered and tells the sender; order and paging hold', async (t) => {
     const ids = [await submit(), await submit(), await submit()]
+    await inboxUntil(de, (items) => ids.every((id) => items.some((m) => m['referralId'] === id)))
     const page1 = await de.client.request<{ items: Json[]; next: string }>('GET', '/v1/inbox?limit=2')
     const page2 = await de.client.request<{ items: Json[]; next: string }>(
       'GET',
@@ -74,7 +77,9 @@ t.test('inbox', async (t) => {
     }
     const after = await de.client.request<{ items: Json[] }>('GET', '/v1/inbox')
     t.same(after.items, [], 'nothing unconfirmed left')
-    const senderInbox = await ro.client.request<{ items: Json[] }>('GET', '/v1/inbox?limit=200')
+    const delivered = (items: Json[], id: string) =>
+      items.some((m) => m['referralId'] === id && m['type'] === 'status' && m['body'].status === 'delivered')
+    const senderInbox = { items: await inboxUntil(ro, (items) => ids.every((id) => delivered(items, id))) }
     for (const id of ids) {
       t.ok(
         senderInbox.items.some(
@@ -93,4 +98,37 @@ t.test('inbox', async (t) => {
       t.same(((error as HubRequestError).body as Json)['errors'][0].pointer, '/through')
     }
   })
+})
+
+t.test('a message committed late by an older transaction is never stepped over', async (t) => {
+  const { app } = await buildTestApp(t)
+  const agency = await addAgency(app, { country: 'RO' })
+  const referralId = '0d9d4b52-0000-4000-8000-000000000001'
+  const message = (id: string) => ({
+    id,
+    agencyId: agency.id,
+    type: 'status' as const,
+    referralId,
+    body: { n: id },
+  })
+  // T1 starts and writes first, but commits last.
+  let commitT1!: () => void
+  const t1Done = app.db.transaction().execute(async (trx) => {
+    await appendInboxMessage(trx, message('01900000-0000-7000-8000-000000000001'))
+    await new Promise<void>((resolve) => {
+      commitT1 = resolve
+    })
+  })
+  await new Promise((r) => setTimeout(r, 100))
+  await appendInboxMessage(app.db, message('01900000-0000-7000-8000-000000000002'))
+  const early = await agency.client.request<{ items: Json[]; next: string | null }>('GET', '/v1/inbox')
+  t.same(early.items, [], 'the later message waits while an older transaction is open')
+  commitT1()
+  await t1Done
+  const items = await inboxUntil(agency, (all) => all.length === 2)
+  t.same(
+    items.map((m) => m['id']),
+    ['01900000-0000-7000-8000-000000000001', '01900000-0000-7000-8000-000000000002'],
+    'both, in commit-safe order',
+  )
 })

@@ -7,6 +7,7 @@ import type { HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { tablesContaining } from '../helpers/db-search.js'
+import { inboxUntil } from '../helpers/inbox.js'
 import { acknowledge, referralIn } from '../helpers/lifecycle.js'
 import { referralDocument } from '../helpers/referrals.js'
 

@@ -79,7 +79,7 @@ t.test('a webhook that fails three times gets the signed message on the fourth t
   const body = JSON.parse(last.body.toString('utf8'))
   t.same(Object.keys(body).sort(), ['createdAt', 'cursor', 'id', 'jws', 'referralId', 'type'])
   t.match(body, { id: message.id, type: 'referral', referralId, jws: message.jws })
-  t.same(JSON.parse(Buffer.from(body.cursor, 'base64url').toString()), { s: message.seq })
+  t.same(JSON.parse(Buffer.from(body.cursor, 'base64url').toString()), { x: message.txid, s: message.seq })
 
   const referral = await ro.client.request<ReferralView>('GET', `/v1/referrals/${referralId}`)
   t.equal(referral['status'], 'delivered', 'the referral is delivered (via webhook)')

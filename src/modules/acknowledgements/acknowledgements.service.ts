@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely'
 import { Compile } from 'typebox/compile'
 import type { Config } from '../../config.js'
+import { transact } from '../../db/after-commit.js'
 import type { AcknowledgementRow, Database } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
@@ -112,7 +113,7 @@ export async function submitAcknowledgement(
     checkSensitive(document.sensitive, await listKeys(deps.db, [otherParty]))
 
   try {
-    return await deps.db.transaction().execute(async (trx) => {
+    return await transact(deps.db, async (trx) => {
       const current = await lockReferral(trx, referralId)
       if (!current) throw notFound()
       const raced = await findAcknowledgement(trx, document.id)

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
+import { transact } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
 import { findNationalContactPoint } from '../agencies/agencies.repository.js'
 import { recordAuditEvent } from '../audit/audit.service.js'
@@ -31,7 +32,7 @@ export async function escalateIfOverdue(deps: DeadlineDeps, referralId: string):
   if (!(AWAITING_RECEIPT as readonly string[]).includes(current.status)) return { outcome: 'nothing' }
   if (current.ack_due_at > now) return { outcome: 'not-due', dueAt: current.ack_due_at }
 
-  return deps.db.transaction().execute(async (trx) => {
+  return transact(deps.db, async (trx) => {
     const row = await markEscalated(trx, referralId, now)
     if (!row) return { outcome: 'nothing' as const }
     const ncp = await findNationalContactPoint(trx, row.recipient_country)

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
+import { transact } from '../../db/after-commit.js'
 import type { Database, DeliveryRow } from '../../db/types.js'
 import { decodeCursor, encodeCursor, isIdCursor } from '../../lib/cursor.js'
 import { markDelivered } from '../acknowledgements/delivered.js'
@@ -69,7 +70,7 @@ interface Delivered {
  * moved to `delivered` (which tells its sender), and the audit event. False when it already was.
  */
 export function recordDelivered(deps: AttemptDeps, delivered: Delivered): Promise<boolean> {
-  return deps.db.transaction().execute(async (trx) => {
+  return transact(deps.db, async (trx) => {
     const row = await repo.lockDelivery(trx, delivered.messageId)
     if (!row || row.status === 'delivered') return false
     const updated = await repo.updateAfterAttempt(trx, delivered.messageId, {
@@ -102,7 +103,7 @@ export function recordFailedAttempt(
   deps: AttemptDeps,
   failed: { messageId: string; agencyId: string; referralId: string; error: string; final: boolean },
 ): Promise<void> {
-  return deps.db.transaction().execute(async (trx) => {
+  return transact(deps.db, async (trx) => {
     const row = await repo.lockDelivery(trx, failed.messageId)
     if (!row || row.status === 'delivered') return
     const updated = await repo.updateAfterAttempt(trx, failed.messageId, {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
+import { transact } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
 import { decodeCursor } from '../../lib/cursor.js'
 import type { InboxWakeups } from '../../plugins/inbox-wakeups.js'
@@ -29,7 +30,11 @@ export async function readInbox(
   signal?: AbortSignal,
 ): Promise<{ items: InboxItem[]; next: string | null }> {
   const after = decodeCursor(query.after, isInboxCursor)
-  const filter = { agencyId, limit: query.limit ?? 50, ...(after ? { afterSeq: after.s } : {}) }
+  const filter = {
+    agencyId,
+    limit: query.limit ?? 50,
+    ...(after ? { after: { txid: after.x, seq: after.s } } : {}),
+  }
   const waitMs = Math.min(query.wait ?? 0, MAX_WAIT_SECONDS) * 1000
   const subscription = waitMs > 0 ? await deps.wakeups.subscribe(agencyId) : undefined
   try {
@@ -38,6 +43,12 @@ export async function readInbox(
     while (rows.length === 0 && subscription && Date.now() < deadline && !signal?.aborted) {
       if (!(await subscription.wait(deadline - Date.now(), signal))) break
       rows = await listMessages(deps.db, filter)
+      // Woken, yet nothing below the horizon: an older transaction is still running. Look again
+      // shortly (a few tries, growing), since its own commit may notify another agency, not this one.
+      for (let pause = 20; rows.length === 0 && pause <= 640 && Date.now() + pause < deadline; pause *= 2) {
+        await new Promise((resolve) => setTimeout(resolve, pause))
+        rows = await listMessages(deps.db, filter)
+      }
     }
     const items = rows.map(toInboxItem)
     if (items.length > 0) {
@@ -67,8 +78,8 @@ export async function confirmInbox(
   requestId: string,
 ): Promise<{ confirmed: number }> {
   const cursor = decodeCursor(through, isInboxCursor, '/through')!
-  return deps.db.transaction().execute(async (trx) => {
-    const confirmed = await confirmThrough(trx, agencyId, cursor.s)
+  return transact(deps.db, async (trx) => {
+    const confirmed = await confirmThrough(trx, agencyId, { txid: cursor.x, seq: cursor.s })
     const referrals = [...new Set(confirmed.filter((m) => m.type === 'referral').map((m) => m.referral_id))]
     for (const referralId of referrals.sort()) {
       await markDelivered(trx, deps.config, referralId, 'inbox', requestId)

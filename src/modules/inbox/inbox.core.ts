@@ -12,16 +12,21 @@ export interface InboxItem {
   body?: Record<string, unknown>
 }
 
-export const inboxCursor = (seq: number) => encodeCursor({ s: seq })
+/** A position in an inbox: the writing transaction's id (xid8, as digits) and the message's seq. */
+export const inboxCursor = (txid: string, seq: number) => encodeCursor({ x: txid, s: seq })
 
-export const isInboxCursor = (v: Record<string, unknown>): v is { s: number } =>
-  typeof v['s'] === 'number' && Number.isSafeInteger(v['s']) && v['s'] >= 0
+export const isInboxCursor = (v: Record<string, unknown>): v is { x: string; s: number } =>
+  typeof v['x'] === 'string' &&
+  /^[0-9]{1,20}$/.test(v['x']) &&
+  typeof v['s'] === 'number' &&
+  Number.isSafeInteger(v['s']) &&
+  v['s'] >= 0
 
 /** The wire shape of one inbox message (also the body of its webhook). */
 export function toInboxItem(row: InboxMessageRow): InboxItem {
   return {
     id: row.id,
-    cursor: inboxCursor(row.seq),
+    cursor: inboxCursor(row.txid, row.seq),
     type: row.type,
     referralId: row.referral_id,
     createdAt: row.created_at.toISOString(),

@@ -12,21 +12,14 @@ export interface NewInboxMessage {
 }
 
 /**
- * Appends a message to an agency's inbox. The seq comes from the agency's inbox head, whose row lock
- * is held to commit: per agency, seq order is commit order. Call it late in the transaction.
+ * Appends a message to an agency's inbox. Its order is (txid, seq): readers see it once every older
+ * transaction has finished (see migrations/2026-11-22-07), so no lock is held for the recipient.
  */
-export async function appendInboxMessage(db: Kysely<Database>, message: NewInboxMessage): Promise<number> {
-  const head = await db
-    .insertInto('inbox_heads')
-    .values({ agency_id: message.agencyId, last_seq: 1 })
-    .onConflict((oc) => oc.column('agency_id').doUpdateSet({ last_seq: sql`inbox_heads.last_seq + 1` }))
-    .returning('last_seq')
-    .executeTakeFirstOrThrow()
+export async function appendInboxMessage(db: Kysely<Database>, message: NewInboxMessage): Promise<void> {
   await db
     .insertInto('inbox_messages')
     .values({
       agency_id: message.agencyId,
-      seq: head.last_seq,
       id: message.id,
       type: message.type,
       referral_id: message.referralId,
@@ -35,11 +28,6 @@ export async function appendInboxMessage(db: Kysely<Database>, message: NewInbox
       body: message.body ? JSON.stringify(message.body) : null,
     })
     .execute()
-  return head.last_seq
-}
-
-export async function notifyInbox(db: Kysely<Database>, channel: string, agencyId: string): Promise<void> {
-  await sql`select pg_notify(${channel}, ${agencyId})`.execute(db)
 }
 
 export async function insertDelivery(
@@ -49,21 +37,28 @@ export async function insertDelivery(
   await db.insertInto('deliveries').values(row).execute()
 }
 
+export interface InboxPosition {
+  txid: string
+  seq: number
+}
+
+/** Messages below the horizon of running transactions, in (txid, seq) order: a final, stable order. */
 export function listMessages(
   db: Kysely<Database>,
-  filter: { agencyId: string; afterSeq?: number; limit: number },
+  filter: { agencyId: string; after?: InboxPosition; limit: number },
 ) {
   let query = db
     .selectFrom('inbox_messages')
     .selectAll()
     .where('agency_id', '=', filter.agencyId)
+    .where(sql<boolean>`txid < pg_snapshot_xmin(pg_current_snapshot())`)
+    .orderBy('txid')
     .orderBy('seq')
     .limit(filter.limit)
   // Without a cursor: from the oldest unconfirmed message on.
-  query =
-    filter.afterSeq === undefined
-      ? query.where('confirmed_at', 'is', null)
-      : query.where('seq', '>', filter.afterSeq)
+  query = filter.after
+    ? query.where(sql<boolean>`(txid, seq) > (${filter.after.txid}::xid8, ${filter.after.seq})`)
+    : query.where('confirmed_at', 'is', null)
   return query.execute()
 }
 
@@ -71,13 +66,13 @@ export function findMessage(db: Kysely<Database>, id: string) {
   return db.selectFrom('inbox_messages').selectAll().where('id', '=', id).executeTakeFirst()
 }
 
-/** Confirms every unconfirmed message up to seq; returns what was confirmed. */
-export function confirmThrough(db: Kysely<Database>, agencyId: string, seq: number) {
+/** Confirms every unconfirmed message up to a position; returns what was confirmed. */
+export function confirmThrough(db: Kysely<Database>, agencyId: string, through: InboxPosition) {
   return db
     .updateTable('inbox_messages')
     .set({ confirmed_at: sql`now()` })
     .where('agency_id', '=', agencyId)
-    .where('seq', '<=', seq)
+    .where(sql<boolean>`(txid, seq) <= (${through.txid}::xid8, ${through.seq})`)
     .where('confirmed_at', 'is', null)
     .returning(['id', 'type', 'referral_id'])
     .execute()

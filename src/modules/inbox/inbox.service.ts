@@ -1,10 +1,11 @@
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
+import { notifyAfterCommit } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
 import { newId } from '../../lib/ids.js'
 import { findAgency } from '../agencies/agencies.repository.js'
 import { enqueue } from '../outbox/outbox.service.js'
-import { appendInboxMessage, insertDelivery, type NewInboxMessage, notifyInbox } from './inbox.repository.js'
+import { appendInboxMessage, insertDelivery, type NewInboxMessage } from './inbox.repository.js'
 
 export const inboxChannel = (schema: string | undefined) => `trm_inbox_${schema ?? 'public'}`
 
@@ -19,7 +20,7 @@ export async function deliverToInbox(
 ): Promise<string> {
   const id = newId()
   await appendInboxMessage(db, { ...message, id })
-  await notifyInbox(db, inboxChannel(config.databaseSchema), message.agencyId)
+  await notifyAfterCommit(db, inboxChannel(config.databaseSchema), message.agencyId)
   const agency = await findAgency(db, message.agencyId)
   if (agency?.delivery_mode === 'push') {
     await insertDelivery(db, { message_id: id, agency_id: agency.id, referral_id: message.referralId })

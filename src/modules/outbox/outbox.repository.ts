@@ -23,10 +23,6 @@ export async function markRelayed(db: Kysely<Database>, ids: string[]): Promise<
   await db.updateTable('outbox').set({ relayed_at: sql`now()` }).where('id', 'in', ids).execute()
 }
 
-export async function notifyOutbox(db: Kysely<Database>, channel: string): Promise<void> {
-  await sql`select pg_notify(${channel}, '')`.execute(db)
-}
-
 export async function countPending(db: Kysely<Database>): Promise<number> {
   const row = await db
     .selectFrom('outbox')

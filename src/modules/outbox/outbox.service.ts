@@ -1,8 +1,9 @@
 import type { Kysely } from 'kysely'
+import { notifyAfterCommit } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
 import type { QueueName } from '../../jobs/queues.js'
 import { newId } from '../../lib/ids.js'
-import { insertOutbox, notifyOutbox } from './outbox.repository.js'
+import { insertOutbox } from './outbox.repository.js'
 
 /** The NOTIFY channel that wakes the relay; per schema, so isolated test schemas do not wake each other. */
 export const outboxChannel = (schema: string | undefined) => `trm_outbox_${schema ?? 'public'}`
@@ -32,6 +33,6 @@ export async function enqueue(
     payload: JSON.stringify(job.payload),
     run_at: job.runAt ?? null,
   })
-  await notifyOutbox(db, outboxChannel(schema)) // delivered on commit only (Postgres NOTIFY semantics)
+  await notifyAfterCommit(db, outboxChannel(schema), '')
   return id
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely'
 import { Compile } from 'typebox/compile'
 import type { Config } from '../../config.js'
+import { transact } from '../../db/after-commit.js'
 import type { AgencyRow, Database, ReferralRow } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
@@ -159,7 +160,7 @@ async function store(
 ): Promise<{ status: 200 | 201; body: SubmissionResult }> {
   const { caller, jws, document, payloadSha256, recipient, requestId } = accepted
   try {
-    return await deps.db.transaction().execute(async (trx) => {
+    return await transact(deps.db, async (trx) => {
       if (!(await repo.tryLockSubmission(trx, caller.id, document.id))) {
         throw new HubError(
           'TRM_IN_PROGRESS',

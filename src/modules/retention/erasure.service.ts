@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
+import { transact } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
 import { recordAuditEvent } from '../audit/audit.service.js'
@@ -40,7 +41,7 @@ export async function eraseReferral(
   if (role !== 'sender' && !caller.operator) {
     throw new HubError('TRM_AUTH_FORBIDDEN', 'Only the sender or an operator may erase a referral.')
   }
-  return deps.db.transaction().execute(async (trx) => {
+  return transact(deps.db, async (trx) => {
     const current = await lockReferral(trx, referralId)
     if (!current) throw notFound()
     if (current.erased_at)
