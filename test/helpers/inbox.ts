@@ -14,8 +14,23 @@ export async function inboxUntil(
 ): Promise<Json[]> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const { items } = await agency.client.request<{ items: Json[] }>('GET', '/v1/inbox?limit=200')
+    const items = await readAll(agency)
     if (predicate(items) || Date.now() > deadline) return items
     await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** Every readable unconfirmed message, page after page. */
+async function readAll(agency: TestAgency): Promise<Json[]> {
+  const all: Json[] = []
+  let after = ''
+  for (;;) {
+    const page = await agency.client.request<{ items: Json[]; next: string | null }>(
+      'GET',
+      `/v1/inbox?limit=200${after ? `&after=${after}` : ''}`,
+    )
+    all.push(...page.items)
+    if (page.items.length < 200 || !page.next) return all
+    after = page.next
   }
 }
