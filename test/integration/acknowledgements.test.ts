@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ACK_TYPES, RULES } from '../../src/modules/acknowledgements/lifecycle.core.js'
+import { ACK_TYPES, REFERRAL_STATUSES, RULES } from '../../src/modules/acknowledgements/lifecycle.core.js'
 import { signAcknowledgement, verifyReceipt } from '../../src/sdk/documents.js'
 import { HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency } from '../helpers/agencies.js'
@@ -18,16 +18,7 @@ const attempt = async (promise: Promise<Json>) => {
   }
 }
 
-const STATES = [
-  'submitted',
-  'delivered',
-  'received',
-  'info_requested',
-  'accepted',
-  'declined',
-  'closed',
-  'withdrawn',
-]
+const STATES = REFERRAL_STATUSES
 
 t.test('the lifecycle through the API', async (t) => {
   const { app } = await buildTestApp(t)
