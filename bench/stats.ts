@@ -1,32 +1,36 @@
 // Statistics query latency over a large invented data set: GET /v1/stats/referrals through the
 // service function (p50/p99 over RUNS calls) and once through HTTP inject.
 //
-//   npx tsx bench/stats.ts [ROWS=1000000] [RUNS=50] [--warmup 5] [--keep] [--index covering|country]…
+//   npx tsx bench/stats.ts [ROWS=1000000] [RUNS=50] [--warmup 5] [--keep]
+//                          [--without-stats-index] [--index wide|country]…
+//   npx tsx bench/stats.ts --schema bench_… [RUNS]   # time again on a schema kept by --keep
 //
-// --index adds a candidate index before seeding, to compare: `covering` an index on submitted_at
-// including every triage column (index-only scans), `country` one on each of sender_country and
-// recipient_country with submitted_at (for NCP queries). The migrations add neither: on this data
-// neither made the query faster (see the report), and a covering index would make every status
-// change a non-HOT update.
+// --without-stats-index drops the indexes of migration 2026-11-22-04 before seeding, to compare.
+// --index adds a candidate index before seeding: `wide` one on submitted_at including every triage
+// column (status and forms too), `country` one on each of sender_country and recipient_country with
+// submitted_at (for NCP queries). Neither is in the migrations: the wide one is too wide for the
+// planner to prefer it over the heap, and the country ones did not make NCP queries faster.
 //
 // Builds the app in its own Postgres schema (dropped afterwards unless --keep), registers agencies in
 // 14 countries, inserts ROWS invented referrals with one INSERT … SELECT generate_series (random
 // picks of valid codes, skewed so that some cells are large and many small; submission times over
 // two years in insertion order, as a live hub writes them), runs VACUUM ANALYZE (autovacuum's job in
-// production), then times the queries below. Nothing in the data set is real: placeholder JWS, receipt and digest.
+// production), then times the queries below. Nothing in the data set is real: placeholder JWS,
+// receipt and digest.
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { Writable } from 'node:stream'
 import { parseArgs } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { type RawBuilder, sql } from 'kysely'
 import { buildApp } from '../src/app.js'
-import { REFERRAL_STATUSES } from '../src/modules/acknowledgements/lifecycle.core.js'
+import { signAccessToken } from '../src/modules/auth/access-token.js'
 import {
   AGE_GROUPS,
   EXPLOITATION_FORMS,
   GENDERS,
   URGENCIES,
 } from '../src/modules/referrals/referral-document.schema.js'
+import { REFERRAL_STATUSES } from '../src/modules/referrals/referrals.schemas.js'
 import { suppressTwoWay } from '../src/modules/stats/stats.core.js'
 import { countReferrals } from '../src/modules/stats/stats.repository.js'
 import { referralStatistics } from '../src/modules/stats/stats.service.js'
@@ -39,15 +43,18 @@ const { values, positionals } = parseArgs({
   options: {
     warmup: { type: 'string', default: '5' },
     keep: { type: 'boolean', default: false },
+    schema: { type: 'string' },
+    'without-stats-index': { type: 'boolean', default: false },
     index: { type: 'string', multiple: true, default: [] },
   },
 })
-const rows = Number(positionals[0] ?? 1_000_000)
-const runs = Number(positionals[1] ?? 50)
+const reuse = values.schema
+const rows = reuse ? 0 : Number(positionals[0] ?? 1_000_000)
+const runs = Number(positionals[reuse ? 0 : 1] ?? 50)
 const warmup = Number(values.warmup)
 const CANDIDATE_INDEXES: Record<string, RawBuilder<unknown>[]> = {
-  covering: [
-    sql`create index bench_covering on referrals (submitted_at) include (sender_country, recipient_country,
+  wide: [
+    sql`create index bench_wide on referrals (submitted_at) include (sender_country, recipient_country,
       status, urgency, age_group, gender, minor, exploitation_forms)`,
   ],
   country: [
@@ -61,7 +68,7 @@ if (
   !values.index.every((name) => name in CANDIDATE_INDEXES)
 ) {
   process.stderr.write(
-    'usage: tsx bench/stats.ts [ROWS] [RUNS] [--warmup N] [--keep] [--index covering|country]\n',
+    'usage: tsx bench/stats.ts [ROWS] [RUNS] [--warmup N] [--keep] [--without-stats-index] [--index wide|country] | --schema NAME [RUNS]\n',
   )
   process.exit(2)
 }
@@ -116,36 +123,54 @@ async function seed(app: FastifyInstance, agencies: TestAgency[]) {
 
 async function main() {
   const config = await testConfig({
-    DATABASE_SCHEMA: uniqueName('bench'),
+    DATABASE_SCHEMA: reuse ?? uniqueName('bench'),
     QUEUE_PREFIX: `{${uniqueName('bench')}}`,
     PUBLIC_URL: 'http://hub.bench',
     LOG_LEVEL: 'info',
     RATE_LIMIT_MAX: '100000000',
   })
-  if (!values.keep) await provisionTestServices(fakeTap, config)
-  else await provisionTestServices({ teardown: () => undefined }, config)
+  if (!reuse) await provisionTestServices(values.keep ? { teardown: () => undefined } : fakeTap, config)
   let app: FastifyInstance | undefined
   try {
     app = await buildApp(config, { logStream: nullStream })
     await app.ready()
-    const operator = await addAgency(app, { kind: 'hub_operator', country: 'BE' })
-    const agencies: TestAgency[] = []
-    for (const country of COUNTRIES) {
-      agencies.push(await addAgency(app, { kind: 'national_agency', country, ncp: true }))
-      agencies.push(await addAgency(app, { kind: 'ngo', country }))
+    let operatorId: string
+    let ncpId: string
+    let seeded: string
+    if (reuse) {
+      const find = (where: RawBuilder<unknown>) =>
+        sql<{ id: string }>`select id from agencies where ${where} order by created_at limit 1`.execute(
+          app!.db,
+        )
+      operatorId = (await find(sql`kind = 'hub_operator'`)).rows[0]!.id
+      ncpId = (await find(sql`country = 'RO' and national_contact_point`)).rows[0]!.id
+      seeded = `schema ${reuse} reused`
+    } else {
+      operatorId = (await addAgency(app, { kind: 'hub_operator', country: 'BE' })).id
+      const agencies: TestAgency[] = []
+      for (const country of COUNTRIES) {
+        agencies.push(await addAgency(app, { kind: 'national_agency', country, ncp: true }))
+        agencies.push(await addAgency(app, { kind: 'ngo', country }))
+      }
+      ncpId = agencies[0]!.id
+      if (values['without-stats-index']) {
+        await sql`drop index referrals_stats, referrals_stats_forms`.execute(app.db)
+      }
+      for (const name of values.index) {
+        for (const statement of CANDIDATE_INDEXES[name]!) await statement.execute(app.db)
+      }
+      const seedStarted = performance.now()
+      await seed(app, agencies)
+      seeded = `seeded in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`
     }
-    for (const name of values.index)
-      for (const statement of CANDIDATE_INDEXES[name]!) await statement.execute(app.db)
-    const seedStarted = performance.now()
-    await seed(app, agencies)
-    const seedSeconds = (performance.now() - seedStarted) / 1000
-    const size = await sql<{
-      size: string
-    }>`select pg_size_pretty(pg_total_relation_size('referrals')) as size`.execute(app.db)
+    const stored = await sql<{ size: string; n: string }>`
+      select pg_size_pretty(pg_total_relation_size('referrals')) as size, count(*) as n from referrals`.execute(
+      app.db,
+    )
 
     const deps = { db: app.db, minCell: config.statsMinCell, now: () => END }
-    const asOperator = { id: operator.id, country: 'BE', operator: true, nationalContactPoint: false }
-    const asNcp = { id: agencies[0]!.id, country: 'RO', operator: false, nationalContactPoint: true }
+    const asOperator = { id: operatorId, country: 'BE', operator: true, nationalContactPoint: false }
+    const asNcp = { id: ncpId, country: 'RO', operator: false, nationalContactPoint: true }
     const lastYear = { from: '2025-11-01', to: '2026-11-01' }
     // The first is the headline figure: the flows between countries over a year, the table NCPs ask for.
     const cases = [
@@ -176,7 +201,7 @@ async function main() {
       },
     ]
     const lines = [
-      `statistics: ${rows} invented referrals (${size.rows[0]?.size} with indexes${values.index.length > 0 ? `, candidate indexes: ${values.index.join(', ')}` : ''}), seeded in ${seedSeconds.toFixed(1)} s; ${runs} runs per query after ${warmup} warm-up`,
+      `statistics: ${stored.rows[0]?.n} invented referrals (${stored.rows[0]?.size} with indexes${values['without-stats-index'] ? ', without the statistics indexes' : ''}${values.index.length > 0 ? `, candidate indexes: ${values.index.join(', ')}` : ''}), ${seeded}; ${runs} runs per query after ${warmup} warm-up`,
       `machine: ${availableParallelism()} CPUs (${cpus()[0]?.model.trim()}), node ${process.version}, load average ${loadavg()[0]!.toFixed(1)} before timing`,
     ]
     for (const { name, caller, query } of cases) {
@@ -222,7 +247,13 @@ async function main() {
     )
     // Through HTTP: token check, validation, the same service call and serialisation. The first call
     // also compiles the route's serialiser, so it is timed apart from a second one.
-    const token = await operator.client.accessToken()
+    const token = await signAccessToken(
+      app.hubKeys,
+      config.publicUrl,
+      { agencyId: operatorId, scopes: ['stats:read'] },
+      900,
+      new Date(),
+    )
     const inject = async () => {
       const started = performance.now()
       const response = await app!.inject({

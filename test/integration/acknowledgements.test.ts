@@ -47,13 +47,9 @@ t.test('the lifecycle through the API', async (t) => {
             const receipt = await verifyReceipt(result.body['receipt'], hubJwks)
             t.equal((receipt as Json)['referralId'], id)
             const other = party === 'sender' ? recipient : sender
-            const inbox = await other.client.request<{ items: Json[] }>('GET', '/v1/inbox?limit=200')
-            t.ok(
-              inbox.items.some(
-                (m) => m['type'] === 'acknowledgement' && m['acknowledgementId'] === result.body['id'],
-              ),
-              'the other party is told',
-            )
+            const told = (m: Json) =>
+              m['type'] === 'acknowledgement' && m['acknowledgementId'] === result.body['id']
+            t.ok((await inboxUntil(other, (items) => items.some(told))).some(told), 'the other party is told')
           } else {
             t.equal(result.status, rule.by === party ? 409 : 403, `${type} by ${party} refused`)
             t.equal(result.body['code'], rule.by === party ? 'TRM_INVALID_TRANSITION' : 'TRM_AUTH_FORBIDDEN')
