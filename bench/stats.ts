@@ -5,7 +5,7 @@
 //                          [--without-stats-index] [--index wide|country]…
 //   npx tsx bench/stats.ts --schema bench_… [RUNS]   # time again on a schema kept by --keep
 //
-// --without-stats-index drops the indexes of migration 2026-11-22-04 before seeding, to compare.
+// --without-stats-index drops the indexes of migration 2026-11-22-08 before seeding, to compare.
 // --index adds a candidate index before seeding: `wide` one on submitted_at including every triage
 // column (status and forms too), `country` one on each of sender_country and recipient_country with
 // submitted_at (for NCP queries). Neither is in the migrations: the wide one is too wide for the
@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { type RawBuilder, sql } from 'kysely'
 import { buildApp } from '../src/app.js'
+import { REFERRAL_STATUSES } from '../src/modules/acknowledgements/lifecycle.core.js'
 import { signAccessToken } from '../src/modules/auth/access-token.js'
 import {
   AGE_GROUPS,
@@ -30,7 +31,6 @@ import {
   GENDERS,
   URGENCIES,
 } from '../src/modules/referrals/referral-document.schema.js'
-import { REFERRAL_STATUSES } from '../src/modules/referrals/referrals.schemas.js'
 import { suppressTwoWay } from '../src/modules/stats/stats.core.js'
 import { countReferrals } from '../src/modules/stats/stats.repository.js'
 import { referralStatistics } from '../src/modules/stats/stats.service.js'
