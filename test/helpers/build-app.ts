@@ -47,7 +47,8 @@ async function migrateRetryingRaces(db: Kysely<Database>, schema: string) {
   }
 }
 
-async function deleteRedisPrefix(config: Config) {
+/** Deletes every Redis key under the config's queue prefix (a test's own, so nothing else is touched). */
+export async function deleteRedisPrefix(config: Pick<Config, 'redisUrl' | 'queuePrefix'>) {
   // A connection that queues commands until it is connected (the fail-fast one would drop them).
   const redis = createWorkerRedis(config.redisUrl, { maxRetriesPerRequest: 1 })
   try {

@@ -151,14 +151,7 @@ async function rehashFrom(app: FastifyInstance, fromSeq: number) {
       'id',
       'seq',
       sql<string>`to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('at'),
-      'actor',
-      'action',
-      'target_type',
-      'target_id',
-      'referral_id',
-      'request_id',
-      'outcome',
-      'details',
+      ...contentColumns.filter((c) => c !== 'at'),
       'prev_hash',
     ])
     .where('seq', '>=', fromSeq)

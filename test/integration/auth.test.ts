@@ -237,30 +237,24 @@ t.test('access tokens', async (t) => {
     )
     unauthenticated(t, await call(token))
   })
-  t.test('refused: another typ', async (t) => {
+  /** A token shaped like the hub's (issuer, audience, kid) but with the typ and key a case chooses. */
+  const tokenLike = (typ: string, key: Parameters<SignJWT['sign']>[0]) => {
     const now = Math.floor(Date.now() / 1000)
-    const token = await new SignJWT({ scope: 'directory:read' })
-      .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT', kid: app.hubKeys.current.kid })
+    return new SignJWT({ scope: 'directory:read' })
+      .setProtectedHeader({ alg: 'EdDSA', typ, kid: app.hubKeys.current.kid })
       .setIssuer(app.config.publicUrl)
       .setAudience(app.config.publicUrl)
       .setSubject(ngo.id)
       .setIssuedAt(now)
       .setExpirationTime(now + 60)
-      .sign(app.hubKeys.current.privateKey)
-    unauthenticated(t, await call(token))
+      .sign(key)
+  }
+  t.test('refused: another typ', async (t) => {
+    unauthenticated(t, await call(await tokenLike('JWT', app.hubKeys.current.privateKey)))
   })
   t.test('refused: signed by a key that is not the hub', async (t) => {
     const { privateKey } = await generateKeyPair('EdDSA')
-    const now = Math.floor(Date.now() / 1000)
-    const token = await new SignJWT({ scope: 'directory:read' })
-      .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: app.hubKeys.current.kid })
-      .setIssuer(app.config.publicUrl)
-      .setAudience(app.config.publicUrl)
-      .setSubject(ngo.id)
-      .setIssuedAt(now)
-      .setExpirationTime(now + 60)
-      .sign(privateKey)
-    unauthenticated(t, await call(token))
+    unauthenticated(t, await call(await tokenLike('at+jwt', privateKey)))
   })
   t.test('no token, or a malformed header', async (t) => {
     unauthenticated(t, await app.inject({ url: `/v1/agencies/${ngo.id}` }))

@@ -1,9 +1,8 @@
 import t from 'tap'
-import { createWorkerRedis } from '../../src/lib/redis.js'
 import { countPending } from '../../src/modules/outbox/outbox.repository.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import { addAgency } from '../helpers/agencies.js'
-import { buildTestApp } from '../helpers/build-app.js'
+import { buildTestApp, deleteRedisPrefix } from '../helpers/build-app.js'
 import { REDIS_URL } from '../helpers/env.js'
 import { referralDocument } from '../helpers/referrals.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
@@ -93,16 +92,6 @@ t.test(
     )
 
     // The API's Redis keys went nowhere; the worker's are under the same prefix on the real Redis.
-    const redis = createWorkerRedis(REDIS_URL)
-    try {
-      let cursor = '0'
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${config.queuePrefix}*`, 'COUNT', 500)
-        if (keys.length > 0) await redis.del(...keys)
-        cursor = next
-      } while (cursor !== '0')
-    } finally {
-      redis.disconnect()
-    }
+    await deleteRedisPrefix({ redisUrl: REDIS_URL, queuePrefix: config.queuePrefix })
   },
 )

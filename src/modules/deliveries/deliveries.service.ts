@@ -81,13 +81,9 @@ export function recordDelivered(deps: AttemptDeps, delivered: Delivered): Promis
     if (delivered.type === 'referral') {
       await markDelivered(trx, deps.config, delivered.referralId, 'webhook')
     }
-    await recordAuditEvent(trx, {
-      actor: 'system',
-      action: 'webhook.delivered',
-      target: { type: 'inbox_message', id: delivered.messageId },
-      referralId: delivered.referralId,
-      outcome: 'success',
-      details: { agencyId: delivered.agencyId, attempts: updated.attempts, httpStatus: delivered.httpStatus },
+    await auditWebhook(trx, 'webhook.delivered', delivered, {
+      attempts: updated.attempts,
+      httpStatus: delivered.httpStatus,
     })
     return true
   })
@@ -111,13 +107,26 @@ export function recordFailedAttempt(
       lastError: failed.error.slice(0, MAX_ERROR_LENGTH),
     })
     if (!failed.final || row.status === 'failed') return
-    await recordAuditEvent(trx, {
-      actor: 'system',
-      action: 'webhook.failed',
-      target: { type: 'inbox_message', id: failed.messageId },
-      referralId: failed.referralId,
-      outcome: 'failed',
-      details: { agencyId: failed.agencyId, attempts: updated.attempts, lastError: updated.last_error },
+    await auditWebhook(trx, 'webhook.failed', failed, {
+      attempts: updated.attempts,
+      lastError: updated.last_error,
     })
+  })
+}
+
+/** The audit event of a webhook's outcome: by the hub itself, on the inbox message it carried. */
+function auditWebhook(
+  db: Kysely<Database>,
+  action: 'webhook.delivered' | 'webhook.failed',
+  message: { messageId: string; agencyId: string; referralId: string },
+  details: Record<string, string | number | null>,
+) {
+  return recordAuditEvent(db, {
+    actor: 'system',
+    action,
+    target: { type: 'inbox_message', id: message.messageId },
+    referralId: message.referralId,
+    outcome: action === 'webhook.delivered' ? 'success' : 'failed',
+    details: { agencyId: message.agencyId, ...details },
   })
 }
