@@ -13,9 +13,9 @@
 // baseline then hub in a closed loop of `concurrency` requests for the saturation throughput.
 // Everything it creates (two schemas, the Redis prefix) is removed at the end.
 import { type ChildProcess, execFileSync } from 'node:child_process'
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
@@ -645,6 +645,7 @@ async function startProfile() {
   await session.post('Profiler.start')
   return async (file: string) => {
     const { profile } = await session.post('Profiler.stop')
+    mkdirSync(dirname(file), { recursive: true })
     writeFileSync(file, JSON.stringify(profile))
     session.disconnect()
   }

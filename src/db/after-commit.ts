@@ -8,6 +8,64 @@ import type { Database } from './types.js'
  */
 const pending = new WeakMap<object, Map<string, Set<string>>>()
 
+/**
+ * NOTIFYs for one database, sent by one statement for everything asked since the previous one went
+ * out: under load many requests share a round trip, and an idle hub sends each at once.
+ */
+class NotifyBatch {
+  #pending = new Map<string, Set<string>>()
+  #sending: Promise<void> | undefined
+
+  constructor(private readonly db: Kysely<Database>) {}
+
+  add(notifications: Map<string, Set<string>>): Promise<void> {
+    for (const [channel, payloads] of notifications) {
+      const set = this.#pending.get(channel) ?? new Set()
+      for (const payload of payloads) set.add(payload)
+      this.#pending.set(channel, set)
+    }
+    this.#sending ??= this.#send()
+    return this.#sending
+  }
+
+  async #send(): Promise<void> {
+    // Let the requests of this turn of the event loop join the batch.
+    await new Promise((resolve) => setImmediate(resolve))
+    while (this.#pending.size > 0) {
+      const batch = this.#pending
+      this.#pending = new Map()
+      const channels: string[] = []
+      const payloads: string[] = []
+      for (const [channel, set] of batch) {
+        for (const payload of set) {
+          channels.push(channel)
+          payloads.push(payload)
+        }
+      }
+      await sql`select pg_notify(c, p) from unnest(${channels}::text[], ${payloads}::text[]) as n(c, p)`
+        .execute(this.db)
+        .catch(() => {})
+    }
+    this.#sending = undefined
+  }
+}
+
+const batches = new WeakMap<Kysely<Database>, NotifyBatch>()
+
+/**
+ * Sends NOTIFYs outside any transaction, batched with those of concurrent requests. The promise
+ * resolves once they went out; a failure is dropped (they are hints).
+ */
+export function notifySoon(db: Kysely<Database>, notifications: Map<string, Set<string>>): Promise<void> {
+  if (notifications.size === 0) return Promise.resolve()
+  let batch = batches.get(db)
+  if (!batch) {
+    batch = new NotifyBatch(db)
+    batches.set(db, batch)
+  }
+  return batch.add(notifications)
+}
+
 /** Runs fn in a transaction and sends the notifications it asked for once it has committed. */
 export async function transact<T>(
   db: Kysely<Database>,
@@ -18,19 +76,7 @@ export async function transact<T>(
     pending.set(trx, notifications)
     return fn(trx)
   })
-  const channels: string[] = []
-  const payloads: string[] = []
-  for (const [channel, set] of notifications) {
-    for (const payload of set) {
-      channels.push(channel)
-      payloads.push(payload)
-    }
-  }
-  if (channels.length > 0) {
-    await sql`select pg_notify(c, p) from unnest(${channels}::text[], ${payloads}::text[]) as n(c, p)`
-      .execute(db)
-      .catch(() => {})
-  }
+  await notifySoon(db, notifications)
   return result
 }
 

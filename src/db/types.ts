@@ -165,4 +165,5 @@ export type ReferralRow = Selectable<ReferralsTable>
 export type NewReferralRow = Insertable<ReferralsTable>
 export type AcknowledgementRow = Selectable<AcknowledgementsTable>
 export type InboxMessageRow = Selectable<InboxMessagesTable>
+export type NewInboxMessageRow = Insertable<InboxMessagesTable>
 export type DeliveryRow = Selectable<DeliveriesTable>

@@ -1,9 +1,7 @@
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import type { AgencyRow } from '../db/types.js'
 import { HubError } from '../lib/errors.js'
-import { findAgency } from '../modules/agencies/agencies.repository.js'
-import { verifyAccessToken } from '../modules/auth/access-token.js'
+import { AccessTokenVerifier } from '../modules/auth/access-token.js'
 import type { Scope } from '../modules/auth/auth.core.js'
 
 export interface Caller {
@@ -25,20 +23,11 @@ declare module 'fastify' {
   }
 }
 
-/** A suspended agency's tokens stop working within this time (the directory is re-read after it). */
-const AGENCY_CACHE_MS = 10_000
-
 export default fp(
   async function auth(app) {
-    const cache = new Map<string, { row: AgencyRow | undefined; at: number }>()
-    const lookup = async (id: string) => {
-      const hit = cache.get(id)
-      if (hit && Date.now() - hit.at < AGENCY_CACHE_MS) return hit.row
-      const row = await findAgency(app.db, id)
-      if (cache.size > 10_000) cache.clear()
-      cache.set(id, { row, at: Date.now() })
-      return row
-    }
+    // A suspended agency's tokens stop working within the directory cache's lifetime (10 s), and its
+    // referrals at once (the statement that stores one re-checks the sender).
+    const tokens = new AccessTokenVerifier(app.hubKeys, app.config.publicUrl)
     const unauthenticated = () =>
       new HubError('TRM_AUTH_UNAUTHENTICATED', 'A valid access token is required.', {
         headers: { 'www-authenticate': 'Bearer realm="trm-hub"' },
@@ -53,12 +42,12 @@ export default fp(
           request.log.info({ reason: 'no bearer token' }, 'authentication failed')
           throw unauthenticated()
         }
-        const verified = await verifyAccessToken(app.hubKeys, app.config.publicUrl, match[1]!, new Date())
+        const verified = await tokens.verify(match[1]!, new Date())
         if ('reason' in verified) {
           request.log.info({ reason: verified.reason }, 'authentication failed')
           throw unauthenticated()
         }
-        const agency = await lookup(verified.agencyId)
+        const agency = await app.directory.agency(verified.agencyId)
         if (agency?.status !== 'active') {
           request.log.info(
             { reason: 'agency not active', agencyId: verified.agencyId },

@@ -3,6 +3,7 @@ import { CompactSign, generateKeyPair } from 'jose'
 import { type RawBuilder, sql } from 'kysely'
 import t, { type Test } from 'tap'
 import { createDb } from '../../src/db/create-db.js'
+import { DirectoryCache } from '../../src/modules/agencies/directory-cache.js'
 import { chainHash } from '../../src/modules/audit/audit.core.js'
 import { listAuditEvents, referralAuditTrail } from '../../src/modules/audit/audit.read.js'
 import { recordAuditEvent, sealPending } from '../../src/modules/audit/audit.service.js'
@@ -256,7 +257,7 @@ t.test('the application role can do all its work: requests, reads and sealing', 
   const { rows } = await sql<{ role: string }>`select current_user as role`.execute(db)
   t.equal(rows[0]!.role, 'trm_app')
 
-  const deps = { db, hubKeys: app.hubKeys, config, now: () => new Date() }
+  const deps = { db, hubKeys: app.hubKeys, config, now: () => new Date(), directory: new DirectoryCache(db) }
   const document = referralDocument(ro, { agencyId: de.id })
   const submitted = await submitReferral(deps, ro, await signReferral(document, ro.keys.signing), 'r-1')
   t.equal(submitted.status, 201)

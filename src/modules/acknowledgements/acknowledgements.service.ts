@@ -9,6 +9,7 @@ import { isUniqueViolation } from '../../lib/pg-errors.js'
 import { fieldErrors } from '../../lib/problem.js'
 import { RECEIPT_TYP, signHubStatement } from '../../lib/receipts.js'
 import { listKeys } from '../agencies/agencies.repository.js'
+import { databaseKeys } from '../agencies/directory-cache.js'
 import { recordAuditEvent } from '../audit/audit.service.js'
 import { deliverToInbox } from '../inbox/inbox.service.js'
 import { notFound, partyRole } from '../referrals/referrals.read.js'
@@ -104,7 +105,7 @@ export async function submitAcknowledgement(
   if (role === 'escalation') {
     throw new HubError('TRM_AUTH_FORBIDDEN', 'Only the sender and the recipient acknowledge a referral.')
   }
-  const verified = await verifySignedDocument(deps.db, callerId, jws, ACK_TYP)
+  const verified = await verifySignedDocument(databaseKeys(deps.db), callerId, jws, ACK_TYP)
   const document = parseDocument(verified.payload, referralId)
   const existing = await findAcknowledgement(deps.db, document.id)
   if (existing) return replayOrRefuse(existing, callerId, referralId, verified.payloadSha256)

@@ -5,6 +5,8 @@ import type { AgencyCreate, AgencyPatch, PublicJwk } from './agencies.schemas.js
 import { AgencyListQuerySchema, KeyParamsSchema } from './agencies.schemas.js'
 import * as directory from './agencies.service.js'
 
+// The directory cache of this process forgets an agency it changes; other processes re-read it
+// within the cache's lifetime, and a referral re-checks the rows it relies on when it is written.
 export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const deps = { db: app.db, config: app.config }
   const actor = (request: { caller: { id: string; operator: boolean }; id: unknown }) => ({
@@ -100,8 +102,16 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Type.Ref('Agency'), ...problems(400, 401, 403, 404, 409, 415, 429) },
       },
     },
-    async (request) =>
-      directory.patchAgency(deps, request.params.id, request.body as AgencyPatch, actor(request)) as never,
+    async (request) => {
+      const agency = await directory.patchAgency(
+        deps,
+        request.params.id,
+        request.body as AgencyPatch,
+        actor(request),
+      )
+      app.directory.forget(request.params.id)
+      return agency as never
+    },
   )
 
   app.post(
@@ -120,6 +130,7 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const key = await directory.addKey(deps, request.params.id, request.body as PublicJwk, actor(request))
+      app.directory.forget(request.params.id)
       return reply.code(201).send(key as never)
     },
   )
@@ -137,7 +148,10 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Type.Ref('RegisteredKey'), ...problems(400, 401, 403, 404, 429) },
       },
     },
-    async (request) =>
-      directory.revokeKey(deps, request.params.id, request.params.kid, actor(request)) as never,
+    async (request) => {
+      const key = await directory.revokeKey(deps, request.params.id, request.params.kid, actor(request))
+      app.directory.forget(request.params.id)
+      return key as never
+    },
   )
 }

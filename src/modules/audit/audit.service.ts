@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import type { Database } from '../../db/types.js'
+import type { Database, NewAuditEventRow } from '../../db/types.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
 import { signHubStatement } from '../../lib/receipts.js'
 import { CHECKPOINT_TYP, type SealedEvent, sealEvents, type UnsealedEvent } from './audit.core.js'
@@ -16,12 +16,9 @@ export interface AuditEvent {
   details?: Record<string, string | number | boolean | null>
 }
 
-/**
- * Records an audit event inside the caller's transaction, as a plain insert: the sealer later gives
- * it its place in the hash chain, so no request waits on a global lock.
- */
-export async function recordAuditEvent(db: Kysely<Database>, event: AuditEvent): Promise<void> {
-  await repo.insertAuditEvent(db, {
+/** The row an audit event is stored as (for statements that write it alongside other rows). */
+export function auditEventRow(event: AuditEvent): NewAuditEventRow {
+  return {
     actor: event.actor,
     action: event.action,
     target_type: event.target.type,
@@ -30,7 +27,15 @@ export async function recordAuditEvent(db: Kysely<Database>, event: AuditEvent):
     request_id: event.requestId ?? null,
     outcome: event.outcome,
     details: JSON.stringify(event.details ?? {}),
-  })
+  }
+}
+
+/**
+ * Records an audit event inside the caller's transaction, as a plain insert: the sealer later gives
+ * it its place in the hash chain, so no request waits on a global lock.
+ */
+export async function recordAuditEvent(db: Kysely<Database>, event: AuditEvent): Promise<void> {
+  await repo.insertAuditEvent(db, auditEventRow(event))
 }
 
 export function toUnsealedEvent(record: repo.AuditEventRecord): UnsealedEvent & { id: number } {

@@ -8,13 +8,15 @@ const CLOCK_SKEW_SECONDS = 30
 export interface AccessTokenClaims {
   agencyId: string
   scopes: Scope[]
+  /** exp plus the clock skew allowed: the last moment the token is accepted. */
+  expiresAt: Date
 }
 
 /** Issues an RFC 9068 access token signed by the hub's current EdDSA key. */
 export async function signAccessToken(
   keys: HubKeys,
   issuer: string,
-  claims: AccessTokenClaims,
+  claims: Omit<AccessTokenClaims, 'expiresAt'>,
   ttlSeconds: number,
   now: Date,
 ): Promise<string> {
@@ -59,8 +61,34 @@ export async function verifyAccessToken(
       },
     )
     const scopes = typeof payload['scope'] === 'string' ? (payload['scope'].split(' ') as Scope[]) : []
-    return { agencyId: payload.sub!, scopes }
+    return { agencyId: payload.sub!, scopes, expiresAt: new Date((payload.exp! + CLOCK_SKEW_SECONDS) * 1000) }
   } catch (error) {
     return { reason: (error as { code?: string }).code ?? 'invalid' }
+  }
+}
+
+/**
+ * verifyAccessToken with memory: a token whose signature verified once is recognised by its bytes
+ * until it expires (an agency sends the same token for its whole lifetime), so the signature is
+ * checked once per token rather than once per request.
+ */
+export class AccessTokenVerifier {
+  readonly #verified = new Map<string, AccessTokenClaims>()
+
+  constructor(
+    private readonly keys: HubKeys,
+    private readonly issuer: string,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  async verify(token: string, now: Date): ReturnType<typeof verifyAccessToken> {
+    const known = this.#verified.get(token)
+    if (known && now.getTime() <= known.expiresAt.getTime()) return known
+    this.#verified.delete(token)
+    const verified = await verifyAccessToken(this.keys, this.issuer, token, now)
+    if ('reason' in verified) return verified
+    if (this.#verified.size >= this.maxEntries) this.#verified.clear()
+    this.#verified.set(token, verified)
+    return verified
   }
 }

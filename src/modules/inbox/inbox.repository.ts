@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely'
-import type { Database } from '../../db/types.js'
+import type { Database, NewInboxMessageRow } from '../../db/types.js'
 
 export interface NewInboxMessage {
   id: string
@@ -16,18 +16,19 @@ export interface NewInboxMessage {
  * transaction has finished (see migrations/2026-11-22-07), so no lock is held for the recipient.
  */
 export async function appendInboxMessage(db: Kysely<Database>, message: NewInboxMessage): Promise<void> {
-  await db
-    .insertInto('inbox_messages')
-    .values({
-      agency_id: message.agencyId,
-      id: message.id,
-      type: message.type,
-      referral_id: message.referralId,
-      acknowledgement_id: message.acknowledgementId ?? null,
-      jws: message.jws ?? null,
-      body: message.body ? JSON.stringify(message.body) : null,
-    })
-    .execute()
+  await db.insertInto('inbox_messages').values(inboxMessageRow(message)).execute()
+}
+
+export function inboxMessageRow(message: NewInboxMessage): NewInboxMessageRow {
+  return {
+    agency_id: message.agencyId,
+    id: message.id,
+    type: message.type,
+    referral_id: message.referralId,
+    acknowledgement_id: message.acknowledgementId ?? null,
+    jws: message.jws ?? null,
+    body: message.body ? JSON.stringify(message.body) : null,
+  }
 }
 
 export async function insertDelivery(

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import { notifyAfterCommit } from '../../db/after-commit.js'
-import type { Database } from '../../db/types.js'
+import type { Database, NewOutboxRow } from '../../db/types.js'
 import type { QueueName } from '../../jobs/queues.js'
 import { newId } from '../../lib/ids.js'
 import { insertOutbox } from './outbox.repository.js'
@@ -16,6 +16,17 @@ export interface OutboxJob {
   runAt?: Date
 }
 
+/** The row a job is stored as until the relay moves it to BullMQ. */
+export function outboxRow(job: OutboxJob): NewOutboxRow & { id: string } {
+  return {
+    id: newId(),
+    queue: job.queue,
+    job_name: job.name,
+    payload: JSON.stringify(job.payload),
+    run_at: job.runAt ?? null,
+  }
+}
+
 /**
  * Schedules BullMQ work inside the caller's transaction. The relay moves it to Redis after commit,
  * so a request never calls Redis and Redis being down loses nothing.
@@ -25,14 +36,8 @@ export async function enqueue(
   schema: string | undefined,
   job: OutboxJob,
 ): Promise<string> {
-  const id = newId()
-  await insertOutbox(db, {
-    id,
-    queue: job.queue,
-    job_name: job.name,
-    payload: JSON.stringify(job.payload),
-    run_at: job.runAt ?? null,
-  })
+  const row = outboxRow(job)
+  await insertOutbox(db, row)
   await notifyAfterCommit(db, outboxChannel(schema), '')
-  return id
+  return row.id
 }

@@ -1,8 +1,132 @@
 import { type Kysely, sql } from 'kysely'
-import type { Database, NewReferralRow } from '../../db/types.js'
+import type {
+  Database,
+  NewAuditEventRow,
+  NewInboxMessageRow,
+  NewOutboxRow,
+  NewReferralRow,
+} from '../../db/types.js'
 
-export async function insertReferral(db: Kysely<Database>, row: NewReferralRow) {
-  return db.insertInto('referrals').values(row).returningAll().executeTakeFirstOrThrow()
+/** What must still hold when a submission is written; each is checked inside the writing statement. */
+export interface SubmissionChecks {
+  /** Key of the advisory lock taken for the duration of the statement (one submission at a time). */
+  lockKey: string
+  senderId: string
+  /** The signing key that verified the document, by value: a key revoked or replaced since fails. */
+  signingKey: { kid: string; jwk: Record<string, unknown> }
+  recipientId: string
+  /** When routed by country: the recipient must still be that country's national contact point. */
+  recipientCountry?: string | undefined
+  /** The recipient encryption key the sensitive JWE names. */
+  encryptionKid?: string | undefined
+  /** A victim reference the sender gave: it must belong to a referral the sender is party to. */
+  victimReference?: string | undefined
+}
+
+export interface SubmissionRows {
+  referral: NewReferralRow & { id: string }
+  inboxMessage: NewInboxMessageRow & { id: string }
+  deadline: NewOutboxRow
+  /** Written, with the delivery row, only when the recipient takes push delivery at that moment. */
+  webhook: NewOutboxRow & { id: string }
+  audit: NewAuditEventRow
+}
+
+/** SQLSTATE of trm_require (migrations/2026-11-23-09): the message is the refusal's code. */
+export const CHECK_FAILED = 'TRM01'
+
+/**
+ * Writes a submission in one statement (one round trip, its own transaction): the referral, the
+ * recipient's inbox message, the deadline job, the webhook job and delivery for a push recipient,
+ * and the audit event. The checks run first, in the order listed, inside the statement; a failing
+ * one raises {@link CHECK_FAILED} and a taken id raises a unique violation on referrals_pkey, and
+ * either way nothing is written. Resolves to how many other referrals carry the same linkage token.
+ */
+export async function insertSubmission(
+  db: Kysely<Database>,
+  rows: SubmissionRows,
+  checks: SubmissionChecks,
+): Promise<{ linked: number }> {
+  const require = (condition: ReturnType<typeof sql<boolean>>, code: string, name: string) =>
+    sql<boolean>`trm_require(${condition}, ${code})`.as(name)
+  const gate = [
+    require(sql`pg_try_advisory_xact_lock(hashtextextended(${checks.lockKey}, 0))`, 'TRM_IN_PROGRESS', 'locked'),
+    require(sql`exists (select from agencies where id = ${checks.senderId} and status = 'active')`, 'TRM_CALLER_INACTIVE', 'sender'),
+    require(sql`exists (select from agency_keys where agency_id = ${checks.senderId} and kid = ${checks.signingKey.kid}
+        and use = 'sig' and status = 'active' and jwk = ${JSON.stringify(checks.signingKey.jwk)}::jsonb)`, 'TRM_KEY_UNKNOWN', 'signing_key'),
+    require(checks.recipientCountry === undefined
+      ? sql`exists (select from agencies where id = ${checks.recipientId} and status = 'active')`
+      : sql`exists (select from agencies where id = ${checks.recipientId} and status = 'active'
+            and national_contact_point and country = ${checks.recipientCountry})`, 'TRM_RECIPIENT_INVALID', 'recipient'),
+    require(checks.encryptionKid === undefined
+      ? sql`true`
+      : sql`exists (select from agency_keys where agency_id = ${checks.recipientId}
+            and kid = ${checks.encryptionKid} and use = 'enc' and status = 'active')`, 'TRM_SENSITIVE_INVALID', 'encryption_key'),
+    require(checks.victimReference === undefined
+      ? sql`true`
+      : sql`exists (select from referrals where victim_reference = ${checks.victimReference}
+            and (sender_id = ${checks.senderId} or recipient_id = ${checks.senderId}))`, 'TRM_VICTIM_REFERENCE_UNKNOWN', 'victim_reference'),
+  ]
+  const { referral, inboxMessage, deadline, webhook, audit } = rows
+  const row = await db
+    // Materialised and read by the referral's own values: the checks run before anything is inserted.
+    .with(
+      (cte) => cte('gate').materialized(),
+      (qc) => qc.selectNoFrom(gate),
+    )
+    .with('submitted', (qc) =>
+      qc
+        .insertInto('referrals')
+        .values({
+          ...referral,
+          status: sql<string>`(select case when locked and sender and signing_key and recipient
+            and encryption_key and victim_reference then ${referral.status} end from gate)`,
+        })
+        .returning(['id', 'linkage_token']),
+    )
+    .with('message', (qc) => qc.insertInto('inbox_messages').values(inboxMessage).returning('id'))
+    .with('deadline', (qc) => qc.insertInto('outbox').values(deadline).returning('id'))
+    .with('audit', (qc) => qc.insertInto('audit_events').values(audit).returning('id'))
+    .with('delivery', (qc) =>
+      qc
+        .insertInto('deliveries')
+        .columns(['message_id', 'agency_id', 'referral_id'])
+        .expression((eb) =>
+          eb
+            .selectFrom('agencies')
+            .select([
+              sql<string>`${inboxMessage.id}::uuid`.as('message_id'),
+              'agencies.id',
+              sql<string>`${referral.id}::uuid`.as('referral_id'),
+            ])
+            .where('agencies.id', '=', checks.recipientId)
+            .where('agencies.delivery_mode', '=', 'push'),
+        )
+        .returning('message_id'),
+    )
+    .with('webhook', (qc) =>
+      qc
+        .insertInto('outbox')
+        .columns(['id', 'queue', 'job_name', 'payload'])
+        .expression((eb) =>
+          eb
+            .selectFrom('delivery')
+            .select([
+              sql<string>`${webhook.id}::uuid`.as('id'),
+              sql<string>`${webhook.queue}::text`.as('queue'),
+              sql<string>`${webhook.job_name}::text`.as('job_name'),
+              sql<string>`${webhook.payload}::jsonb`.as('payload'),
+            ]),
+        )
+        .returning('id'),
+    )
+    .selectFrom('submitted')
+    .select(
+      sql<string>`(select count(*) from (select from referrals r where r.linkage_token = submitted.linkage_token
+        and r.id <> submitted.id limit 1000) l)`.as('linked'),
+    )
+    .executeTakeFirstOrThrow()
+  return { linked: Number(row.linked) }
 }
 
 export function findReferral(db: Kysely<Database>, id: string) {

@@ -6,7 +6,13 @@ import { ReferralListQuerySchema } from './referrals.schemas.js'
 import { submitReferral } from './referrals.service.js'
 
 export const referralsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const deps = { db: app.db, hubKeys: app.hubKeys, config: app.config, now: () => new Date() }
+  const deps = {
+    db: app.db,
+    hubKeys: app.hubKeys,
+    config: app.config,
+    now: () => new Date(),
+    directory: app.directory,
+  }
 
   app.post(
     '/v1/referrals',

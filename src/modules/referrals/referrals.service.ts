@@ -1,28 +1,31 @@
 import type { Kysely } from 'kysely'
 import { Compile } from 'typebox/compile'
 import type { Config } from '../../config.js'
-import { transact } from '../../db/after-commit.js'
+import { notifySoon } from '../../db/after-commit.js'
 import type { AgencyRow, Database, ReferralRow } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
+import { newId } from '../../lib/ids.js'
 import { isUniqueViolation } from '../../lib/pg-errors.js'
 import { fieldErrors } from '../../lib/problem.js'
 import { RECEIPT_TYP, signHubStatement } from '../../lib/receipts.js'
-import { findAgency, findNationalContactPoint, listKeys } from '../agencies/agencies.repository.js'
-import { recordAuditEvent } from '../audit/audit.service.js'
-import { deliverToInbox } from '../inbox/inbox.service.js'
-import { enqueue } from '../outbox/outbox.service.js'
+import type { DirectoryCache } from '../agencies/directory-cache.js'
+import { auditEventRow } from '../audit/audit.service.js'
+import { inboxMessageRow } from '../inbox/inbox.repository.js'
+import { inboxChannel } from '../inbox/inbox.service.js'
+import { outboxChannel, outboxRow } from '../outbox/outbox.service.js'
 import { REFERRAL_TYP, type ReferralDocument, ReferralDocumentSchema } from './referral-document.schema.js'
 import { ackDueAt, checkConsent, newVictimReference } from './referrals.core.js'
 import * as repo from './referrals.repository.js'
 import { checkSensitive } from './sensitive.js'
-import { verifySignedDocument } from './signed-document.js'
+import { type VerifiedDocument, verifySignedDocument } from './signed-document.js'
 
 export interface ReferralDeps {
   db: Kysely<Database>
   hubKeys: HubKeys
   config: Pick<Config, 'deadlines' | 'databaseSchema'>
   now: () => Date
+  directory: DirectoryCache
 }
 
 export interface SubmissionResult {
@@ -47,15 +50,69 @@ function parseDocument(payload: unknown): ReferralDocument {
   return payload
 }
 
-async function resolveRecipient(db: Kysely<Database>, document: ReferralDocument): Promise<AgencyRow> {
+/** Refusals the checks inside the writing statement can also give: one wording whichever finds them. */
+const refusals = {
+  TRM_AUTH_UNAUTHENTICATED: () =>
+    new HubError('TRM_AUTH_UNAUTHENTICATED', 'A valid access token is required.'),
+  TRM_IN_PROGRESS: () =>
+    new HubError('TRM_IN_PROGRESS', 'The same referral is being submitted right now; retry shortly.', {
+      pointer: '/id',
+    }),
+  TRM_KEY_UNKNOWN: () =>
+    new HubError('TRM_KEY_UNKNOWN', 'The kid is not an active signing key of the calling agency.', {
+      pointer: '/jws/header/kid',
+    }),
+  TRM_RECIPIENT_INVALID: (document: ReferralDocument) =>
+    'country' in document.recipient
+      ? new HubError(
+          'TRM_RECIPIENT_INVALID',
+          `${document.recipient.country} has no active national contact point.`,
+          {
+            pointer: '/recipient/country',
+          },
+        )
+      : new HubError(
+          'TRM_RECIPIENT_INVALID',
+          'The recipient must be an active agency other than the sender.',
+          {
+            pointer: '/recipient/agencyId',
+          },
+        ),
+  TRM_SENSITIVE_INVALID: () =>
+    new HubError(
+      'TRM_SENSITIVE_INVALID',
+      "sensitive must be encrypted to one of the recipient's active enc keys.",
+      {
+        pointer: '/sensitive',
+      },
+    ),
+  TRM_VICTIM_REFERENCE_UNKNOWN: () =>
+    new HubError('TRM_VICTIM_REFERENCE_UNKNOWN', 'The victim reference is not one of your referrals.', {
+      pointer: '/victim/reference',
+    }),
+  TRM_DUPLICATE_MISMATCH: () =>
+    new HubError('TRM_DUPLICATE_MISMATCH', 'This referral id was already used for a different document.', {
+      pointer: '/id',
+    }),
+}
+
+/** Refusals that a directory entry older than the cache's lifetime could have caused. */
+const DECIDED_BY_DIRECTORY = new Set<string>([
+  'TRM_RECIPIENT_INVALID',
+  'TRM_CONSENT_INSUFFICIENT',
+  'TRM_SENSITIVE_INVALID',
+])
+
+interface Route {
+  recipient: AgencyRow
+  /** The recipient key the sensitive JWE is addressed to, when there is one. */
+  encryptionKid: string | undefined
+}
+
+async function resolveRecipient(directory: DirectoryCache, document: ReferralDocument): Promise<AgencyRow> {
   if ('country' in document.recipient) {
-    const { country } = document.recipient
-    const ncp = await findNationalContactPoint(db, country)
-    if (ncp?.status !== 'active') {
-      throw new HubError('TRM_RECIPIENT_INVALID', `${country} has no active national contact point.`, {
-        pointer: '/recipient/country',
-      })
-    }
+    const ncp = await directory.nationalContactPoint(document.recipient.country)
+    if (ncp?.status !== 'active') throw refusals.TRM_RECIPIENT_INVALID(document)
     if (ncp.id === document.sender) {
       throw new HubError('TRM_RECIPIENT_INVALID', 'An agency cannot refer a case to itself.', {
         pointer: '/recipient/country',
@@ -63,17 +120,29 @@ async function resolveRecipient(db: Kysely<Database>, document: ReferralDocument
     }
     return ncp
   }
-  const agency = await findAgency(db, document.recipient.agencyId)
-  if (agency?.status !== 'active' || agency.id === document.sender) {
-    throw new HubError(
-      'TRM_RECIPIENT_INVALID',
-      'The recipient must be an active agency other than the sender.',
-      {
-        pointer: '/recipient/agencyId',
-      },
-    )
-  }
+  const agency = await directory.agency(document.recipient.agencyId)
+  if (agency?.status !== 'active' || agency.id === document.sender)
+    throw refusals.TRM_RECIPIENT_INVALID(document)
   return agency
+}
+
+async function route(directory: DirectoryCache, document: ReferralDocument): Promise<Route> {
+  const recipient = await resolveRecipient(directory, document)
+  const consentProblem = checkConsent(document, recipient.kind)
+  if (consentProblem) {
+    throw new HubError('TRM_CONSENT_INSUFFICIENT', consentProblem.detail, { pointer: consentProblem.pointer })
+  }
+  const encryptionKid =
+    document.sensitive === undefined
+      ? undefined
+      : checkSensitive(document.sensitive, await directory.keys(recipient.id))
+  return { recipient, encryptionKid }
+}
+
+/** Forgets the directory entries a routing decision about this document read. */
+function forgetRoute(directory: DirectoryCache, document: ReferralDocument) {
+  if ('country' in document.recipient) directory.forgetCountry(document.recipient.country)
+  else directory.forget(document.recipient.agencyId)
 }
 
 function toSubmission(row: ReferralRow, possibleDuplicates: number): SubmissionResult {
@@ -90,15 +159,8 @@ function toSubmission(row: ReferralRow, possibleDuplicates: number): SubmissionR
 }
 
 async function replayOrRefuse(db: Kysely<Database>, existing: ReferralRow, callerId: string, digest: string) {
-  if (existing.sender_id !== callerId || existing.payload_sha256 !== digest) {
-    throw new HubError(
-      'TRM_DUPLICATE_MISMATCH',
-      'This referral id was already used for a different document.',
-      {
-        pointer: '/id',
-      },
-    )
-  }
+  if (existing.sender_id !== callerId || existing.payload_sha256 !== digest)
+    throw refusals.TRM_DUPLICATE_MISMATCH()
   const linked = existing.linkage_token
     ? await repo.findLinked(db, existing.linkage_token, existing.id, callerId)
     : undefined
@@ -106,8 +168,9 @@ async function replayOrRefuse(db: Kysely<Database>, existing: ReferralRow, calle
 }
 
 /**
- * Verifies, routes and stores a signed referral. In one transaction: the referral, the recipient's
- * inbox message, the deadline job (outbox) and the audit event. Nothing is written on failure.
+ * Verifies, routes and stores a signed referral. The directory reads come from the cache; the
+ * statement that stores the referral re-checks what they decided, and a refusal is decided again on
+ * fresh rows, so a stale entry can delay nothing but an error. Nothing is written on failure.
  */
 export async function submitReferral(
   deps: ReferralDeps,
@@ -115,138 +178,172 @@ export async function submitReferral(
   jws: string,
   requestId: string,
 ): Promise<{ status: 200 | 201; body: SubmissionResult }> {
-  const verified = await verifySignedDocument(deps.db, caller.id, jws, REFERRAL_TYP)
+  const verified = await verifySignedDocument(deps.directory, caller.id, jws, REFERRAL_TYP)
   const document = parseDocument(verified.payload)
   if (document.sender !== caller.id) {
     throw new HubError('TRM_SENDER_MISMATCH', 'The document must name the calling agency as sender.', {
       pointer: '/sender',
     })
   }
-  const existing = await repo.findReferral(deps.db, document.id)
-  if (existing) return replayOrRefuse(deps.db, existing, caller.id, verified.payloadSha256)
-
-  const recipient = await resolveRecipient(deps.db, document)
-  const consentProblem = checkConsent(document, recipient.kind)
-  if (consentProblem) {
-    throw new HubError('TRM_CONSENT_INSUFFICIENT', consentProblem.detail, { pointer: consentProblem.pointer })
+  const accepted = { caller, jws, document, verified, requestId }
+  try {
+    try {
+      return await store(deps, accepted, await route(deps.directory, document))
+    } catch (error) {
+      if (!(error instanceof HubError) || !DECIDED_BY_DIRECTORY.has(error.code)) throw error
+      forgetRoute(deps.directory, document)
+      return await store(deps, accepted, await route(deps.directory, document))
+    }
+  } catch (error) {
+    // A document stored before answers as a replay (or a mismatch), whatever changed since.
+    if (error instanceof HubError && error.code !== 'TRM_IN_PROGRESS') {
+      const existing = await repo.findReferral(deps.db, document.id)
+      if (existing) return replayOrRefuse(deps.db, existing, caller.id, verified.payloadSha256)
+    }
+    throw error
   }
-  if (document.sensitive !== undefined) {
-    checkSensitive(document.sensitive, await listKeys(deps.db, [recipient.id]))
-  }
-  if (
-    document.victim.reference &&
-    !(await repo.isReferenceKnownTo(deps.db, document.victim.reference, caller.id))
-  ) {
-    throw new HubError('TRM_VICTIM_REFERENCE_UNKNOWN', 'The victim reference is not one of your referrals.', {
-      pointer: '/victim/reference',
-    })
-  }
-
-  return store(deps, { caller, jws, document, payloadSha256: verified.payloadSha256, recipient, requestId })
 }
 
 interface Accepted {
   caller: { id: string; country: string }
   jws: string
   document: ReferralDocument
-  payloadSha256: string
-  recipient: AgencyRow
+  verified: VerifiedDocument
   requestId: string
 }
 
 async function store(
   deps: ReferralDeps,
   accepted: Accepted,
-): Promise<{ status: 200 | 201; body: SubmissionResult }> {
-  const { caller, jws, document, payloadSha256, recipient, requestId } = accepted
+  { recipient, encryptionKid }: Route,
+): Promise<{ status: 201; body: SubmissionResult }> {
+  const { caller, jws, document, verified, requestId } = accepted
+  const submittedAt = deps.now()
+  const due = ackDueAt(submittedAt, document.urgency, document.victim.minor, deps.config.deadlines)
+  const receipt = await signHubStatement(deps.hubKeys, RECEIPT_TYP, {
+    referralId: document.id,
+    sender: caller.id,
+    recipient: recipient.id,
+    payloadSha256: verified.payloadSha256,
+    receivedAt: submittedAt.toISOString(),
+  })
+  const referral = {
+    id: document.id,
+    sender_id: caller.id,
+    recipient_id: recipient.id,
+    sender_country: caller.country,
+    recipient_country: recipient.country,
+    status: 'submitted',
+    urgency: document.urgency,
+    stage: document.stage,
+    victim_reference: document.victim.reference ?? newVictimReference(),
+    linkage_token: document.victim.linkageToken ?? null,
+    age_group: document.victim.ageGroup,
+    minor: document.victim.minor,
+    gender: document.victim.gender,
+    citizenship: document.victim.citizenship,
+    exploitation_forms: document.exploitation.forms,
+    exploitation_countries: document.exploitation.countries,
+    identified_in: document.exploitation.identifiedIn,
+    needs: document.needs,
+    consent_status: document.consent.status,
+    has_sensitive: document.sensitive !== undefined,
+    jws,
+    payload_sha256: verified.payloadSha256,
+    receipt,
+    document_created_at: document.createdAt,
+    submitted_at: submittedAt,
+    ack_due_at: due,
+  }
+  const inboxMessage = inboxMessageRow({
+    id: newId(),
+    agencyId: recipient.id,
+    type: 'referral',
+    referralId: referral.id,
+    jws,
+  })
+  let linked: number
   try {
-    return await transact(deps.db, async (trx) => {
-      if (!(await repo.tryLockSubmission(trx, caller.id, document.id))) {
-        throw new HubError(
-          'TRM_IN_PROGRESS',
-          'The same referral is being submitted right now; retry shortly.',
-          {
-            pointer: '/id',
+    ;({ linked } = await repo.insertSubmission(
+      deps.db,
+      {
+        referral,
+        inboxMessage,
+        deadline: outboxRow({
+          queue: 'deadlines',
+          name: 'ack-deadline',
+          payload: { referralId: referral.id },
+          runAt: due,
+        }),
+        webhook: outboxRow({ queue: 'webhooks', name: 'deliver', payload: { messageId: inboxMessage.id } }),
+        audit: auditEventRow({
+          actor: caller.id,
+          action: 'referral.submitted',
+          target: { type: 'referral', id: referral.id },
+          referralId: referral.id,
+          requestId,
+          outcome: 'success',
+          details: {
+            recipient: recipient.id,
+            urgency: referral.urgency,
+            payloadSha256: referral.payload_sha256,
           },
-        )
-      }
-      const raced = await repo.findReferral(trx, document.id)
-      if (raced) return replayOrRefuse(trx, raced, caller.id, payloadSha256)
-
-      const submittedAt = deps.now()
-      const due = ackDueAt(submittedAt, document.urgency, document.victim.minor, deps.config.deadlines)
-      const receipt = await signHubStatement(deps.hubKeys, RECEIPT_TYP, {
-        referralId: document.id,
-        sender: caller.id,
-        recipient: recipient.id,
-        payloadSha256: payloadSha256,
-        receivedAt: submittedAt.toISOString(),
-      })
-      const row = await repo.insertReferral(trx, {
-        id: document.id,
-        sender_id: caller.id,
-        recipient_id: recipient.id,
-        sender_country: caller.country,
-        recipient_country: recipient.country,
-        status: 'submitted',
-        urgency: document.urgency,
-        stage: document.stage,
-        victim_reference: document.victim.reference ?? newVictimReference(),
-        linkage_token: document.victim.linkageToken ?? null,
-        age_group: document.victim.ageGroup,
-        minor: document.victim.minor,
-        gender: document.victim.gender,
-        citizenship: document.victim.citizenship,
-        exploitation_forms: document.exploitation.forms,
-        exploitation_countries: document.exploitation.countries,
-        identified_in: document.exploitation.identifiedIn,
-        needs: document.needs,
-        consent_status: document.consent.status,
-        has_sensitive: document.sensitive !== undefined,
-        jws,
-        payload_sha256: payloadSha256,
-        receipt,
-        document_created_at: document.createdAt,
-        submitted_at: submittedAt,
-        ack_due_at: due,
-      })
-      await enqueue(trx, deps.config.databaseSchema, {
-        queue: 'deadlines',
-        name: 'ack-deadline',
-        payload: { referralId: row.id },
-        runAt: due,
-      })
-      await recordAuditEvent(trx, {
-        actor: caller.id,
-        action: 'referral.submitted',
-        target: { type: 'referral', id: row.id },
-        referralId: row.id,
-        requestId,
-        outcome: 'success',
-        details: { recipient: recipient.id, urgency: row.urgency, payloadSha256: row.payload_sha256 },
-      })
-      const linked = row.linkage_token
-        ? await repo.findLinked(trx, row.linkage_token, row.id, caller.id)
-        : undefined
-      await deliverToInbox(trx, deps.config, {
-        agencyId: recipient.id,
-        type: 'referral',
-        referralId: row.id,
-        jws,
-      })
-      return { status: 201 as const, body: toSubmission(row, linked?.count ?? 0) }
-    })
+        }),
+      },
+      {
+        lockKey: `referral:${caller.id}:${document.id}`,
+        senderId: caller.id,
+        signingKey: verified.key,
+        recipientId: recipient.id,
+        recipientCountry: 'country' in document.recipient ? document.recipient.country : undefined,
+        encryptionKid,
+        victimReference: document.victim.reference,
+      },
+    ))
   } catch (error) {
-    // Another sender took this id between our check and our insert.
-    if (isUniqueViolation(error, 'referrals_pkey')) {
-      throw new HubError(
-        'TRM_DUPLICATE_MISMATCH',
-        'This referral id was already used for a different document.',
-        {
-          pointer: '/id',
-        },
-      )
-    }
-    throw error
+    throw refusalFor(deps.directory, error, document, caller.id)
+  }
+  const schema = deps.config.databaseSchema
+  void notifySoon(
+    deps.db,
+    new Map([
+      [inboxChannel(schema), new Set([recipient.id])],
+      [outboxChannel(schema), new Set([''])],
+    ]),
+  )
+  return {
+    status: 201,
+    body: {
+      id: referral.id,
+      status: referral.status,
+      recipient: { agencyId: recipient.id, country: recipient.country },
+      victimReference: referral.victim_reference,
+      submittedAt: submittedAt.toISOString(),
+      ackDueAt: due.toISOString(),
+      receipt,
+      possibleDuplicates: linked,
+    },
+  }
+}
+
+/** The refusal a failed submission statement stands for; other errors pass unchanged. */
+function refusalFor(directory: DirectoryCache, error: unknown, document: ReferralDocument, callerId: string) {
+  // The id is taken: replay or mismatch, decided by the caller from the stored row.
+  if (isUniqueViolation(error, 'referrals_pkey')) return refusals.TRM_DUPLICATE_MISMATCH()
+  const failed = error as { code?: string; message?: string }
+  if (failed.code !== repo.CHECK_FAILED) return error
+  switch (failed.message) {
+    case 'TRM_IN_PROGRESS':
+    case 'TRM_SENSITIVE_INVALID':
+    case 'TRM_VICTIM_REFERENCE_UNKNOWN':
+      return refusals[failed.message]()
+    case 'TRM_RECIPIENT_INVALID':
+      return refusals.TRM_RECIPIENT_INVALID(document)
+    default:
+      // The caller or its key changed since the cache read them.
+      directory.forget(callerId)
+      return failed.message === 'TRM_KEY_UNKNOWN'
+        ? refusals.TRM_KEY_UNKNOWN()
+        : refusals.TRM_AUTH_UNAUTHENTICATED()
   }
 }

@@ -4,9 +4,10 @@ import { HubError } from '../../lib/errors.js'
 
 /**
  * The hub checks only the header of the `sensitive` JWE (it holds no key that could open it): the
- * algorithms, and that it is addressed to one of the recipient's active encryption keys.
+ * algorithms, and that it is addressed to one of the recipient's active encryption keys, whose kid
+ * it returns.
  */
-export function checkSensitive(jwe: string, recipientKeys: AgencyKeyRow[]): void {
+export function checkSensitive(jwe: string, recipientKeys: AgencyKeyRow[]): string {
   const encKids = recipientKeys.filter((k) => k.use === 'enc' && k.status === 'active').map((k) => k.kid)
   if (encKids.length === 0) {
     throw new HubError(
@@ -44,4 +45,5 @@ export function checkSensitive(jwe: string, recipientKeys: AgencyKeyRow[]): void
       },
     )
   }
+  return header['kid']
 }

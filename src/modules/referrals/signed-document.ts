@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto'
-import { compactVerify, decodeProtectedHeader, importJWK, type JWSHeaderParameters } from 'jose'
-import type { Kysely } from 'kysely'
-import type { Database } from '../../db/types.js'
+import { compactVerify, decodeProtectedHeader, type JWSHeaderParameters } from 'jose'
 import { HubError } from '../../lib/errors.js'
-import { algForKey, checkProtectedHeader } from '../../lib/jose-safe.js'
-import { findKey } from '../agencies/agencies.repository.js'
+import { checkProtectedHeader } from '../../lib/jose-safe.js'
+import type { VerificationKey, VerificationKeySource } from '../agencies/directory-cache.js'
 
 export interface VerifiedDocument {
   header: JWSHeaderParameters
   payload: unknown
   /** SHA-256 of the payload bytes, base64url: what duplicates and receipts are keyed on (not the signature). */
   payloadSha256: string
+  /** The directory key that verified it. */
+  key: VerificationKey
 }
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
@@ -20,7 +20,7 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
  * among the author's own active signing keys, alg pinned to that key. Payload must be JSON.
  */
 export async function verifySignedDocument(
-  db: Kysely<Database>,
+  keys: VerificationKeySource,
   authorId: string,
   jws: string,
   typ: string,
@@ -53,23 +53,20 @@ export async function verifySignedDocument(
           : 'The header must name the signing key with kid.'
     throw new HubError('TRM_JWS_HEADER_REFUSED', detail, { pointer: `/jws/header/${problem.member}` })
   }
-  const key = await findKey(db, authorId, header.kid!)
-  if (key?.use !== 'sig' || key.status !== 'active') {
+  const key = await keys.verificationKey(authorId, header.kid!)
+  if (!key) {
     throw new HubError('TRM_KEY_UNKNOWN', 'The kid is not an active signing key of the calling agency.', {
       pointer: '/jws/header/kid',
     })
   }
-  const alg = algForKey(key.jwk as { kty?: string; crv?: string })
-  if (!alg || alg !== header.alg) {
-    throw new HubError('TRM_JWS_HEADER_REFUSED', `The key ${header.kid} signs with ${alg}.`, {
+  if (key.alg !== header.alg) {
+    throw new HubError('TRM_JWS_HEADER_REFUSED', `The key ${header.kid} signs with ${key.alg}.`, {
       pointer: '/jws/header/alg',
     })
   }
   let payloadBytes: Uint8Array
   try {
-    ;({ payload: payloadBytes } = await compactVerify(jws, await importJWK(key.jwk, alg), {
-      algorithms: [alg],
-    }))
+    ;({ payload: payloadBytes } = await compactVerify(jws, key.key, { algorithms: [key.alg] }))
   } catch {
     throw new HubError('TRM_SIGNATURE_INVALID', 'The signature does not verify with the named key.', {
       pointer: '/jws',
@@ -81,5 +78,10 @@ export async function verifySignedDocument(
   } catch {
     throw new HubError('TRM_DOCUMENT_INVALID', 'The signed payload is not UTF-8 JSON.', { pointer: '/jws' })
   }
-  return { header, payload, payloadSha256: createHash('sha256').update(payloadBytes).digest('base64url') }
+  return {
+    header,
+    payload,
+    payloadSha256: createHash('sha256').update(payloadBytes).digest('base64url'),
+    key,
+  }
 }

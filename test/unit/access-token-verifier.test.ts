@@ -1,0 +1,53 @@
+import t from 'tap'
+import { generateHubKey, loadHubKeys } from '../../src/lib/hub-keys.js'
+import { AccessTokenVerifier, signAccessToken } from '../../src/modules/auth/access-token.js'
+
+const ISSUER = 'https://hub.test.invalid'
+
+t.test('a remembered token is still refused once it has expired', async (t) => {
+  const keys = await loadHubKeys({
+    json: JSON.stringify({ keys: [await generateHubKey()] }),
+    generate: false,
+  })
+  const issuedAt = new Date('2026-11-23T10:00:00Z')
+  const token = await signAccessToken(
+    keys,
+    ISSUER,
+    { agencyId: 'agency-a', scopes: ['referrals:write'] },
+    900,
+    issuedAt,
+  )
+  const verifier = new AccessTokenVerifier(keys, ISSUER)
+
+  const first = await verifier.verify(token, issuedAt)
+  t.match(first, { agencyId: 'agency-a', scopes: ['referrals:write'] })
+  const later = await verifier.verify(token, new Date(issuedAt.getTime() + 899_000))
+  t.same(later, first, 'recognised from memory while valid')
+  t.match(
+    await verifier.verify(token, new Date(issuedAt.getTime() + (900 + 30 + 1) * 1000)),
+    { reason: String },
+    'refused after exp plus the 30 s of skew, although it was remembered',
+  )
+})
+
+t.test('a refused token is never remembered as valid', async (t) => {
+  const keys = await loadHubKeys({
+    json: JSON.stringify({ keys: [await generateHubKey()] }),
+    generate: false,
+  })
+  const other = await loadHubKeys({
+    json: JSON.stringify({ keys: [await generateHubKey()] }),
+    generate: false,
+  })
+  const now = new Date()
+  const forged = await signAccessToken(
+    other,
+    ISSUER,
+    { agencyId: 'agency-a', scopes: ['referrals:write'] },
+    900,
+    now,
+  )
+  const verifier = new AccessTokenVerifier(keys, ISSUER)
+  t.match(await verifier.verify(forged, now), { reason: String })
+  t.match(await verifier.verify(forged, now), { reason: String }, 'refused again')
+})
