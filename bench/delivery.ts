@@ -306,7 +306,7 @@ async function main() {
     const firstDue = Math.min(...docs.map((d) => d.due ?? Number.POSITIVE_INFINITY))
     const lastEnd = Math.max(...answered.map((d) => d.end!))
     const lastArrival = Math.max(...[pulled.last, pushed.last].filter((n) => !Number.isNaN(n)))
-    const perSecond = (n: number, until: number) => (n / ((until - firstDue) / 1000)).toFixed(0)
+    const perSecond = (n: number, until: number) => (n > 0 ? n / ((until - firstDue) / 1000) : 0).toFixed(0)
 
     out('# Delivery latency benchmark')
     out()
