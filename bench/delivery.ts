@@ -123,7 +123,7 @@ interface Report {
 }
 
 /** One delivery path's figures: latency from the 201 being read to the message having arrived. */
-function path(docs: DocReport[]) {
+function figures(docs: DocReport[]) {
   const answered = docs.filter((d) => d.status === '201')
   const latencies: number[] = []
   let early = 0
@@ -299,8 +299,8 @@ async function main() {
     // --- Figures.
     const docs = report.docs
     const post = [...run.latencies].sort((a, b) => a - b)
-    const pulled = path(docs.filter((d) => d.pull))
-    const pushed = path(docs.filter((d) => !d.pull))
+    const pulled = figures(docs.filter((d) => d.pull))
+    const pushed = figures(docs.filter((d) => !d.pull))
     const answered = docs.filter((d) => d.status === '201')
     const refused = docs.length - answered.length
     const firstDue = Math.min(...docs.map((d) => d.due ?? Number.POSITIVE_INFINITY))
