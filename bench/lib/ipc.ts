@@ -1,5 +1,5 @@
-// What bench/referrals.ts and its two child processes (load generator, bare baseline) say to each
-// other over the fork IPC channel, and the little statistics both sides share.
+// What bench/referrals.ts and bench/delivery.ts say to their child processes (load generator, bare
+// baseline) over the fork IPC channel, the clock they share, and the little statistics both sides use.
 import type { ChildProcess } from 'node:child_process'
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -45,7 +45,35 @@ export interface RunResult {
   exhausted: boolean
 }
 
+/** A sender of routed referrals (bench/delivery.ts): its key, and the `authorization` its POSTs carry. */
+export interface RoutedSender {
+  id: string
+  signingJwk: unknown
+  authorization: string
+}
+
+/** A pull recipient whose inbox the load generator long-polls (bench/delivery.ts). */
+export interface PullRecipient {
+  id: string
+  authorization: string
+}
+
+/** What became of one routed referral (bench/delivery.ts); times are `toClock()` milliseconds. */
+export interface DocReport {
+  /** Status of its POST (or error code); undefined when it was never sent. */
+  status?: string
+  /** When its POST was due (open loop) and when the answer had been read. */
+  due?: number
+  end?: number
+  /** Sent to a pull recipient (expected from a long-poll) or a push one (expected on the webhook). */
+  pull: boolean
+  /** First arrival through the expected channel, and how many arrivals there were in all. */
+  at?: number
+  copies: number
+}
+
 export type ToLoadgen =
+  /** One sender to a country's national contact point (bench/referrals.ts). */
   | {
       id: number
       type: 'sign'
@@ -54,7 +82,23 @@ export type ToLoadgen =
       signingJwk: unknown
       recipientCountry: string
     }
+  /** Document i goes from senders[i % senders] to the agency recipientIds[i % recipientIds]. */
+  | { id: number; type: 'sign'; count: number; senders: RoutedSender[]; recipientIds: string[] }
   | { id: number; type: 'run'; spec: RunSpec }
+  /** Starts the loopback webhook receiver; answers { url }. */
+  | { id: number; type: 'receiver' }
+  /** Starts one long-poll loop per pull recipient. */
+  | {
+      id: number
+      type: 'poll'
+      host: string
+      port: number
+      recipients: PullRecipient[]
+      confirm: 'sync' | 'async' | 'off'
+    }
+  /** Waits until every document of [from, to) answered 201 has arrived, or timeoutMs. */
+  | { id: number; type: 'await'; from: number; to: number; timeoutMs: number }
+  | { id: number; type: 'report'; from: number; to: number }
   | { id: number; type: 'exit' }
 
 export type ToBaseline =
@@ -114,6 +158,13 @@ export function serve<M extends { id: number; type: string }>(handler: (message:
   // The parent going away (Ctrl-C, crash) must not leave a child behind.
   process.on('disconnect', () => process.exit(0))
 }
+
+/**
+ * A performance.now() reading of this process as milliseconds on a clock every process of a bench
+ * reads alike: performance.now() counts from each process's own start, so times that leave the
+ * process are sent as timeOrigin + now().
+ */
+export const toClock = (now: number) => performance.timeOrigin + now
 
 /** Nearest-rank percentile of an ascending array. */
 export const percentile = (sorted: number[], p: number) =>

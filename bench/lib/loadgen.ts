@@ -1,88 +1,92 @@
-// The load generator of bench/referrals.ts, run as a child process of its own (child_process.fork),
-// so that its CPU is not taken from the server under test's event loop. It signs the referral
-// documents itself before any timing (they stay in this process), then runs what it is asked:
+// The load generator of bench/referrals.ts and bench/delivery.ts, run as a child process of its own
+// (child_process.fork), so that its CPU is not taken from the server under test's event loop. It
+// signs the referral documents itself before any timing (they stay in this process), then runs what
+// it is asked:
 //
 // - open loop: request i is due at t0 + i / rate and is fired then whatever happened to earlier
 //   requests; its latency runs from that scheduled time, so time spent waiting for a socket, for the
 //   generator's own timer or for the server's queue all count (no coordinated omission);
 // - closed loop: `concurrency` loops, each sending its next request when the previous one answered,
-//   for the saturation throughput.
+//   for the saturation throughput;
+// - for bench/delivery.ts, the recipients too (bench/lib/recipients.ts): a loopback webhook receiver
+//   and one long-poll loop per pull agency, so that the 201 of each POST and the arrival of its
+//   message are timed in one process, on one clock.
 //
-// Plain node:http with a keep-alive Agent: no client library to install, and the cheapest client
-// Node has, which matters on a 2-core machine shared with the server, Postgres and Redis.
+// Plain node:http with a keep-alive Agent (bench/lib/http.ts): no client library to install, and the
+// cheapest client Node has, which matters on a 2-core machine shared with the server, Postgres and Redis.
 import http from 'node:http'
 import type { JWK } from 'jose'
+import { type Answer, exchange } from './http.js'
 import { type RunResult, type RunSpec, serve, type ToLoadgen } from './ipc.js'
+import { Recipients } from './recipients.js'
 
-let bodies: string[] = []
+/** A pre-signed request body; routed ones (bench/delivery.ts) also carry what became of them. */
+export interface Doc {
+  body: string
+  headers?: Record<string, string>
+  referralId: string
+  recipientId?: string
+  due?: number
+  end?: number
+  status?: string
+}
+
+let docs: Doc[] = []
+const recipients = new Recipients()
 
 async function sign(message: Extract<ToLoadgen, { type: 'sign' }>) {
   const { signReferral } = await import('../../src/sdk/documents.js')
   const { referralDocument } = await import('../../test/helpers/referrals.js')
-  const sender = { id: message.senderId } as Parameters<typeof referralDocument>[0]
-  const jwk = message.signingJwk as JWK & { kid: string; alg: string }
+  type Sender = Parameters<typeof referralDocument>[0]
+  const routed = 'senders' in message
+  const senders = routed
+    ? message.senders
+    : [{ id: message.senderId, signingJwk: message.signingJwk, authorization: undefined }]
   const started = performance.now()
-  const out: string[] = []
+  const out: Doc[] = []
   for (let i = 0; i < message.count; i += 1) {
-    const document = referralDocument(sender, { country: message.recipientCountry })
-    out.push(JSON.stringify({ jws: await signReferral(document, jwk) }))
+    const sender = senders[i % senders.length]!
+    const recipientId = routed ? message.recipientIds[i % message.recipientIds.length]! : undefined
+    const document = referralDocument(
+      { id: sender.id } as Sender,
+      routed ? { agencyId: recipientId! } : { country: message.recipientCountry },
+    )
+    const jws = await signReferral(document, sender.signingJwk as JWK & { kid: string; alg: string })
+    out.push({
+      body: JSON.stringify({ jws }),
+      referralId: document.id,
+      ...(sender.authorization ? { headers: { authorization: sender.authorization } } : {}),
+      ...(recipientId ? { recipientId } : {}),
+    })
   }
-  bodies = out
+  docs = out
   const seconds = (performance.now() - started) / 1000
-  return { count: out.length, seconds, bytes: Buffer.byteLength(out[0] ?? '') }
+  return { count: out.length, seconds, bytes: Buffer.byteLength(out[0]?.body ?? '') }
 }
 
-interface Answer {
-  status: string
-  end: number
-  body?: string
-}
-
-/** Sends one request; past `deadline` (performance.now() time) it is abandoned as TIMEOUT. */
-function send(agent: http.Agent, spec: RunSpec, body: string, deadline: number): Promise<Answer> {
-  return new Promise((resolveOnce) => {
-    let timer: NodeJS.Timeout | undefined
-    const resolve = (answer: Answer) => {
-      clearTimeout(timer)
-      resolveOnce(answer)
-    }
-    const request = http.request(
-      {
-        agent,
-        host: spec.host,
-        port: spec.port,
-        path: spec.path,
-        method: 'POST',
-        headers: { ...spec.headers, 'content-length': Buffer.byteLength(body) },
-      },
-      (response) => {
-        const status = String(response.statusCode)
-        const keep = response.statusCode !== spec.expectStatus
-        const chunks: Buffer[] = []
-        response.on('data', (chunk: Buffer) => {
-          if (keep) chunks.push(chunk)
-        })
-        response.on('end', () =>
-          resolve({
-            status,
-            end: performance.now(),
-            ...(keep ? { body: Buffer.concat(chunks).toString('utf8').slice(0, 300) } : {}),
-          }),
-        )
-        response.on('error', (error: NodeJS.ErrnoException) =>
-          resolve({ status: error.code ?? error.name, end: performance.now() }),
-        )
-      },
-    )
-    timer = setTimeout(
-      () => request.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })),
-      Math.max(0, deadline - performance.now()),
-    )
-    request.on('error', (error: NodeJS.ErrnoException) =>
-      resolve({ status: error.code ?? error.name, end: performance.now() }),
-    )
-    request.end(body)
+/** Sends one pre-signed document; past `deadline` (performance.now() time) it is abandoned as TIMEOUT. */
+function send(agent: http.Agent, spec: RunSpec, doc: Doc, deadline: number): Promise<Answer> {
+  return exchange(agent, {
+    host: spec.host,
+    port: spec.port,
+    method: 'POST',
+    path: spec.path,
+    headers: doc.headers ? { ...spec.headers, ...doc.headers } : spec.headers,
+    body: doc.body,
+    deadline,
+    keepBody: (status) => status !== spec.expectStatus,
+    maxBody: 300,
   })
+}
+
+/** Sends document `index` and notes on it when it was due, when it was answered and how. */
+async function sendDoc(agent: http.Agent, spec: RunSpec, index: number, due: number): Promise<Answer> {
+  const doc = docs[index]!
+  const answer = await send(agent, spec, doc, due + spec.timeoutMs)
+  doc.due = due
+  doc.end = answer.end
+  doc.status = answer.status
+  return answer
 }
 
 async function run(spec: RunSpec): Promise<RunResult> {
@@ -136,7 +140,7 @@ async function run(spec: RunSpec): Promise<RunResult> {
           if (measured) lags.push(now - scheduled)
           inFlight += 1
           maxInFlight = Math.max(maxInFlight, inFlight)
-          void send(agent, spec, bodies[spec.from + i]!, scheduled + spec.timeoutMs).then((answer) => {
+          void sendDoc(agent, spec, spec.from + i, scheduled).then((answer) => {
             inFlight -= 1
             record(answer, answer.end - scheduled, measured)
             finishIfDone()
@@ -179,11 +183,11 @@ async function run(spec: RunSpec): Promise<RunResult> {
         exhausted = true
         return
       }
-      const body = bodies[next++]!
+      const index = next++
       const started = performance.now()
       inFlight += 1
       maxInFlight = Math.max(maxInFlight, inFlight)
-      const answer = await send(agent, spec, body, started + spec.timeoutMs)
+      const answer = await sendDoc(agent, spec, index, started)
       inFlight -= 1
       record(answer, answer.end - started, answer.end >= windowStart && answer.end <= windowEnd)
     }
@@ -210,8 +214,19 @@ serve<ToLoadgen>(async (message) => {
     case 'sign':
       return sign(message)
     case 'run':
+      recipients.watchLoop()
       return run(message.spec)
+    case 'receiver':
+      return { url: await recipients.startReceiver() }
+    case 'poll':
+      recipients.poll(message)
+      return null
+    case 'await':
+      return recipients.awaitDelivered(docs.slice(message.from, message.to), message.timeoutMs)
+    case 'report':
+      return recipients.report(docs.slice(message.from, message.to))
     case 'exit':
+      await recipients.stop()
       setImmediate(() => process.exit(0))
       return null
   }
