@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import type pg from 'pg'
 import type { Config } from '../config.js'
 import type { Database } from '../db/types.js'
-import { lockPending, markRelayed } from '../modules/outbox/outbox.repository.js'
+import { listPending, markRelayed } from '../modules/outbox/outbox.repository.js'
 import { outboxChannel } from '../modules/outbox/outbox.service.js'
 import { jobOptionsFor } from './job-options.js'
 import type { QueueName, Queues } from './queues.js'
@@ -38,27 +38,29 @@ export async function startOutboxRelay(deps: RelayDeps): Promise<Relay> {
   let client: pg.PoolClient | undefined
   let leader = false
 
+  // No transaction around the Redis calls: a transaction that has written (or locked rows) holds
+  // back the horizon below which inbox messages become readable, for every agency, as long as it
+  // runs. The session advisory lock keeps relays from overlapping, and the job ids keep a row
+  // relayed twice (a crash between add and mark) one job.
   const relayBatch = async (): Promise<number> => {
-    return deps.db.transaction().execute(async (trx) => {
-      const rows = await lockPending(trx, batchSize)
-      const byQueue = new Map<QueueName, Parameters<Queues[QueueName]['addBulk']>[0]>()
-      for (const row of rows) {
-        const queue = row.queue as QueueName
-        const delay = row.run_at ? Math.max(0, row.run_at.getTime() - Date.now()) : 0
-        const jobs = byQueue.get(queue) ?? byQueue.set(queue, []).get(queue)!
-        jobs.push({
-          name: row.job_name,
-          data: row.payload,
-          opts: { ...jobOptionsFor(queue, deps.config), jobId: row.id, delay },
-        })
-      }
-      for (const [queue, jobs] of byQueue) await deps.queues[queue].addBulk(jobs)
-      await markRelayed(
-        trx,
-        rows.map((r) => r.id),
-      )
-      return rows.length
-    })
+    const rows = await listPending(deps.db, batchSize)
+    const byQueue = new Map<QueueName, Parameters<Queues[QueueName]['addBulk']>[0]>()
+    for (const row of rows) {
+      const queue = row.queue as QueueName
+      const delay = row.run_at ? Math.max(0, row.run_at.getTime() - Date.now()) : 0
+      const jobs = byQueue.get(queue) ?? byQueue.set(queue, []).get(queue)!
+      jobs.push({
+        name: row.job_name,
+        data: row.payload,
+        opts: { ...jobOptionsFor(queue, deps.config), jobId: row.id, delay },
+      })
+    }
+    for (const [queue, jobs] of byQueue) await deps.queues[queue].addBulk(jobs)
+    await markRelayed(
+      deps.db,
+      rows.map((r) => r.id),
+    )
+    return rows.length
   }
 
   const drain = async (): Promise<number> => {

@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
 import { appendInboxMessage } from '../../src/modules/inbox/inbox.repository.js'
@@ -131,4 +132,31 @@ t.test('a message committed late by an older transaction is never stepped over',
     ['01900000-0000-7000-8000-000000000001', '01900000-0000-7000-8000-000000000002'],
     'both, in commit-safe order',
   )
+})
+
+t.test('a long-poll woken while an older transaction is open returns when that one ends', async (t) => {
+  const { app } = await buildTestApp(t)
+  const ro = await addAgency(app, { country: 'RO' })
+  const de = await addAgency(app, { country: 'DE', kind: 'national_agency', ncp: true })
+  // An unrelated transaction holds an xid, and so the horizon, for two seconds; its commit notifies
+  // no one. The referral committed meanwhile must reach the waiting poll when it ends, not at the
+  // end of the wait.
+  let commitOlder!: () => void
+  const older = app.db.transaction().execute(async (trx) => {
+    await sql`select pg_current_xact_id()`.execute(trx)
+    await new Promise<void>((resolve) => {
+      commitOlder = resolve
+    })
+  })
+  await new Promise((r) => setTimeout(r, 100))
+  const started = Date.now()
+  const poll = de.client.request<{ items: Json[] }>('GET', '/v1/inbox?wait=20')
+  const document = referralDocument(ro, { country: 'DE' })
+  await ro.client.request('POST', '/v1/referrals', { jws: await signReferral(document, ro.keys.signing) })
+  setTimeout(() => commitOlder(), 2_000)
+  const got = await poll
+  await older
+  const elapsed = Date.now() - started
+  t.match(got.items, [{ type: 'referral', referralId: document.id }])
+  t.ok(elapsed >= 1_900 && elapsed < 6_000, `returned after ${elapsed} ms, once the older transaction ended`)
 })

@@ -7,7 +7,7 @@ import type { InboxWakeups } from '../../plugins/inbox-wakeups.js'
 import { markDelivered } from '../acknowledgements/delivered.js'
 import { recordAuditEvent } from '../audit/audit.service.js'
 import { type InboxItem, isInboxCursor, toInboxItem } from './inbox.core.js'
-import { confirmThrough, listMessages } from './inbox.repository.js'
+import { confirmThrough, hasMessagesAboveHorizon, listMessages } from './inbox.repository.js'
 
 export interface InboxDeps {
   db: Kysely<Database>
@@ -37,18 +37,26 @@ export async function readInbox(
   }
   const waitMs = Math.min(query.wait ?? 0, MAX_WAIT_SECONDS) * 1000
   const subscription = waitMs > 0 ? await deps.wakeups.subscribe(agencyId) : undefined
-  try {
+  const deadline = Date.now() + waitMs
+  const stillWaiting = (pause = 0) => Date.now() + pause < deadline && !signal?.aborted
+  // A message that has committed while an older transaction is still running is not readable yet,
+  // and that transaction's end wakes no one (it may concern another agency): while such a message is
+  // there, a waiting read looks again shortly instead of waiting for the next wake-up.
+  const read = async () => {
     let rows = await listMessages(deps.db, filter)
-    const deadline = Date.now() + waitMs
-    while (rows.length === 0 && subscription && Date.now() < deadline && !signal?.aborted) {
-      if (!(await subscription.wait(deadline - Date.now(), signal))) break
+    for (let pause = 2; rows.length === 0 && subscription && stillWaiting(pause); ) {
+      if (!(await hasMessagesAboveHorizon(deps.db, filter))) break
+      await new Promise((resolve) => setTimeout(resolve, pause))
+      pause = Math.min(pause * 2, 50)
       rows = await listMessages(deps.db, filter)
-      // Woken, yet nothing below the horizon: an older transaction is still running. Look again
-      // shortly (a few tries, growing), since its own commit may notify another agency, not this one.
-      for (let pause = 20; rows.length === 0 && pause <= 640 && Date.now() + pause < deadline; pause *= 2) {
-        await new Promise((resolve) => setTimeout(resolve, pause))
-        rows = await listMessages(deps.db, filter)
-      }
+    }
+    return rows
+  }
+  try {
+    let rows = await read()
+    while (rows.length === 0 && subscription && stillWaiting()) {
+      if (!(await subscription.wait(deadline - Date.now(), signal))) break
+      rows = await read()
     }
     const items = rows.map(toInboxItem)
     if (items.length > 0) {

@@ -63,6 +63,26 @@ export function listMessages(
   return query.execute()
 }
 
+/**
+ * True when messages for the agency have committed but are not readable yet, because a transaction
+ * older than theirs is still running: they will be within that transaction's lifetime.
+ */
+export async function hasMessagesAboveHorizon(
+  db: Kysely<Database>,
+  filter: { agencyId: string; after?: InboxPosition },
+): Promise<boolean> {
+  let query = db
+    .selectFrom('inbox_messages')
+    .select('id')
+    .where('agency_id', '=', filter.agencyId)
+    .where(sql<boolean>`txid >= pg_snapshot_xmin(pg_current_snapshot())`)
+    .limit(1)
+  if (filter.after) {
+    query = query.where(sql<boolean>`(txid, seq) > (${filter.after.txid}::xid8, ${filter.after.seq})`)
+  }
+  return (await query.executeTakeFirst()) !== undefined
+}
+
 export function findMessage(db: Kysely<Database>, id: string) {
   return db.selectFrom('inbox_messages').selectAll().where('id', '=', id).executeTakeFirst()
 }

@@ -5,16 +5,14 @@ export async function insertOutbox(db: Kysely<Database>, row: NewOutboxRow): Pro
   await db.insertInto('outbox').values(row).execute()
 }
 
-/** Locks a batch of unrelayed rows, oldest first; other relays skip them. */
-export function lockPending(db: Kysely<Database>, limit: number) {
+/** A batch of unrelayed rows, oldest first. Reads only: the relay is single-active by its own lock. */
+export function listPending(db: Kysely<Database>, limit: number) {
   return db
     .selectFrom('outbox')
     .selectAll()
     .where('relayed_at', 'is', null)
     .orderBy('created_at')
     .limit(limit)
-    .forUpdate()
-    .skipLocked()
     .execute()
 }
 
