@@ -4,7 +4,7 @@
 // agencies. Also the POST's own latency, missing and duplicate messages, offered and achieved rates.
 //
 //   npx tsx bench/delivery.ts [RATE=200] [SECONDS=10] [--worker child|same] [--warmup 100]
-//                             [--senders 10] [--pull 10] [--push 10] [--confirm sync|async|off]
+//                             [--senders 10] [--pull 10] [--push 10] [--confirm sync|async|off] [--cpu-prof DIR]
 //
 // Processes: this one runs the hub (buildApp, its own Postgres schema and Redis prefix, dropped
 // afterwards) and idles while the load runs. The worker (outbox relay, BullMQ workers: it signs and
@@ -23,6 +23,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -34,10 +35,11 @@ import { addAgency, type TestAgency } from '../test/helpers/agencies.js'
 import { provisionTestServices } from '../test/helpers/build-app.js'
 import { DATABASE_URL, REDIS_URL, testConfig, uniqueName } from '../test/helpers/env.js'
 import { type DocReport, forkRole, percentile, type RunResult, type RunSpec, rpc } from './lib/ipc.js'
+import { startProfile } from './lib/profile.js'
 
 const USAGE =
   'usage: tsx bench/delivery.ts [RATE] [SECONDS] [--worker child|same] [--warmup N] [--senders N] ' +
-  '[--pull N] [--push N] [--confirm sync|async|off]\n'
+  '[--pull N] [--push N] [--confirm sync|async|off] [--cpu-prof DIR]\n'
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
@@ -47,6 +49,8 @@ const { values, positionals } = parseArgs({
     pull: { type: 'string', default: '10' },
     push: { type: 'string', default: '10' },
     confirm: { type: 'string', default: 'sync' },
+    /** Writes CPU profiles there: the hub's for the timed run, the child worker's for its lifetime. */
+    'cpu-prof': { type: 'string' },
   },
 })
 const rate = Number(positionals[0] ?? 200)
@@ -108,7 +112,8 @@ function cpuSecondsOf(pid: number | undefined): number {
 
 function startChildWorker(env: Record<string, string | undefined>): ChildProcess {
   const root = fileURLToPath(new URL('..', import.meta.url))
-  return spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
+  const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : []
+  return spawn(process.execPath, [...profile, '--import', 'tsx', 'src/worker.ts'], {
     cwd: root,
     env: { PATH: process.env['PATH'], ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -276,6 +281,7 @@ async function main() {
       worker: cpuSecondsOf(pids.worker),
       loadgen: cpuSecondsOf(pids.loadgen),
     }
+    const stopProfile = values['cpu-prof'] ? await startProfile() : undefined
     const started = performance.now()
     process.stderr.write(`running: ${total} referrals at ${rate}/s (load average ${loadBefore})\n`)
     const run = await toLoadgen<RunResult>({ type: 'run', spec: spec(warmup, warmup + total, rate) })
@@ -293,6 +299,7 @@ async function main() {
       loadgen: cpuSecondsOf(pids.loadgen) - cpuBefore.loadgen,
     }
     const loadAfter = loads()
+    await stopProfile?.(join(values['cpu-prof']!, `hub-delivery-${Date.now()}.cpuprofile`))
     await sleep(500) // late duplicates
     const report = await toLoadgen<Report>({ type: 'report', from: warmup, to: warmup + total })
 

@@ -13,9 +13,9 @@
 // baseline then hub in a closed loop of `concurrency` requests for the saturation throughput.
 // Everything it creates (two schemas, the Redis prefix) is removed at the end.
 import { type ChildProcess, execFileSync } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
@@ -26,6 +26,7 @@ import { addAgency } from '../test/helpers/agencies.js'
 import { provisionTestServices } from '../test/helpers/build-app.js'
 import { DATABASE_URL, REDIS_URL, testConfig, uniqueName } from '../test/helpers/env.js'
 import { forkRole, percentile, type RunResult, type RunSpec, rpc } from './lib/ipc.js'
+import { startProfile } from './lib/profile.js'
 
 const USAGE =
   'usage: tsx bench/referrals.ts [--rate 500] [--seconds 20] [--concurrency 32] [--warmup 3] ' +
@@ -632,22 +633,6 @@ function hubRevision(): string {
     return `commit ${git('rev-parse', '--short', 'HEAD')}${changed ? ', with uncommitted changes in src/ or migrations/' : ''}`
   } catch {
     return 'unknown (not a git checkout)'
-  }
-}
-
-/** Profiles this process (the hub) with the inspector; the profile opens in Chrome DevTools. */
-async function startProfile() {
-  const { Session } = await import('node:inspector/promises')
-  const session = new Session()
-  session.connect()
-  await session.post('Profiler.enable')
-  await session.post('Profiler.setSamplingInterval', { interval: 500 })
-  await session.post('Profiler.start')
-  return async (file: string) => {
-    const { profile } = await session.post('Profiler.stop')
-    mkdirSync(dirname(file), { recursive: true })
-    writeFileSync(file, JSON.stringify(profile))
-    session.disconnect()
   }
 }
 
