@@ -2,11 +2,9 @@ import { DelayedError, type Job, WaitingError } from 'bullmq'
 import type { InboxMessageRow } from '../db/types.js'
 import { signDetached, WEBHOOK_SIGNATURE_TYP } from '../lib/detached-jws.js'
 import { OutboundError, postJson } from '../lib/outbound.js'
-import { findAgency } from '../modules/agencies/agencies.repository.js'
-import { findDelivery } from '../modules/deliveries/deliveries.repository.js'
+import { findDeliveryTarget } from '../modules/deliveries/deliveries.repository.js'
 import { recordDelivered, recordFailedAttempt } from '../modules/deliveries/deliveries.service.js'
 import { toInboxItem } from '../modules/inbox/inbox.core.js'
-import { findMessage } from '../modules/inbox/inbox.repository.js'
 import type { Processor } from './processors.js'
 import { type JobDeps, SHUTDOWN } from './worker-deps.js'
 
@@ -49,20 +47,19 @@ export function webhookProcessor(deps: JobDeps): Processor {
     final: boolean,
   ) {
     const { messageId } = job.data as WebhookJob
-    const delivery = await findDelivery(deps.db, messageId)
-    const message = delivery ? await findMessage(deps.db, messageId) : undefined
-    const agency = delivery ? await findAgency(deps.db, delivery.agency_id) : undefined
-    if (!delivery || !message || !agency) {
+    const found = await findDeliveryTarget(deps.db, messageId)
+    if (!found) {
       log.warn({ messageId }, 'webhook: no such delivery; nothing to do')
       return 'gone'
     }
-    if (delivery.status === 'delivered') return 'already-delivered'
-    if (agency.delivery_mode !== 'push' || !agency.delivery_url) return 'not-push'
+    const { delivery_status, agency_status, delivery_mode, delivery_url, ...message } = found
+    if (delivery_status === 'delivered') return 'already-delivered'
+    if (delivery_mode !== 'push' || !delivery_url) return 'not-push'
 
-    const target = { messageId, agencyId: agency.id, referralId: message.referral_id }
+    const target = { messageId, agencyId: message.agency_id, referralId: message.referral_id }
     const outcome =
-      agency.status === 'active'
-        ? await send(job, token, signal, agency.delivery_url, message, target)
+      agency_status === 'active'
+        ? await send(job, token, signal, delivery_url, message, target)
         : { error: 'the agency is suspended; nothing is sent to it' }
     if ('httpStatus' in outcome) {
       await recordDelivered(deps, { ...target, type: message.type, httpStatus: outcome.httpStatus })

@@ -3,8 +3,21 @@ import type { Database } from '../../db/types.js'
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed'
 
-export function findDelivery(db: Kysely<Database>, messageId: string) {
-  return db.selectFrom('deliveries').selectAll().where('message_id', '=', messageId).executeTakeFirst()
+/** A delivery with what sending it needs: its message and its agency's delivery settings. */
+export function findDeliveryTarget(db: Kysely<Database>, messageId: string) {
+  return db
+    .selectFrom('deliveries')
+    .innerJoin('inbox_messages', 'inbox_messages.id', 'deliveries.message_id')
+    .innerJoin('agencies', 'agencies.id', 'deliveries.agency_id')
+    .selectAll('inbox_messages')
+    .select([
+      'deliveries.status as delivery_status',
+      'agencies.status as agency_status',
+      'agencies.delivery_mode',
+      'agencies.delivery_url',
+    ])
+    .where('deliveries.message_id', '=', messageId)
+    .executeTakeFirst()
 }
 
 export function lockDelivery(db: Kysely<Database>, messageId: string) {
@@ -36,14 +49,36 @@ export function updateAfterAttempt(
     .executeTakeFirstOrThrow()
 }
 
-/** A webhook's 2xx is delivery: the message leaves the agency's unconfirmed inbox. */
-export async function confirmDeliveredMessage(db: Kysely<Database>, messageId: string): Promise<void> {
-  await db
-    .updateTable('inbox_messages')
-    .set({ confirmed_at: sql`now()` })
-    .where('id', '=', messageId)
-    .where('confirmed_at', 'is', null)
-    .execute()
+/**
+ * A webhook's 2xx, in one statement: the delivery counts its last attempt and is `delivered`, the
+ * message leaves the agency's unconfirmed inbox, and the audit event records it. Undefined when the
+ * delivery was delivered already (or is unknown): then nothing changes.
+ */
+export async function recordWebhookSuccess(
+  db: Kysely<Database>,
+  messageId: string,
+  httpStatus: number,
+): Promise<{ attempts: number } | undefined> {
+  const { rows } = await sql<{ attempts: number }>`
+    with attempt as (
+      update deliveries
+      set status = 'delivered', attempts = attempts + 1, last_attempt_at = now(), delivered_at = now()
+      where message_id = ${messageId} and status <> 'delivered'
+      returning message_id, agency_id, referral_id, attempts
+    ),
+    confirmed as (
+      update inbox_messages set confirmed_at = now()
+      where id in (select message_id from attempt) and confirmed_at is null
+    ),
+    audit as (
+      insert into audit_events (actor, action, target_type, target_id, referral_id, outcome, details)
+      select 'system', 'webhook.delivered', 'inbox_message', message_id::text, referral_id, 'success',
+        jsonb_build_object('agencyId', agency_id, 'attempts', attempts, 'httpStatus', ${httpStatus}::int)
+      from attempt
+    )
+    select attempts from attempt
+  `.execute(db)
+  return rows[0]
 }
 
 /** An agency's deliveries, newest first (message ids are UUIDv7, so id order is creation order). */

@@ -66,25 +66,16 @@ interface Delivered {
 }
 
 /**
- * Records a webhook's 2xx in one transaction: the delivery, the inbox message confirmed, a referral
- * moved to `delivered` (which tells its sender), and the audit event. False when it already was.
+ * Records a webhook's 2xx in one transaction: the delivery, the inbox message confirmed and the
+ * audit event (one statement), and a referral moved to `delivered`, which tells its sender. False
+ * when it already was delivered.
  */
 export function recordDelivered(deps: AttemptDeps, delivered: Delivered): Promise<boolean> {
   return transact(deps.db, async (trx) => {
-    const row = await repo.lockDelivery(trx, delivered.messageId)
-    if (!row || row.status === 'delivered') return false
-    const updated = await repo.updateAfterAttempt(trx, delivered.messageId, {
-      status: 'delivered',
-      delivered: true,
-    })
-    await repo.confirmDeliveredMessage(trx, delivered.messageId)
+    if (!(await repo.recordWebhookSuccess(trx, delivered.messageId, delivered.httpStatus))) return false
     if (delivered.type === 'referral') {
-      await markDelivered(trx, deps.config, delivered.referralId, 'webhook')
+      await markDelivered(trx, deps.config, [delivered.referralId], 'webhook')
     }
-    await auditWebhook(trx, 'webhook.delivered', delivered, {
-      attempts: updated.attempts,
-      httpStatus: delivered.httpStatus,
-    })
     return true
   })
 }

@@ -7,7 +7,7 @@ import type { InboxWakeups } from '../../plugins/inbox-wakeups.js'
 import { markDelivered } from '../acknowledgements/delivered.js'
 import { recordAuditEvent } from '../audit/audit.service.js'
 import { type InboxItem, isInboxCursor, toInboxItem } from './inbox.core.js'
-import { confirmThrough, hasMessagesAboveHorizon, listMessages } from './inbox.repository.js'
+import { confirmThrough, hasCommittedMessages, listMessages } from './inbox.repository.js'
 
 export interface InboxDeps {
   db: Kysely<Database>
@@ -40,12 +40,13 @@ export async function readInbox(
   const deadline = Date.now() + waitMs
   const stillWaiting = (pause = 0) => Date.now() + pause < deadline && !signal?.aborted
   // A message that has committed while an older transaction is still running is not readable yet,
-  // and that transaction's end wakes no one (it may concern another agency): while such a message is
-  // there, a waiting read looks again shortly instead of waiting for the next wake-up.
+  // and that transaction's end wakes no one (it may concern another agency): while a committed
+  // message is there but was not read, a waiting read looks again shortly instead of waiting for
+  // the next wake-up.
   const read = async () => {
     let rows = await listMessages(deps.db, filter)
     for (let pause = 2; rows.length === 0 && subscription && stillWaiting(pause); ) {
-      if (!(await hasMessagesAboveHorizon(deps.db, filter))) break
+      if (!(await hasCommittedMessages(deps.db, filter))) break
       await new Promise((resolve) => setTimeout(resolve, pause))
       pause = Math.min(pause * 2, 50)
       rows = await listMessages(deps.db, filter)
@@ -88,10 +89,8 @@ export async function confirmInbox(
   const cursor = decodeCursor(through, isInboxCursor, '/through')!
   return transact(deps.db, async (trx) => {
     const confirmed = await confirmThrough(trx, agencyId, { txid: cursor.x, seq: cursor.s })
-    const referrals = [...new Set(confirmed.filter((m) => m.type === 'referral').map((m) => m.referral_id))]
-    for (const referralId of referrals.sort()) {
-      await markDelivered(trx, deps.config, referralId, 'inbox', requestId)
-    }
+    const referrals = confirmed.filter((m) => m.type === 'referral').map((m) => m.referral_id)
+    await markDelivered(trx, deps.config, referrals, 'inbox', requestId)
     if (confirmed.length > 0) {
       await recordAuditEvent(trx, {
         actor: agencyId,

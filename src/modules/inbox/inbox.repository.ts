@@ -64,23 +64,20 @@ export function listMessages(
 }
 
 /**
- * True when messages for the agency have committed but are not readable yet, because a transaction
- * older than theirs is still running: they will be within that transaction's lifetime.
+ * True when committed messages follow the position (or, without one, are unconfirmed), readable yet
+ * or not: when listMessages found none, they wait below a transaction older than theirs, or became
+ * readable since its snapshot.
  */
-export async function hasMessagesAboveHorizon(
+export async function hasCommittedMessages(
   db: Kysely<Database>,
   filter: { agencyId: string; after?: InboxPosition },
 ): Promise<boolean> {
-  let query = db
-    .selectFrom('inbox_messages')
-    .select('id')
-    .where('agency_id', '=', filter.agencyId)
-    .where(sql<boolean>`txid >= pg_snapshot_xmin(pg_current_snapshot())`)
-    .limit(1)
-  if (filter.after) {
-    query = query.where(sql<boolean>`(txid, seq) > (${filter.after.txid}::xid8, ${filter.after.seq})`)
-  }
-  return (await query.executeTakeFirst()) !== undefined
+  const query = db.selectFrom('inbox_messages').select('id').where('agency_id', '=', filter.agencyId).limit(1)
+  const row = await (filter.after
+    ? query.where(sql<boolean>`(txid, seq) > (${filter.after.txid}::xid8, ${filter.after.seq})`)
+    : query.where('confirmed_at', 'is', null)
+  ).executeTakeFirst()
+  return row !== undefined
 }
 
 export function findMessage(db: Kysely<Database>, id: string) {

@@ -129,6 +129,64 @@ export async function insertSubmission(
   return { linked: Number(row.linked) }
 }
 
+/**
+ * Moves referrals to `delivered` in one statement, those of `ids` still in a `from` state (a
+ * referral moved already, or by a concurrent call, is left alone), and for each one moved: the
+ * audit event, a `status` message in its sender's inbox (id from `messageIds`, same order as `ids`)
+ * and, for a push sender, the delivery row and its webhook job (id from `webhookIds`).
+ */
+export async function moveToDelivered(
+  db: Kysely<Database>,
+  move: {
+    ids: string[]
+    messageIds: string[]
+    webhookIds: string[]
+    from: readonly string[]
+    via: 'inbox' | 'webhook'
+    requestId: string | null
+    auditDetails: string
+    statusBody: string
+    webhook: { queue: string; jobName: string }
+  },
+): Promise<{ id: string; sender_id: string; push: boolean }[]> {
+  const { rows } = await sql<{ id: string; sender_id: string; push: boolean }>`
+    with candidate as (
+      select * from unnest(${move.ids}::uuid[], ${move.messageIds}::uuid[], ${move.webhookIds}::uuid[])
+        as c (referral_id, message_id, webhook_id)
+    ),
+    moved as (
+      update referrals r set status = 'delivered', updated_at = now()
+      from candidate c
+      where r.id = c.referral_id and r.status = any (${move.from as string[]}::text[])
+      returning r.id, r.sender_id, r.recipient_id, c.message_id, c.webhook_id
+    ),
+    audit as (
+      insert into audit_events (actor, action, target_type, target_id, referral_id, request_id, outcome, details)
+      select ${move.via === 'inbox' ? sql`recipient_id::text` : sql`'system'`}, 'referral.delivered', 'referral',
+        id::text, id, ${move.requestId}, 'success', ${move.auditDetails}::jsonb
+      from moved
+    ),
+    message as (
+      insert into inbox_messages (id, agency_id, type, referral_id, body)
+      select message_id, sender_id, 'status', id, ${move.statusBody}::jsonb from moved
+    ),
+    delivery as (
+      insert into deliveries (message_id, agency_id, referral_id)
+      select m.message_id, m.sender_id, m.id from moved m
+      join agencies a on a.id = m.sender_id and a.delivery_mode = 'push'
+      returning message_id
+    ),
+    webhook as (
+      insert into outbox (id, queue, job_name, payload)
+      select m.webhook_id, ${move.webhook.queue}, ${move.webhook.jobName}, jsonb_build_object('messageId', m.message_id)
+      from moved m join delivery d on d.message_id = m.message_id
+    )
+    select m.id, m.sender_id, exists (select from delivery d where d.message_id = m.message_id) as push
+    from moved m
+  `.execute(db)
+  return rows
+}
+
 export function findReferral(db: Kysely<Database>, id: string) {
   return db.selectFrom('referrals').selectAll().where('id', '=', id).executeTakeFirst()
 }
