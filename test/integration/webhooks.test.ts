@@ -91,8 +91,8 @@ t.test('a webhook that fails three times gets the signed message on the fourth t
     .orderBy('id')
     .execute()
   t.match(audit, [
-    { action: 'referral.delivered', actor: 'system', details: { via: 'webhook' } },
     { action: 'webhook.delivered', actor: 'system', target_id: message.id, details: { attempts: 4 } },
+    { action: 'referral.delivered', actor: 'system', details: { via: 'webhook' } },
   ])
   const confirmed = await app.db
     .selectFrom('inbox_messages')
