@@ -505,6 +505,11 @@ async function main() {
         'answer but 201, including the warm-up. Generator lag: how late the load generator fired.',
     )
     out()
+    for (const [name, m] of [['baseline', baseOpen], ['hub', hubOpen]] as const) {
+      const slowest = (m.result.slowestPerSecond ?? []).map((v) => v.toFixed(0)).join(' ')
+      out(`Slowest request due in each second, ${name} (ms): ${slowest}`)
+    }
+    out()
 
     const satRate = (m: Measured) => m.ok / m.result.windowSeconds
     const closedRow = (name: string, m: Measured) => [

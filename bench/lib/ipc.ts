@@ -40,6 +40,8 @@ export interface RunResult {
   lagP99: number
   lagMax: number
   maxInFlight: number
+  /** Open loop: the slowest request due in each second of the measured window (ms), to place stalls. */
+  slowestPerSecond?: number[]
   /** Length of the measured window (s); shorter than asked when the documents ran out. */
   windowSeconds: number
   exhausted: boolean

@@ -119,6 +119,7 @@ async function run(spec: RunSpec): Promise<RunResult> {
     const total = Math.round(spec.rate * (spec.warmupSeconds + spec.seconds))
     const warmupCount = Math.round(spec.rate * spec.warmupSeconds)
     const lags: number[] = []
+    const slowestPerSecond: number[] = []
     const t0 = performance.now() + 20
     let i = 0
     let lastScheduled = t0
@@ -143,6 +144,10 @@ async function run(spec: RunSpec): Promise<RunResult> {
           void sendDoc(agent, spec, spec.from + i, scheduled).then((answer) => {
             inFlight -= 1
             record(answer, answer.end - scheduled, measured)
+            if (measured) {
+              const second = Math.floor((scheduled - t0) / 1000 - spec.warmupSeconds)
+              slowestPerSecond[second] = Math.max(slowestPerSecond[second] ?? 0, answer.end - scheduled)
+            }
             finishIfDone()
           })
           i += 1
@@ -167,6 +172,7 @@ async function run(spec: RunSpec): Promise<RunResult> {
       lagP99: lags[Math.max(0, Math.ceil(lags.length * 0.99) - 1)] ?? Number.NaN,
       lagMax: lags.at(-1) ?? Number.NaN,
       maxInFlight,
+      slowestPerSecond: Array.from(slowestPerSecond, (v) => v ?? 0),
       windowSeconds,
       exhausted,
     }

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely'
+import { executePrepared } from '../../db/create-db.js'
 import type { Database } from '../../db/types.js'
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed'
@@ -59,7 +60,9 @@ export async function recordWebhookSuccess(
   messageId: string,
   httpStatus: number,
 ): Promise<{ attempts: number } | undefined> {
-  const { rows } = await sql<{ attempts: number }>`
+  const { rows } = await executePrepared(
+    db,
+    sql<{ attempts: number }>`
     with attempt as (
       update deliveries
       set status = 'delivered', attempts = attempts + 1, last_attempt_at = now(), delivered_at = now()
@@ -77,7 +80,8 @@ export async function recordWebhookSuccess(
       from attempt
     )
     select attempts from attempt
-  `.execute(db)
+  `.compile(db),
+  )
   return rows[0]
 }
 

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely'
+import { executePrepared } from '../../db/create-db.js'
 import type {
   Database,
   NewAuditEventRow,
@@ -68,7 +69,7 @@ export async function insertSubmission(
             and (sender_id = ${checks.senderId} or recipient_id = ${checks.senderId}))`, 'TRM_VICTIM_REFERENCE_UNKNOWN', 'victim_reference'),
   ]
   const { referral, inboxMessage, deadline, webhook, audit } = rows
-  const row = await db
+  const query = db
     // Materialised and read by the referral's own values: the checks run before anything is inserted.
     .with(
       (cte) => cte('gate').materialized(),
@@ -125,8 +126,8 @@ export async function insertSubmission(
       sql<string>`(select count(*) from (select from referrals r where r.linkage_token = submitted.linkage_token
         and r.id <> submitted.id limit 1000) l)`.as('linked'),
     )
-    .executeTakeFirstOrThrow()
-  return { linked: Number(row.linked) }
+  const result = await executePrepared(db, query.compile())
+  return { linked: Number(result.rows[0]!.linked) }
 }
 
 /**
@@ -149,7 +150,9 @@ export async function moveToDelivered(
     webhook: { queue: string; jobName: string }
   },
 ): Promise<{ id: string; sender_id: string; push: boolean }[]> {
-  const { rows } = await sql<{ id: string; sender_id: string; push: boolean }>`
+  const { rows } = await executePrepared(
+    db,
+    sql<{ id: string; sender_id: string; push: boolean }>`
     with candidate as (
       select * from unnest(${move.ids}::uuid[], ${move.messageIds}::uuid[], ${move.webhookIds}::uuid[])
         as c (referral_id, message_id, webhook_id)
@@ -183,7 +186,8 @@ export async function moveToDelivered(
     )
     select m.id, m.sender_id, exists (select from delivery d where d.message_id = m.message_id) as push
     from moved m
-  `.execute(db)
+  `.compile(db),
+  )
   return rows
 }
 
