@@ -505,7 +505,10 @@ async function main() {
         'answer but 201, including the warm-up. Generator lag: how late the load generator fired.',
     )
     out()
-    for (const [name, m] of [['baseline', baseOpen], ['hub', hubOpen]] as const) {
+    for (const [name, m] of [
+      ['baseline', baseOpen],
+      ['hub', hubOpen],
+    ] as const) {
       const slowest = (m.result.slowestPerSecond ?? []).map((v) => v.toFixed(0)).join(' ')
       out(`Slowest request due in each second, ${name} (ms): ${slowest}`)
     }

@@ -7,7 +7,7 @@ import type { InboxWakeups } from '../../plugins/inbox-wakeups.js'
 import { markDelivered } from '../acknowledgements/delivered.js'
 import { recordAuditEvent } from '../audit/audit.service.js'
 import { type InboxItem, isInboxCursor, toInboxItem } from './inbox.core.js'
-import { confirmThrough, hasCommittedMessages, listMessages } from './inbox.repository.js'
+import { confirmThrough, listMessages } from './inbox.repository.js'
 
 export interface InboxDeps {
   db: Kysely<Database>
@@ -44,14 +44,13 @@ export async function readInbox(
   // message is there but was not read, a waiting read looks again shortly instead of waiting for
   // the next wake-up.
   const read = async () => {
-    let rows = await listMessages(deps.db, filter)
-    for (let pause = 2; rows.length === 0 && subscription && stillWaiting(pause); ) {
-      if (!(await hasCommittedMessages(deps.db, filter))) break
+    let found = await listMessages(deps.db, filter)
+    for (let pause = 2; found.rows.length === 0 && found.waiting && subscription && stillWaiting(pause); ) {
       await new Promise((resolve) => setTimeout(resolve, pause))
       pause = Math.min(pause * 2, 50)
-      rows = await listMessages(deps.db, filter)
+      found = await listMessages(deps.db, filter)
     }
-    return rows
+    return found.rows
   }
   try {
     let rows = await read()

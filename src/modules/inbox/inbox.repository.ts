@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely'
-import type { Database, NewInboxMessageRow } from '../../db/types.js'
+import type { Database, InboxMessageRow, NewInboxMessageRow } from '../../db/types.js'
 
 export interface NewInboxMessage {
   id: string
@@ -43,16 +43,20 @@ export interface InboxPosition {
   seq: number
 }
 
-/** Messages below the horizon of running transactions, in (txid, seq) order: a final, stable order. */
-export function listMessages(
+/**
+ * Messages below the horizon of running transactions, in (txid, seq) order: a final, stable order.
+ * `waiting` says whether messages after them have committed but are not readable yet (a transaction
+ * older than theirs is still running); one snapshot answers both.
+ */
+export async function listMessages(
   db: Kysely<Database>,
   filter: { agencyId: string; after?: InboxPosition; limit: number },
-) {
+): Promise<{ rows: InboxMessageRow[]; waiting: boolean }> {
   let query = db
     .selectFrom('inbox_messages')
     .selectAll()
+    .select(sql<boolean>`txid < pg_snapshot_xmin(pg_current_snapshot())`.as('readable'))
     .where('agency_id', '=', filter.agencyId)
-    .where(sql<boolean>`txid < pg_snapshot_xmin(pg_current_snapshot())`)
     .orderBy('txid')
     .orderBy('seq')
     .limit(filter.limit)
@@ -60,24 +64,11 @@ export function listMessages(
   query = filter.after
     ? query.where(sql<boolean>`(txid, seq) > (${filter.after.txid}::xid8, ${filter.after.seq})`)
     : query.where('confirmed_at', 'is', null)
-  return query.execute()
-}
-
-/**
- * True when committed messages follow the position (or, without one, are unconfirmed), readable yet
- * or not: when listMessages found none, they wait below a transaction older than theirs, or became
- * readable since its snapshot.
- */
-export async function hasCommittedMessages(
-  db: Kysely<Database>,
-  filter: { agencyId: string; after?: InboxPosition },
-): Promise<boolean> {
-  const query = db.selectFrom('inbox_messages').select('id').where('agency_id', '=', filter.agencyId).limit(1)
-  const row = await (filter.after
-    ? query.where(sql<boolean>`(txid, seq) > (${filter.after.txid}::xid8, ${filter.after.seq})`)
-    : query.where('confirmed_at', 'is', null)
-  ).executeTakeFirst()
-  return row !== undefined
+  const found = await query.execute()
+  // Readable messages come first in this order: their transaction ids are the lowest.
+  const readable = found.findIndex((row) => !row.readable)
+  const rows = (readable === -1 ? found : found.slice(0, readable)).map(({ readable: _, ...row }) => row)
+  return { rows, waiting: readable !== -1 }
 }
 
 export function findMessage(db: Kysely<Database>, id: string) {
