@@ -58,24 +58,35 @@ export function listUnsealed(db: Kysely<Database>, limit: number) {
   return selectEvents(db).where('seq', 'is', null).orderBy('id').limit(limit).execute()
 }
 
-/** Fills in seq and the links of unsealed events in one statement; returns how many it sealed. */
-export async function updateSeals(
+/**
+ * Fills in seq and the links of unsealed events and records the signed checkpoint, in one
+ * statement: the sealer's transaction writes (and so holds back the inbox horizon) only for that
+ * statement. Returns how many events it sealed.
+ */
+export async function writeSeals(
   db: Kysely<Database>,
   seals: readonly { id: number; seq: number; prevHash: string; hash: string }[],
+  checkpoint: NewAuditCheckpointRow,
 ): Promise<number> {
   if (seals.length === 0) return 0
   const values = sql.join(
     seals.map((s) => sql`(${s.id}::bigint, ${s.seq}::bigint, ${s.prevHash}::text, ${s.hash}::text)`),
   )
-  const result = await sql`update audit_events as e
-    set seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
-    from (values ${values}) as v (id, seq, prev_hash, hash)
-    where e.id = v.id and e.seq is null`.execute(db)
-  return Number(result.numAffectedRows ?? 0)
-}
-
-export async function insertCheckpoint(db: Kysely<Database>, row: NewAuditCheckpointRow): Promise<void> {
-  await db.insertInto('audit_checkpoints').values(row).execute()
+  const { rows } = await sql<{ sealed: string }>`
+    with sealed as (
+      update audit_events as e
+      set seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
+      from (values ${values}) as v (id, seq, prev_hash, hash)
+      where e.id = v.id and e.seq is null
+      returning e.id
+    ),
+    checkpoint as (
+      insert into audit_checkpoints (seq, hash, at, jws)
+      values (${checkpoint.seq}, ${checkpoint.hash}, ${checkpoint.at}, ${checkpoint.jws})
+    )
+    select count(*) as sealed from sealed
+  `.execute(db)
+  return Number(rows[0]!.sealed)
 }
 
 export interface SealedFilter {

@@ -85,13 +85,13 @@ async function sealBatch(deps: SealDeps, limit: number): Promise<number> {
     const unsealed = await repo.listUnsealed(trx, limit)
     if (unsealed.length === 0) return 0
     const sealed = sealEvents(await repo.findChainHead(trx), unsealed.map(toUnsealedEvent))
-    const updated = await repo.updateSeals(trx, sealed)
-    if (updated !== sealed.length) throw new Error(`sealed ${updated} of ${sealed.length} audit events`)
     const last = sealed.at(-1)!
     const at = (deps.now ?? (() => new Date()))()
     const claims = { seq: last.seq, hash: last.hash, at: at.toISOString() }
+    // Signed before anything is written: see writeSeals.
     const jws = await signHubStatement(deps.hubKeys, CHECKPOINT_TYP, claims)
-    await repo.insertCheckpoint(trx, { ...claims, at, jws })
+    const written = await repo.writeSeals(trx, sealed, { ...claims, at, jws })
+    if (written !== sealed.length) throw new Error(`sealed ${written} of ${sealed.length} audit events`)
     return sealed.length
   })
 }
