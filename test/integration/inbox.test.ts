@@ -88,6 +88,14 @@ t.test('inbox', async (t) => {
         ),
       )
     }
+    // Status messages get their ids inside the confirming statement (trm_uuid_v7): UUIDv7, and
+    // ordered in time like the hub's own.
+    const statusIds = senderInbox.items.filter((m) => m['type'] === 'status').map((m) => m['id'] as string)
+    t.ok(statusIds.length >= 3)
+    for (const id of statusIds)
+      t.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    const millis = (id: string) => Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16)
+    for (const id of statusIds) t.ok(Math.abs(millis(id) - Date.now()) < 60_000, 'a current timestamp')
   })
 
   t.test('a cursor that is not the hub’s is a 400 naming the field', async (t) => {

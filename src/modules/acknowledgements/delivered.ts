@@ -1,44 +1,41 @@
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
-import { notifyAfterCommit } from '../../db/after-commit.js'
+import { notifySoon } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
-import { newId } from '../../lib/ids.js'
 import { inboxChannel } from '../inbox/inbox.service.js'
 import { outboxChannel } from '../outbox/outbox.service.js'
-import { moveToDelivered } from '../referrals/referrals.repository.js'
+import type { DeliveredMove, DeliveredReferral } from '../referrals/referrals.repository.js'
 import { deliveredFrom, REFERRAL_STATUSES } from './lifecycle.core.js'
 
 /** The states the lifecycle lets a referral be delivered from (the pure core decides). */
 const DELIVERABLE = REFERRAL_STATUSES.filter((status) => deliveredFrom(status) === 'delivered')
 
 /**
- * Moves referrals to `delivered` once the recipient has them (inbox confirmation or a webhook's 2xx)
- * and tells each sender, in one statement whatever their number. Idempotent: a referral delivered
- * already is left alone. Resolves to the ids moved now.
+ * How a referral moves to `delivered` once the recipient has it (inbox confirmation or a webhook's
+ * 2xx): the statement that records the delivery moves it too (referrals.repository deliveredCtes),
+ * records the audit event and tells the sender. Idempotent: a referral delivered already is left alone.
  */
-export async function markDelivered(
-  db: Kysely<Database>,
-  config: Pick<Config, 'databaseSchema'>,
-  referralIds: readonly string[],
-  via: 'inbox' | 'webhook',
-  requestId?: string,
-): Promise<string[]> {
-  const ids = [...new Set(referralIds)].sort()
-  if (ids.length === 0) return []
-  const moved = await moveToDelivered(db, {
-    ids,
-    messageIds: ids.map(() => newId()),
-    webhookIds: ids.map(() => newId()),
+export function deliveredMove(via: 'inbox' | 'webhook', requestId?: string): DeliveredMove {
+  return {
     from: DELIVERABLE,
     via,
     requestId: requestId ?? null,
     auditDetails: JSON.stringify({ via }),
     statusBody: JSON.stringify({ status: 'delivered', via }),
     webhook: { queue: 'webhooks', jobName: 'deliver' },
-  })
-  for (const row of moved) {
-    await notifyAfterCommit(db, inboxChannel(config.databaseSchema), row.sender_id)
-    if (row.push) await notifyAfterCommit(db, outboxChannel(config.databaseSchema), '')
   }
-  return moved.map((row) => row.id)
+}
+
+/** Wakes the senders told of a delivery, and the outbox relay when one of them takes webhooks. */
+export function notifyDelivered(
+  db: Kysely<Database>,
+  config: Pick<Config, 'databaseSchema'>,
+  delivered: readonly DeliveredReferral[],
+): Promise<void> {
+  if (delivered.length === 0) return Promise.resolve()
+  const notifications = new Map([
+    [inboxChannel(config.databaseSchema), new Set(delivered.map((d) => d.sender_id))],
+  ])
+  if (delivered.some((d) => d.push)) notifications.set(outboxChannel(config.databaseSchema), new Set(['']))
+  return notifySoon(db, notifications)
 }

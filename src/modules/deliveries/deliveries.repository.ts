@@ -1,6 +1,8 @@
 import { type Kysely, sql } from 'kysely'
 import { executePrepared } from '../../db/create-db.js'
 import type { Database } from '../../db/types.js'
+import type { DeliveredMove, DeliveredReferral } from '../referrals/referrals.repository.js'
+import { deliveredCtes } from '../referrals/referrals.repository.js'
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed'
 
@@ -52,21 +54,22 @@ export function updateAfterAttempt(
 
 /**
  * A webhook's 2xx, in one statement: the delivery counts its last attempt and is `delivered`, the
- * message leaves the agency's unconfirmed inbox, and the audit event records it. Undefined when the
- * delivery was delivered already (or is unknown): then nothing changes.
+ * message leaves the agency's unconfirmed inbox, the audit event records it, and a referral message
+ * moves its referral to `delivered` (see deliveredCtes). Undefined when the delivery was delivered
+ * already (or is unknown): then nothing changes.
  */
 export async function recordWebhookSuccess(
   db: Kysely<Database>,
-  messageId: string,
-  httpStatus: number,
-): Promise<{ attempts: number } | undefined> {
+  success: { messageId: string; httpStatus: number; referralMessage: boolean },
+  move: DeliveredMove,
+): Promise<{ attempts: number; delivered: DeliveredReferral[] } | undefined> {
   const { rows } = await executePrepared(
     db,
-    sql<{ attempts: number }>`
+    sql<{ attempts: number; delivered: DeliveredReferral[] }>`
     with attempt as (
       update deliveries
       set status = 'delivered', attempts = attempts + 1, last_attempt_at = now(), delivered_at = now()
-      where message_id = ${messageId} and status <> 'delivered'
+      where message_id = ${success.messageId} and status <> 'delivered'
       returning message_id, agency_id, referral_id, attempts
     ),
     confirmed as (
@@ -76,10 +79,11 @@ export async function recordWebhookSuccess(
     audit as (
       insert into audit_events (actor, action, target_type, target_id, referral_id, outcome, details)
       select 'system', 'webhook.delivered', 'inbox_message', message_id::text, referral_id, 'success',
-        jsonb_build_object('agencyId', agency_id, 'attempts', attempts, 'httpStatus', ${httpStatus}::int)
+        jsonb_build_object('agencyId', agency_id, 'attempts', attempts, 'httpStatus', ${success.httpStatus}::int)
       from attempt
-    )
-    select attempts from attempt
+    ),
+    ${deliveredCtes(sql`select referral_id from attempt where ${success.referralMessage}::boolean`, move)}
+    select attempts, coalesce((select json_agg(d) from delivered d), '[]') as delivered from attempt
   `.compile(db),
   )
   return rows[0]

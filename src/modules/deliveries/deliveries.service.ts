@@ -3,7 +3,7 @@ import type { Config } from '../../config.js'
 import { transact } from '../../db/after-commit.js'
 import type { Database, DeliveryRow } from '../../db/types.js'
 import { decodeCursor, encodeCursor, isIdCursor } from '../../lib/cursor.js'
-import { markDelivered } from '../acknowledgements/delivered.js'
+import { deliveredMove, notifyDelivered } from '../acknowledgements/delivered.js'
 import { recordAuditEvent } from '../audit/audit.service.js'
 import * as repo from './deliveries.repository.js'
 
@@ -66,18 +66,23 @@ interface Delivered {
 }
 
 /**
- * Records a webhook's 2xx in one transaction: the delivery, the inbox message confirmed and the
- * audit event (one statement), and a referral moved to `delivered`, which tells its sender. False
- * when it already was delivered.
+ * Records a webhook's 2xx in one statement: the delivery, the inbox message confirmed, the audit
+ * event, and a referral moved to `delivered`, which tells its sender. False when it already was
+ * delivered.
  */
-export function recordDelivered(deps: AttemptDeps, delivered: Delivered): Promise<boolean> {
-  return transact(deps.db, async (trx) => {
-    if (!(await repo.recordWebhookSuccess(trx, delivered.messageId, delivered.httpStatus))) return false
-    if (delivered.type === 'referral') {
-      await markDelivered(trx, deps.config, [delivered.referralId], 'webhook')
-    }
-    return true
-  })
+export async function recordDelivered(deps: AttemptDeps, delivered: Delivered): Promise<boolean> {
+  const recorded = await repo.recordWebhookSuccess(
+    deps.db,
+    {
+      messageId: delivered.messageId,
+      httpStatus: delivered.httpStatus,
+      referralMessage: delivered.type === 'referral',
+    },
+    deliveredMove('webhook'),
+  )
+  if (!recorded) return false
+  await notifyDelivered(deps.db, deps.config, recorded.delivered)
+  return true
 }
 
 const MAX_ERROR_LENGTH = 500

@@ -1,10 +1,9 @@
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
-import { transact } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
 import { decodeCursor } from '../../lib/cursor.js'
 import type { InboxWakeups } from '../../plugins/inbox-wakeups.js'
-import { markDelivered } from '../acknowledgements/delivered.js'
+import { deliveredMove, notifyDelivered } from '../acknowledgements/delivered.js'
 import { recordAuditEvent } from '../audit/audit.service.js'
 import { type InboxItem, isInboxCursor, toInboxItem } from './inbox.core.js'
 import { confirmThrough, listMessages } from './inbox.repository.js'
@@ -86,20 +85,11 @@ export async function confirmInbox(
   requestId: string,
 ): Promise<{ confirmed: number }> {
   const cursor = decodeCursor(through, isInboxCursor, '/through')!
-  return transact(deps.db, async (trx) => {
-    const confirmed = await confirmThrough(trx, agencyId, { txid: cursor.x, seq: cursor.s })
-    const referrals = confirmed.filter((m) => m.type === 'referral').map((m) => m.referral_id)
-    await markDelivered(trx, deps.config, referrals, 'inbox', requestId)
-    if (confirmed.length > 0) {
-      await recordAuditEvent(trx, {
-        actor: agencyId,
-        action: 'inbox.confirmed',
-        target: { type: 'inbox', id: agencyId },
-        requestId,
-        outcome: 'success',
-        details: { count: confirmed.length, through },
-      })
-    }
-    return { confirmed: confirmed.length }
-  })
+  const { confirmed, delivered } = await confirmThrough(
+    deps.db,
+    { agencyId, through: { txid: cursor.x, seq: cursor.s }, cursor: through, requestId },
+    deliveredMove('inbox', requestId),
+  )
+  await notifyDelivered(deps.db, deps.config, delivered)
+  return { confirmed }
 }

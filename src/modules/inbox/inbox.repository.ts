@@ -1,5 +1,11 @@
 import { type Kysely, sql } from 'kysely'
+import { executePrepared } from '../../db/create-db.js'
 import type { Database, InboxMessageRow, NewInboxMessageRow } from '../../db/types.js'
+import {
+  type DeliveredMove,
+  type DeliveredReferral,
+  deliveredCtes,
+} from '../referrals/referrals.repository.js'
 
 export interface NewInboxMessage {
   id: string
@@ -75,14 +81,35 @@ export function findMessage(db: Kysely<Database>, id: string) {
   return db.selectFrom('inbox_messages').selectAll().where('id', '=', id).executeTakeFirst()
 }
 
-/** Confirms every unconfirmed message up to a position; returns what was confirmed. */
-export function confirmThrough(db: Kysely<Database>, agencyId: string, through: InboxPosition) {
-  return db
-    .updateTable('inbox_messages')
-    .set({ confirmed_at: sql`now()` })
-    .where('agency_id', '=', agencyId)
-    .where(sql<boolean>`(txid, seq) <= (${through.txid}::xid8, ${through.seq})`)
-    .where('confirmed_at', 'is', null)
-    .returning(['id', 'type', 'referral_id'])
-    .execute()
+/**
+ * Confirms every unconfirmed message up to a position, in one statement with what follows from it:
+ * the referrals among them move to `delivered` (see deliveredCtes) and the confirmation is audited.
+ */
+export async function confirmThrough(
+  db: Kysely<Database>,
+  confirm: { agencyId: string; through: InboxPosition; cursor: string; requestId: string },
+  move: DeliveredMove,
+): Promise<{ confirmed: number; delivered: DeliveredReferral[] }> {
+  const { agencyId, through, cursor, requestId } = confirm
+  const { rows } = await executePrepared(
+    db,
+    sql<{ confirmed: string; delivered: DeliveredReferral[] }>`
+      with confirmed as (
+        update inbox_messages set confirmed_at = now()
+        where agency_id = ${agencyId} and (txid, seq) <= (${through.txid}::xid8, ${through.seq})
+          and confirmed_at is null
+        returning id, type, referral_id
+      ),
+      ${deliveredCtes(sql`select referral_id from confirmed where type = 'referral'`, move)},
+      confirm_audit as (
+        insert into audit_events (actor, action, target_type, target_id, request_id, outcome, details)
+        select ${agencyId}, 'inbox.confirmed', 'inbox', ${agencyId}, ${requestId}, 'success',
+          jsonb_build_object('count', count(*), 'through', ${cursor}::text)
+        from confirmed having count(*) > 0
+      )
+      select (select count(*) from confirmed) as confirmed,
+        coalesce((select json_agg(d) from delivered d), '[]') as delivered
+    `.compile(db),
+  )
+  return { confirmed: Number(rows[0]!.confirmed), delivered: rows[0]!.delivered }
 }

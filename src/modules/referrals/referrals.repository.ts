@@ -111,65 +111,61 @@ function insertRow<T extends keyof Database>(table: T, row: Record<string, unkno
     values (${sql.join(columns.map((c) => row[c]))})`
 }
 
+/** How referrals move to `delivered`: which states allow it, and what is recorded. */
+export interface DeliveredMove {
+  from: readonly string[]
+  via: 'inbox' | 'webhook'
+  requestId: string | null
+  auditDetails: string
+  statusBody: string
+  webhook: { queue: string; jobName: string }
+}
+
 /**
- * Moves referrals to `delivered` in one statement, those of `ids` still in a `from` state (a
- * referral moved already, or by a concurrent call, is left alone), and for each one moved: the
- * audit event, a `status` message in its sender's inbox (id from `messageIds`, same order as `ids`)
- * and, for a push sender, the delivery row and its webhook job (id from `webhookIds`).
+ * Common table expressions moving the referrals `source` selects (one `referral_id` column) to
+ * `delivered`, those still in a `from` state (a referral moved already, or by a concurrent
+ * statement, is left alone), and for each one moved: the audit event, a `status` message in its
+ * sender's inbox and, for a push sender, the delivery row and its webhook job. `delivered` lists
+ * what moved: (id, sender_id, push).
  */
-export async function moveToDelivered(
-  db: Kysely<Database>,
-  move: {
-    ids: string[]
-    messageIds: string[]
-    webhookIds: string[]
-    from: readonly string[]
-    via: 'inbox' | 'webhook'
-    requestId: string | null
-    auditDetails: string
-    statusBody: string
-    webhook: { queue: string; jobName: string }
-  },
-): Promise<{ id: string; sender_id: string; push: boolean }[]> {
-  const { rows } = await executePrepared(
-    db,
-    sql<{ id: string; sender_id: string; push: boolean }>`
-    with candidate as (
-      select * from unnest(${move.ids}::uuid[], ${move.messageIds}::uuid[], ${move.webhookIds}::uuid[])
-        as c (referral_id, message_id, webhook_id)
-    ),
+export function deliveredCtes(source: RawBuilder<unknown>, move: DeliveredMove) {
+  return sql`
     moved as (
       update referrals r set status = 'delivered', updated_at = now()
-      from candidate c
-      where r.id = c.referral_id and r.status = any (${move.from as string[]}::text[])
-      returning r.id, r.sender_id, r.recipient_id, c.message_id, c.webhook_id
+      where r.id in (${source}) and r.status = any (${move.from as string[]}::text[])
+      returning r.id, r.sender_id, r.recipient_id, trm_uuid_v7() as message_id, trm_uuid_v7() as webhook_id
     ),
-    audit as (
+    moved_audit as (
       insert into audit_events (actor, action, target_type, target_id, referral_id, request_id, outcome, details)
       select ${move.via === 'inbox' ? sql`recipient_id::text` : sql`'system'`}, 'referral.delivered', 'referral',
         id::text, id, ${move.requestId}, 'success', ${move.auditDetails}::jsonb
       from moved
     ),
-    message as (
+    moved_message as (
       insert into inbox_messages (id, agency_id, type, referral_id, body)
       select message_id, sender_id, 'status', id, ${move.statusBody}::jsonb from moved
     ),
-    delivery as (
+    moved_delivery as (
       insert into deliveries (message_id, agency_id, referral_id)
       select m.message_id, m.sender_id, m.id from moved m
       join agencies a on a.id = m.sender_id and a.delivery_mode = 'push'
       returning message_id
     ),
-    webhook as (
+    moved_webhook as (
       insert into outbox (id, queue, job_name, payload)
       select m.webhook_id, ${move.webhook.queue}, ${move.webhook.jobName}, jsonb_build_object('messageId', m.message_id)
-      from moved m join delivery d on d.message_id = m.message_id
-    )
-    select m.id, m.sender_id, exists (select from delivery d where d.message_id = m.message_id) as push
-    from moved m
-  `.compile(db),
-  )
-  return rows
+      from moved m join moved_delivery d on d.message_id = m.message_id
+    ),
+    delivered as (
+      select m.id, m.sender_id, exists (select from moved_delivery d where d.message_id = m.message_id) as push
+      from moved m
+    )`
+}
+
+export interface DeliveredReferral {
+  id: string
+  sender_id: string
+  push: boolean
 }
 
 export function findReferral(db: Kysely<Database>, id: string) {
