@@ -52,6 +52,34 @@ t.test('inbox', async (t) => {
     t.ok(Date.now() - started >= 900)
   })
 
+  t.test(
+    'a read that returns messages is audited, with how many and the last one; an empty one is not',
+    async (t) => {
+      const reads = () =>
+        app.db
+          .selectFrom('audit_events')
+          .select(['actor', 'target_id', 'details'])
+          .where('action', '=', 'inbox.read')
+          .where('actor', '=', de.id)
+          .orderBy('id')
+          .execute()
+      const before = (await reads()).length
+      const id = await submit()
+      const items = await inboxUntil(de, (all) => all.some((m) => m['referralId'] === id))
+      const after = await reads()
+      t.ok(after.length > before, 'the read that found it is recorded')
+      t.match(after.at(-1), {
+        actor: de.id,
+        target_id: de.id,
+        details: { count: items.length, lastMessageId: items.at(-1)!['id'] },
+      })
+      const last = items.at(-1)!['cursor'] as string
+      const empty = await de.client.request<{ items: Json[] }>('GET', `/v1/inbox?after=${last}`)
+      t.same(empty.items, [])
+      t.equal((await reads()).length, after.length, 'an empty read records nothing')
+    },
+  )
+
   t.test('confirming moves referrals to delivered and tells the sender; order and paging hold', async (t) => {
     const ids = [await submit(), await submit(), await submit()]
     await inboxUntil(de, (items) => ids.every((id) => items.some((m) => m['referralId'] === id)))

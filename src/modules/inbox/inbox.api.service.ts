@@ -4,7 +4,6 @@ import type { Database } from '../../db/types.js'
 import { decodeCursor } from '../../lib/cursor.js'
 import type { InboxWakeups } from '../../plugins/inbox-wakeups.js'
 import { deliveredMove, notifyDelivered } from '../acknowledgements/delivered.js'
-import { recordAuditEvent } from '../audit/audit.service.js'
 import { type InboxItem, isInboxCursor, toInboxItem } from './inbox.core.js'
 import { confirmThrough, listMessages } from './inbox.repository.js'
 
@@ -42,12 +41,14 @@ export async function readInbox(
   // and that transaction's end wakes no one (it may concern another agency): while a committed
   // message is there but was not read, a waiting read looks again shortly instead of waiting for
   // the next wake-up.
+  // The read is audited by the statement that finds messages (only when it finds some).
+  const audit = { requestId }
   const read = async () => {
-    let found = await listMessages(deps.db, filter)
+    let found = await listMessages(deps.db, filter, audit)
     for (let pause = 2; found.rows.length === 0 && found.waiting && subscription && stillWaiting(pause); ) {
       await new Promise((resolve) => setTimeout(resolve, pause))
       pause = Math.min(pause * 2, 50)
-      found = await listMessages(deps.db, filter)
+      found = await listMessages(deps.db, filter, audit)
     }
     return found.rows
   }
@@ -58,16 +59,6 @@ export async function readInbox(
       rows = await read()
     }
     const items = rows.map(toInboxItem)
-    if (items.length > 0) {
-      await recordAuditEvent(deps.db, {
-        actor: agencyId,
-        action: 'inbox.read',
-        target: { type: 'inbox', id: agencyId },
-        requestId,
-        outcome: 'success',
-        details: { count: items.length, through: items.at(-1)!.cursor },
-      })
-    }
     return { items, next: items.at(-1)?.cursor ?? query.after ?? null }
   } finally {
     subscription?.cancel()

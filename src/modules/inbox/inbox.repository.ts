@@ -52,25 +52,41 @@ export interface InboxPosition {
 /**
  * Messages below the horizon of running transactions, in (txid, seq) order: a final, stable order.
  * `waiting` says whether messages after them have committed but are not readable yet (a transaction
- * older than theirs is still running); one snapshot answers both.
+ * older than theirs is still running); one snapshot answers both. With `audit`, the same statement
+ * records the read when it returns messages (no second round trip before the answer).
  */
 export async function listMessages(
   db: Kysely<Database>,
   filter: { agencyId: string; after?: InboxPosition; limit: number },
+  audit?: { requestId: string },
 ): Promise<{ rows: InboxMessageRow[]; waiting: boolean }> {
-  let query = db
-    .selectFrom('inbox_messages')
-    .selectAll()
-    .select(sql<boolean>`txid < pg_snapshot_xmin(pg_current_snapshot())`.as('readable'))
-    .where('agency_id', '=', filter.agencyId)
-    .orderBy('txid')
-    .orderBy('seq')
-    .limit(filter.limit)
+  const { agencyId, after, limit } = filter
   // Without a cursor: from the oldest unconfirmed message on.
-  query = filter.after
-    ? query.where(sql<boolean>`(txid, seq) > (${filter.after.txid}::xid8, ${filter.after.seq})`)
-    : query.where('confirmed_at', 'is', null)
-  const found = await query.execute()
+  const from = after ? sql`(txid, seq) > (${after.txid}::xid8, ${after.seq})` : sql`confirmed_at is null`
+  const { rows: found } = await executePrepared(
+    db,
+    sql<InboxMessageRow & { readable: boolean }>`
+      with found as (
+        select *, txid < pg_snapshot_xmin(pg_current_snapshot()) as readable
+        from inbox_messages
+        where agency_id = ${agencyId} and ${from}
+        order by txid, seq
+        limit ${limit}
+      )${
+        audit
+          ? sql`,
+      read_audit as (
+        insert into audit_events (actor, action, target_type, target_id, request_id, outcome, details)
+        select ${agencyId}, 'inbox.read', 'inbox', ${agencyId}, ${audit.requestId}, 'success',
+          jsonb_build_object('count', count(*), 'lastMessageId', (array_agg(id order by txid desc, seq desc))[1])
+        from found where readable
+        having count(*) > 0
+      )`
+          : sql``
+      }
+      select * from found order by txid, seq
+    `.compile(db),
+  )
   // Readable messages come first in this order: their transaction ids are the lowest.
   const readable = found.findIndex((row) => !row.readable)
   const rows = (readable === -1 ? found : found.slice(0, readable)).map(({ readable: _, ...row }) => row)
