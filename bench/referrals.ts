@@ -13,7 +13,7 @@
 // baseline then hub in a closed loop of `concurrency` requests for the saturation throughput.
 // Everything it creates (two schemas, the Redis prefix) is removed at the end.
 import { type ChildProcess, execFileSync } from 'node:child_process'
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -325,8 +325,13 @@ async function main() {
     const pgRows = await sql<{ name: string; setting: string }>`
       select name, current_setting(name) as setting from unnest(array[
         'server_version', 'synchronous_commit', 'shared_buffers', 'fsync', 'wal_sync_method',
-        'commit_delay', 'max_connections', 'work_mem']) as name`.execute(app.db)
+        'commit_delay', 'max_connections', 'work_mem', 'max_wal_size', 'autovacuum']) as name`.execute(app.db)
     const pgSettings = Object.fromEntries(pgRows.rows.map((r) => [r.name, r.setting]))
+    // Dead catalog rows (from many schemas created and dropped, as the test suite does, with
+    // autovacuum off) slow every statement down: reported, so a run can be told apart.
+    const catalog = await sql<{ dead: string }>`
+      select coalesce(sum(n_dead_tup), 0) as dead from pg_stat_sys_tables
+      where relname in ('pg_attribute', 'pg_class', 'pg_depend', 'pg_type')`.execute(app.db)
 
     loadgen = forkRole('./loadgen.ts')
     baseline = forkRole('./baseline.ts')
@@ -367,7 +372,8 @@ async function main() {
       `postgres ${pgSettings['server_version']}: synchronous_commit=${pgSettings['synchronous_commit']}, ` +
         `shared_buffers=${pgSettings['shared_buffers']}, fsync=${pgSettings['fsync']}, ` +
         `wal_sync_method=${pgSettings['wal_sync_method']}, commit_delay=${pgSettings['commit_delay']}, ` +
-        `max_connections=${pgSettings['max_connections']}`,
+        `max_connections=${pgSettings['max_connections']}, max_wal_size=${pgSettings['max_wal_size']}, ` +
+        `autovacuum=${pgSettings['autovacuum']}; dead rows in the main catalogs: ${catalog.rows[0]!.dead}`,
     )
     out(
       `processes: hub = this process (pid ${process.pid}, LOG_LEVEL=warn, pool ${config.databasePoolMax}); ` +
