@@ -13,30 +13,40 @@ const pending = new WeakMap<object, Map<string, Set<string>>>()
  * out: under load many requests share a round trip, and an idle hub sends each at once.
  */
 class NotifyBatch {
-  #pending = new Map<string, Set<string>>()
-  #sending: Promise<void> | undefined
+  /** What the next statement will send, and the promise its callers wait on. */
+  #next: { notifications: Map<string, Set<string>>; sent: Promise<void>; resolve: () => void } | undefined
+  #sending = false
 
   constructor(private readonly db: Kysely<Database>) {}
 
   add(notifications: Map<string, Set<string>>): Promise<void> {
-    for (const [channel, payloads] of notifications) {
-      const set = this.#pending.get(channel) ?? new Set()
-      for (const payload of payloads) set.add(payload)
-      this.#pending.set(channel, set)
+    if (!this.#next) {
+      let resolve!: () => void
+      const sent = new Promise<void>((r) => {
+        resolve = r
+      })
+      this.#next = { notifications: new Map(), sent, resolve }
     }
-    this.#sending ??= this.#send()
-    return this.#sending
+    for (const [channel, payloads] of notifications) {
+      const set = this.#next.notifications.get(channel) ?? new Set()
+      for (const payload of payloads) set.add(payload)
+      this.#next.notifications.set(channel, set)
+    }
+    if (!this.#sending) void this.#send()
+    return this.#next.sent
   }
 
+  /** Sends batches one statement at a time; each caller waits only for the batch it joined. */
   async #send(): Promise<void> {
-    // Let the requests of this turn of the event loop join the batch.
+    this.#sending = true
+    // Let the requests of this turn of the event loop join the first batch.
     await new Promise((resolve) => setImmediate(resolve))
-    while (this.#pending.size > 0) {
-      const batch = this.#pending
-      this.#pending = new Map()
+    while (this.#next) {
+      const batch = this.#next
+      this.#next = undefined
       const channels: string[] = []
       const payloads: string[] = []
-      for (const [channel, set] of batch) {
+      for (const [channel, set] of batch.notifications) {
         for (const payload of set) {
           channels.push(channel)
           payloads.push(payload)
@@ -45,8 +55,9 @@ class NotifyBatch {
       await sql`select pg_notify(c, p) from unnest(${channels}::text[], ${payloads}::text[]) as n(c, p)`
         .execute(this.db)
         .catch(() => {})
+      batch.resolve()
     }
-    this.#sending = undefined
+    this.#sending = false
   }
 }
 

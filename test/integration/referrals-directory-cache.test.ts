@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import t from 'tap'
 import { encryptSensitive, signReferral } from '../../src/sdk/documents.js'
 import { HubRequestError } from '../../src/sdk/hub-client.js'
@@ -41,6 +42,81 @@ t.test('referrals against a directory changed by another process', async (t) => 
     t.same(await writeCounts(app), before, 'nothing written')
   }
 
+  const inject = async (agency: TestAgency, jws: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/referrals',
+      headers: { authorization: `Bearer ${await agency.client.accessToken()}` },
+      payload: { jws },
+    })
+
+  t.test(
+    'a recipient whose kind changed elsewhere is held to the consent rules of its new kind',
+    async (t) => {
+      const ro = await addAgency(app, { country: 'RO' })
+      const de = await addAgency(app, { country: 'DE', kind: 'social_services' })
+      // Consent for assistance only: fine for a social service, not for the police.
+      t.equal(
+        (await post(ro, referralDocument(ro, { agencyId: de.id }))).status,
+        201,
+        'the recipient is now cached',
+      )
+      await app.db.updateTable('agencies').set({ kind: 'law_enforcement' }).where('id', '=', de.id).execute()
+      await refusedWithoutWrites(t, ro, referralDocument(ro, { agencyId: de.id }), {
+        status: 422,
+        code: 'TRM_CONSENT_INSUFFICIENT',
+      })
+    },
+  )
+
+  t.test(
+    'a stored referral replayed after its recipient was suspended still answers 200 with its receipt',
+    async (t) => {
+      const ro = await addAgency(app, { country: 'RO' })
+      const de = await addAgency(app, { country: 'DE', kind: 'social_services' })
+      const jws = await signReferral(referralDocument(ro, { agencyId: de.id }), ro.keys.signing)
+      const first = await inject(ro, jws)
+      t.equal(first.statusCode, 201)
+      await app.db.updateTable('agencies').set({ status: 'suspended' }).where('id', '=', de.id).execute()
+      const before = await writeCounts(app)
+      const replay = await inject(ro, jws)
+      t.equal(replay.statusCode, 200, replay.body)
+      t.equal(replay.json().receipt, first.json().receipt, 'the same receipt')
+      t.same(await writeCounts(app), before, 'nothing written')
+    },
+  )
+
+  t.test('a submission of the same document still in progress is a 409, and writes nothing', async (t) => {
+    const ro = await addAgency(app, { country: 'RO' })
+    const de = await addAgency(app, { country: 'DE', kind: 'social_services' })
+    const document = referralDocument(ro, { agencyId: de.id })
+    const jws = await signReferral(document, ro.keys.signing)
+    // Another submission of it holds the statement's lock (as if it were being written right now).
+    let release!: () => void
+    let locked!: () => void
+    const holding = new Promise<void>((resolve) => {
+      locked = resolve
+    })
+    const other = app.db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtextextended(${`referral:${ro.id}:${document.id}`}, 0))`.execute(
+        trx,
+      )
+      locked()
+      await new Promise<void>((resolve) => {
+        release = resolve
+      })
+    })
+    await holding
+    const before = await writeCounts(app)
+    const answer = await inject(ro, jws)
+    t.equal(answer.statusCode, 409, answer.body)
+    t.equal(answer.json().code, 'TRM_IN_PROGRESS')
+    t.same(await writeCounts(app), before, 'nothing written')
+    release()
+    await other
+    t.equal((await inject(ro, jws)).statusCode, 201, 'once it is gone, the document is taken')
+  })
+
   t.test('a signing key revoked elsewhere is refused at once', async (t) => {
     const ro = await addAgency(app, { country: 'RO' })
     const de = await addAgency(app, { country: 'DE', kind: 'social_services' })
@@ -82,6 +158,12 @@ t.test('referrals against a directory changed by another process', async (t) => 
       status: 401,
       code: 'TRM_AUTH_UNAUTHENTICATED',
     })
+    const raw = await inject(
+      ro,
+      await signReferral(referralDocument(ro, { agencyId: de.id }), ro.keys.signing),
+    )
+    t.equal(raw.statusCode, 401)
+    t.equal(raw.headers['www-authenticate'], 'Bearer realm="trm-hub"', 'the same answer as the access check')
   })
 
   t.test('an encryption key revoked elsewhere no longer receives sensitive details', async (t) => {

@@ -75,6 +75,7 @@ export async function recordWebhookSuccess(
     confirmed as (
       update inbox_messages set confirmed_at = now()
       where id in (select message_id from attempt) and confirmed_at is null
+      returning id
     ),
     audit as (
       insert into audit_events (actor, action, target_type, target_id, referral_id, outcome, details)
@@ -83,7 +84,11 @@ export async function recordWebhookSuccess(
       from attempt
     ),
     ${deliveredCtes(sql`select referral_id from attempt where ${success.referralMessage}::boolean`, move)}
-    select attempts, coalesce((select json_agg(d) from delivered d), '[]') as delivered from attempt
+    -- Read in this order so that rows are locked as an inbox confirmation locks them: the inbox
+    -- message, then the referral (a CTE the main query reads runs when it is read).
+    select attempts, (select count(*) from confirmed) as confirmed,
+      coalesce((select json_agg(d) from delivered d), '[]') as delivered
+    from attempt
   `.compile(db),
   )
   return rows[0]

@@ -49,6 +49,23 @@ export interface InboxPosition {
   seq: number
 }
 
+/** Named, not `*`: a prepared statement's result must not change when a migration adds a column. */
+const INBOX_COLUMNS = sql.join(
+  [
+    'agency_id',
+    'seq',
+    'txid',
+    'id',
+    'type',
+    'referral_id',
+    'acknowledgement_id',
+    'jws',
+    'body',
+    'created_at',
+    'confirmed_at',
+  ].map((column) => sql.ref(column)),
+)
+
 /**
  * Messages below the horizon of running transactions, in (txid, seq) order: a final, stable order.
  * `waiting` says whether messages after them have committed but are not readable yet (a transaction
@@ -67,7 +84,7 @@ export async function listMessages(
     db,
     sql<InboxMessageRow & { readable: boolean }>`
       with found as (
-        select *, txid < pg_snapshot_xmin(pg_current_snapshot()) as readable
+        select ${INBOX_COLUMNS}, txid < pg_snapshot_xmin(pg_current_snapshot()) as readable
         from inbox_messages
         where agency_id = ${agencyId} and ${from}
         order by txid, seq
@@ -84,7 +101,7 @@ export async function listMessages(
       )`
           : sql``
       }
-      select * from found order by txid, seq
+      select ${INBOX_COLUMNS}, readable from found order by txid, seq
     `.compile(db),
   )
   // Readable messages come first in this order: their transaction ids are the lowest.

@@ -16,6 +16,8 @@ export interface SubmissionChecks {
   /** The signing key that verified the document, by value: a key revoked or replaced since fails. */
   signingKey: { kid: string; jwk: Record<string, unknown> }
   recipientId: string
+  /** The recipient's kind, which the consent rules were checked against. */
+  recipientKind: string
   /** When routed by country: the recipient must still be that country's national contact point. */
   recipientCountry?: string | undefined
   /** The recipient encryption key the sensitive JWE names. */
@@ -56,9 +58,10 @@ export async function insertSubmission(
     require(sql`exists (select from agency_keys where agency_id = ${checks.senderId} and kid = ${checks.signingKey.kid}
         and use = 'sig' and status = 'active' and jwk = ${JSON.stringify(checks.signingKey.jwk)}::jsonb)`, 'TRM_KEY_UNKNOWN', 'signing_key'),
     require(checks.recipientCountry === undefined
-      ? sql`exists (select from agencies where id = ${checks.recipientId} and status = 'active')`
+      ? sql`exists (select from agencies where id = ${checks.recipientId} and status = 'active'
+            and kind = ${checks.recipientKind})`
       : sql`exists (select from agencies where id = ${checks.recipientId} and status = 'active'
-            and national_contact_point and country = ${checks.recipientCountry})`, 'TRM_RECIPIENT_INVALID', 'recipient'),
+            and kind = ${checks.recipientKind} and national_contact_point and country = ${checks.recipientCountry})`, 'TRM_RECIPIENT_INVALID', 'recipient'),
     require(checks.encryptionKid === undefined
       ? sql`true`
       : sql`exists (select from agency_keys where agency_id = ${checks.recipientId}

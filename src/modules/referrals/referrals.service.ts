@@ -52,8 +52,11 @@ function parseDocument(payload: unknown): ReferralDocument {
 
 /** Refusals the checks inside the writing statement can also give: one wording whichever finds them. */
 const refusals = {
+  // The same answer, header included, as the access check gives a suspended agency (plugins/auth.ts).
   TRM_AUTH_UNAUTHENTICATED: () =>
-    new HubError('TRM_AUTH_UNAUTHENTICATED', 'A valid access token is required.'),
+    new HubError('TRM_AUTH_UNAUTHENTICATED', 'A valid access token is required.', {
+      headers: { 'www-authenticate': 'Bearer realm="trm-hub"' },
+    }),
   TRM_IN_PROGRESS: () =>
     new HubError('TRM_IN_PROGRESS', 'The same referral is being submitted right now; retry shortly.', {
       pointer: '/id',
@@ -295,6 +298,7 @@ async function store(
         senderId: caller.id,
         signingKey: verified.key,
         recipientId: recipient.id,
+        recipientKind: recipient.kind,
         recipientCountry: 'country' in document.recipient ? document.recipient.country : undefined,
         encryptionKid,
         victimReference: document.victim.reference,
