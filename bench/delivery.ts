@@ -33,7 +33,8 @@ import { buildApp } from '../src/app.js'
 import { type RunningWorker, runWorker } from '../src/worker/run-worker.js'
 import { addAgency, type TestAgency } from '../test/helpers/agencies.js'
 import { provisionTestServices } from '../test/helpers/build-app.js'
-import { DATABASE_URL, REDIS_URL, testConfig, uniqueName } from '../test/helpers/env.js'
+import { testConfig, uniqueName } from '../test/helpers/env.js'
+import { workerProcessEnv } from '../test/helpers/worker.js'
 import { type DocReport, forkRole, percentile, type RunResult, type RunSpec, rpc } from './lib/ipc.js'
 import { startProfile } from './lib/profile.js'
 
@@ -115,7 +116,7 @@ function startChildWorker(env: Record<string, string | undefined>): ChildProcess
   const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : []
   return spawn(process.execPath, [...profile, '--import', 'tsx', 'src/worker.ts'], {
     cwd: root,
-    env: { PATH: process.env['PATH'], ...env },
+    env,
     stdio: ['ignore', 'ignore', 'inherit'],
   })
 }
@@ -218,15 +219,7 @@ async function main() {
     if (mode === 'same') {
       worker = await runWorker(config, app.hubKeys, pino({ level: 'warn' }, nullStream))
     } else {
-      child = startChildWorker({
-        DATABASE_URL,
-        DATABASE_SCHEMA: config.databaseSchema,
-        REDIS_URL,
-        QUEUE_PREFIX: config.queuePrefix,
-        HUB_SIGNING_KEYS: config.hubKeys.json,
-        WEBHOOK_ALLOW_LOOPBACK: 'true',
-        LOG_LEVEL: 'warn',
-      })
+      child = startChildWorker(workerProcessEnv(config, 'warn'))
     }
 
     const total = Math.round(rate * seconds)

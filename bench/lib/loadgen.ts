@@ -114,6 +114,18 @@ async function run(spec: RunSpec): Promise<RunResult> {
     statuses[answer.status] = (statuses[answer.status] ?? 0) + 1
   }
 
+  /** What both loops report the same way. */
+  const result = () => ({
+    label: spec.label,
+    mode: spec.mode,
+    latencies,
+    statuses,
+    warmupErrors,
+    errorSamples,
+    maxInFlight,
+    exhausted,
+  })
+
   if (spec.mode === 'open') {
     const interval = 1000 / spec.rate
     const total = Math.round(spec.rate * (spec.warmupSeconds + spec.seconds))
@@ -163,18 +175,11 @@ async function run(spec: RunSpec): Promise<RunResult> {
       ? Math.max(0, (lastScheduled - t0) / 1000 - spec.warmupSeconds)
       : spec.seconds
     return {
-      label: spec.label,
-      mode: spec.mode,
-      latencies,
-      statuses,
-      warmupErrors,
-      errorSamples,
+      ...result(),
       lagP99: lags[Math.max(0, Math.ceil(lags.length * 0.99) - 1)] ?? Number.NaN,
       lagMax: lags.at(-1) ?? Number.NaN,
-      maxInFlight,
       slowestPerSecond: Array.from(slowestPerSecond, (v) => v ?? 0),
       windowSeconds,
-      exhausted,
     }
   }
 
@@ -201,17 +206,10 @@ async function run(spec: RunSpec): Promise<RunResult> {
   await Promise.all(Array.from({ length: spec.concurrency }, loop))
   agent.destroy()
   return {
-    label: spec.label,
-    mode: spec.mode,
-    latencies,
-    statuses,
-    warmupErrors,
-    errorSamples,
+    ...result(),
     lagP99: Number.NaN,
     lagMax: Number.NaN,
-    maxInFlight,
     windowSeconds: (windowEnd - windowStart) / 1000,
-    exhausted,
   }
 }
 

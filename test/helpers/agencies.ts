@@ -64,3 +64,13 @@ export async function addAgency(
   })
   return { id: agency.id, keys, client, country: agency.country }
 }
+
+/**
+ * Revokes an agency's keys (of one use, or all) straight in the database, behind the hub's back:
+ * as another hub process or an operator's SQL would, so no cache of this process hears of it.
+ */
+export async function revokeKeysDirectly(app: FastifyInstance, agencyId: string, use?: 'sig' | 'enc') {
+  let query = app.db.updateTable('agency_keys').set({ status: 'revoked' }).where('agency_id', '=', agencyId)
+  if (use) query = query.where('use', '=', use)
+  await query.execute()
+}

@@ -3,6 +3,7 @@ import type { Config } from '../../src/config.js'
 import type { HubKeys } from '../../src/lib/hub-keys.js'
 import { type RunningWorker, runWorker, type WorkerRunOptions } from '../../src/worker/run-worker.js'
 import { LogCapture } from './build-app.js'
+import { DATABASE_URL, REDIS_URL } from './env.js'
 
 type Tap = { teardown: (fn: () => unknown) => void }
 
@@ -23,4 +24,21 @@ export async function startTestWorker(
   }
   t.teardown(close)
   return { ...worker, close, logs }
+}
+
+/** The environment of a real worker process (`src/worker.ts`) on a test's schema and queue prefix. */
+export function workerProcessEnv(
+  config: Config,
+  logLevel: 'info' | 'warn',
+): Record<string, string | undefined> {
+  return {
+    PATH: process.env['PATH'],
+    DATABASE_URL,
+    DATABASE_SCHEMA: config.databaseSchema,
+    REDIS_URL,
+    QUEUE_PREFIX: config.queuePrefix,
+    HUB_SIGNING_KEYS: config.hubKeys.json,
+    WEBHOOK_ALLOW_LOOPBACK: 'true',
+    LOG_LEVEL: logLevel,
+  }
 }

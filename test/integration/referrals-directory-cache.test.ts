@@ -2,7 +2,7 @@ import { sql } from 'kysely'
 import t from 'tap'
 import { encryptSensitive, signReferral } from '../../src/sdk/documents.js'
 import { HubRequestError } from '../../src/sdk/hub-client.js'
-import { addAgency, type TestAgency } from '../helpers/agencies.js'
+import { addAgency, revokeKeysDirectly, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { referralDocument, writeCounts } from '../helpers/referrals.js'
 
@@ -42,6 +42,22 @@ t.test('referrals against a directory changed by another process', async (t) => 
     t.same(await writeCounts(app), before, 'nothing written')
   }
 
+  /** An NGO in RO and a social service in DE. */
+  const pair = async () => ({
+    ro: await addAgency(app, { country: 'RO' }),
+    de: await addAgency(app, { country: 'DE', kind: 'social_services' }),
+  })
+  /** The same, with one referral between them: the cache now holds both agencies and their keys. */
+  const cachedPair = async (t: Tap) => {
+    const { ro, de } = await pair()
+    t.equal(
+      (await post(ro, referralDocument(ro, { agencyId: de.id }))).status,
+      201,
+      'both agencies are now cached',
+    )
+    return { ro, de }
+  }
+
   const inject = async (agency: TestAgency, jws: string) =>
     app.inject({
       method: 'POST',
@@ -53,14 +69,8 @@ t.test('referrals against a directory changed by another process', async (t) => 
   t.test(
     'a recipient whose kind changed elsewhere is held to the consent rules of its new kind',
     async (t) => {
-      const ro = await addAgency(app, { country: 'RO' })
-      const de = await addAgency(app, { country: 'DE', kind: 'social_services' })
       // Consent for assistance only: fine for a social service, not for the police.
-      t.equal(
-        (await post(ro, referralDocument(ro, { agencyId: de.id }))).status,
-        201,
-        'the recipient is now cached',
-      )
+      const { ro, de } = await cachedPair(t)
       await app.db.updateTable('agencies').set({ kind: 'law_enforcement' }).where('id', '=', de.id).execute()
       await refusedWithoutWrites(t, ro, referralDocument(ro, { agencyId: de.id }), {
         status: 422,
@@ -72,8 +82,7 @@ t.test('referrals against a directory changed by another process', async (t) => 
   t.test(
     'a stored referral replayed after its recipient was suspended still answers 200 with its receipt',
     async (t) => {
-      const ro = await addAgency(app, { country: 'RO' })
-      const de = await addAgency(app, { country: 'DE', kind: 'social_services' })
+      const { ro, de } = await pair()
       const jws = await signReferral(referralDocument(ro, { agencyId: de.id }), ro.keys.signing)
       const first = await inject(ro, jws)
       t.equal(first.statusCode, 201)
@@ -87,8 +96,7 @@ t.test('referrals against a directory changed by another process', async (t) => 
   )
 
   t.test('a submission of the same document still in progress is a 409, and writes nothing', async (t) => {
-    const ro = await addAgency(app, { country: 'RO' })
-    const de = await addAgency(app, { country: 'DE', kind: 'social_services' })
+    const { ro, de } = await pair()
     const document = referralDocument(ro, { agencyId: de.id })
     const jws = await signReferral(document, ro.keys.signing)
     // Another submission of it holds the statement's lock (as if it were being written right now).
@@ -118,14 +126,8 @@ t.test('referrals against a directory changed by another process', async (t) => 
   })
 
   t.test('a signing key revoked elsewhere is refused at once', async (t) => {
-    const ro = await addAgency(app, { country: 'RO' })
-    const de = await addAgency(app, { country: 'DE', kind: 'social_services' })
-    t.equal((await post(ro, referralDocument(ro, { agencyId: de.id }))).status, 201, 'the key is now cached')
-    await app.db
-      .updateTable('agency_keys')
-      .set({ status: 'revoked' })
-      .where('agency_id', '=', ro.id)
-      .execute()
+    const { ro, de } = await cachedPair(t)
+    await revokeKeysDirectly(app, ro.id)
     await refusedWithoutWrites(t, ro, referralDocument(ro, { agencyId: de.id }), {
       status: 422,
       code: 'TRM_KEY_UNKNOWN',
@@ -134,13 +136,7 @@ t.test('referrals against a directory changed by another process', async (t) => 
   })
 
   t.test('a recipient suspended elsewhere is refused at once', async (t) => {
-    const ro = await addAgency(app, { country: 'RO' })
-    const de = await addAgency(app, { country: 'DE', kind: 'social_services' })
-    t.equal(
-      (await post(ro, referralDocument(ro, { agencyId: de.id }))).status,
-      201,
-      'the recipient is now cached',
-    )
+    const { ro, de } = await cachedPair(t)
     await app.db.updateTable('agencies').set({ status: 'suspended' }).where('id', '=', de.id).execute()
     await refusedWithoutWrites(t, ro, referralDocument(ro, { agencyId: de.id }), {
       status: 422,
@@ -150,9 +146,7 @@ t.test('referrals against a directory changed by another process', async (t) => 
   })
 
   t.test('a sender suspended elsewhere cannot submit, although its token and row are cached', async (t) => {
-    const ro = await addAgency(app, { country: 'RO' })
-    const de = await addAgency(app, { country: 'DE', kind: 'social_services' })
-    t.equal((await post(ro, referralDocument(ro, { agencyId: de.id }))).status, 201)
+    const { ro, de } = await cachedPair(t)
     await app.db.updateTable('agencies').set({ status: 'suspended' }).where('id', '=', ro.id).execute()
     await refusedWithoutWrites(t, ro, referralDocument(ro, { agencyId: de.id }), {
       status: 401,
@@ -167,8 +161,7 @@ t.test('referrals against a directory changed by another process', async (t) => 
   })
 
   t.test('an encryption key revoked elsewhere no longer receives sensitive details', async (t) => {
-    const ro = await addAgency(app, { country: 'RO' })
-    const de = await addAgency(app, { country: 'DE', kind: 'social_services' })
+    const { ro, de } = await pair()
     const encKey = de.keys.publicJwks.keys.find((k) => k.use === 'enc')!
     const withSensitive = async () =>
       referralDocument(
@@ -177,12 +170,7 @@ t.test('referrals against a directory changed by another process', async (t) => 
         { sensitive: await encryptSensitive({ note: 'Fictional test note' }, encKey) },
       )
     t.equal((await post(ro, await withSensitive())).status, 201, 'the recipient keys are now cached')
-    await app.db
-      .updateTable('agency_keys')
-      .set({ status: 'revoked' })
-      .where('agency_id', '=', de.id)
-      .where('use', '=', 'enc')
-      .execute()
+    await revokeKeysDirectly(app, de.id, 'enc')
     await refusedWithoutWrites(t, ro, await withSensitive(), {
       status: 422,
       code: 'TRM_SENSITIVE_INVALID',
@@ -220,9 +208,7 @@ t.test('referrals against a directory changed by another process', async (t) => 
   t.test(
     'a recipient switched to push elsewhere gets a webhook delivery for the next referral',
     async (t) => {
-      const ro = await addAgency(app, { country: 'RO' })
-      const de = await addAgency(app, { country: 'DE', kind: 'social_services' })
-      t.equal((await post(ro, referralDocument(ro, { agencyId: de.id }))).status, 201)
+      const { ro, de } = await cachedPair(t)
       await app.db
         .updateTable('agencies')
         .set({ delivery_mode: 'push', delivery_url: 'https://webhooks.test.invalid/trm' })

@@ -9,7 +9,7 @@ import {
   verifyReceipt,
 } from '../../src/sdk/documents.js'
 import { HubRequestError } from '../../src/sdk/hub-client.js'
-import { addAgency } from '../helpers/agencies.js'
+import { addAgency, revokeKeysDirectly } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { referralDocument, writeCounts } from '../helpers/referrals.js'
 
@@ -442,12 +442,7 @@ t.test('referrals', async (t) => {
 
   t.test('refused: a sensitive member when the recipient has no enc key', async (t) => {
     const noEnc = await addAgency(app, { country: 'NL' })
-    await app.db
-      .updateTable('agency_keys')
-      .set({ status: 'revoked' })
-      .where('agency_id', '=', noEnc.id)
-      .where('use', '=', 'enc')
-      .execute()
+    await revokeKeysDirectly(app, noEnc.id, 'enc')
     const sensitive = await encryptSensitive({ x: 'fictional' }, noEnc.keys.publicJwks.keys[1]!)
     const before = await writeCounts(app)
     const { status, body } = await refusal(

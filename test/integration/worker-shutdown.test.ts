@@ -6,10 +6,10 @@ import { createWorkerRedis } from '../../src/lib/redis.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import { addAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
-import { DATABASE_URL, REDIS_URL } from '../helpers/env.js'
+import { REDIS_URL } from '../helpers/env.js'
 import { referralDocument } from '../helpers/referrals.js'
 import { eventually, WebhookReceiver } from '../helpers/webhook-receiver.js'
-import { startTestWorker } from '../helpers/worker.js'
+import { startTestWorker, workerProcessEnv } from '../helpers/worker.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -44,16 +44,7 @@ t.test(
     // The real worker process, on the test's schema and queue prefix.
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
       cwd: ROOT,
-      env: {
-        PATH: process.env['PATH'],
-        DATABASE_URL,
-        DATABASE_SCHEMA: config.databaseSchema,
-        REDIS_URL,
-        QUEUE_PREFIX: config.queuePrefix,
-        HUB_SIGNING_KEYS: config.hubKeys.json,
-        WEBHOOK_ALLOW_LOOPBACK: 'true',
-        LOG_LEVEL: 'info',
-      },
+      env: workerProcessEnv(config, 'info'),
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let output = ''

@@ -4,19 +4,16 @@ import { AccessTokenVerifier, signAccessToken } from '../../src/modules/auth/acc
 
 const ISSUER = 'https://hub.test.invalid'
 
+const freshHubKeys = async () =>
+  loadHubKeys({ json: JSON.stringify({ keys: [await generateHubKey()] }), generate: false })
+/** A 15-minute access token for agency-a, issued at `at` by `keys`. */
+const tokenFor = (keys: Awaited<ReturnType<typeof freshHubKeys>>, at: Date) =>
+  signAccessToken(keys, ISSUER, { agencyId: 'agency-a', scopes: ['referrals:write'] }, 900, at)
+
 t.test('a remembered token is still refused once it has expired', async (t) => {
-  const keys = await loadHubKeys({
-    json: JSON.stringify({ keys: [await generateHubKey()] }),
-    generate: false,
-  })
+  const keys = await freshHubKeys()
   const issuedAt = new Date('2026-11-23T10:00:00Z')
-  const token = await signAccessToken(
-    keys,
-    ISSUER,
-    { agencyId: 'agency-a', scopes: ['referrals:write'] },
-    900,
-    issuedAt,
-  )
+  const token = await tokenFor(keys, issuedAt)
   // The verifier sees the hub's keys through a map the test can empty: a token it verifies after that
   // can only come from its memory.
   const verificationKeys = new Map(keys.verificationKeys)
@@ -39,22 +36,10 @@ t.test('a remembered token is still refused once it has expired', async (t) => {
 })
 
 t.test('a refused token is never remembered as valid', async (t) => {
-  const keys = await loadHubKeys({
-    json: JSON.stringify({ keys: [await generateHubKey()] }),
-    generate: false,
-  })
-  const other = await loadHubKeys({
-    json: JSON.stringify({ keys: [await generateHubKey()] }),
-    generate: false,
-  })
+  const keys = await freshHubKeys()
+  const other = await freshHubKeys()
   const now = new Date()
-  const forged = await signAccessToken(
-    other,
-    ISSUER,
-    { agencyId: 'agency-a', scopes: ['referrals:write'] },
-    900,
-    now,
-  )
+  const forged = await tokenFor(other, now)
   const verifier = new AccessTokenVerifier(keys, ISSUER)
   t.match(await verifier.verify(forged, now), { reason: String })
   t.match(await verifier.verify(forged, now), { reason: String }, 'refused again')
