@@ -1,10 +1,5 @@
-import {
-  CompactSign,
-  type CompactVerifyGetKey,
-  type CryptoKey,
-  compactVerify,
-  type JWSHeaderParameters,
-} from 'jose'
+import { type CompactVerifyGetKey, type CryptoKey, compactVerify, type JWSHeaderParameters } from 'jose'
+import { signCompact } from './compact-jws.js'
 import type { HubKeys } from './hub-keys.js'
 
 /** The `typ` of the hub's webhook signatures (`TRM-Signature`). */
@@ -16,9 +11,7 @@ export const WEBHOOK_SIGNATURE_TYP = 'trm-webhook+jws'
  * receiver verifies what it received, not a re-serialisation of it.
  */
 export async function signDetached(keys: HubKeys, typ: string, content: Uint8Array): Promise<string> {
-  const jws = await new CompactSign(content)
-    .setProtectedHeader({ alg: 'EdDSA', kid: keys.current.kid, typ })
-    .sign(keys.current.privateKey)
+  const jws = signCompact({ kid: keys.current.kid, typ }, content, keys.current.signingKey, 'EdDSA')
   const [header, , signature] = jws.split('.')
   return `${header}..${signature}`
 }

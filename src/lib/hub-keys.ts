@@ -1,10 +1,17 @@
+import type { KeyObject } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
+import { privateKeyFor } from './compact-jws.js'
 
 /** The hub's own EdDSA signing keys. The first is used to sign; all are published for verification. */
 export interface HubKeys {
-  readonly current: { readonly kid: string; readonly privateKey: CryptoKey }
+  readonly current: {
+    readonly kid: string
+    readonly privateKey: CryptoKey
+    /** The same key for node:crypto (compact-jws.ts), which signs receipts and webhooks. */
+    readonly signingKey: KeyObject
+  }
   readonly publicJwks: { readonly keys: readonly JWK[] }
   readonly verificationKeys: ReadonlyMap<string, CryptoKey>
 }
@@ -65,7 +72,11 @@ export async function loadHubKeys(source: {
   }
   const first = keys[0]!
   return {
-    current: { kid: first.kid, privateKey: (await importJWK(first, 'EdDSA')) as CryptoKey },
+    current: {
+      kid: first.kid,
+      privateKey: (await importJWK(first, 'EdDSA')) as CryptoKey,
+      signingKey: privateKeyFor(first, 'EdDSA'),
+    },
     publicJwks: { keys: publicKeys },
     verificationKeys,
   }

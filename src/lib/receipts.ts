@@ -1,4 +1,4 @@
-import { CompactSign } from 'jose'
+import { signCompact } from './compact-jws.js'
 import type { HubKeys } from './hub-keys.js'
 
 export const RECEIPT_TYP = 'trm-receipt+json'
@@ -12,7 +12,10 @@ export async function signHubStatement(
   typ: string,
   claims: Record<string, unknown>,
 ): Promise<string> {
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
-    .setProtectedHeader({ alg: 'EdDSA', typ, kid: keys.current.kid })
-    .sign(keys.current.privateKey)
+  return signCompact(
+    { typ, kid: keys.current.kid },
+    Buffer.from(JSON.stringify(claims)),
+    keys.current.signingKey,
+    'EdDSA',
+  )
 }

@@ -1,6 +1,7 @@
-import { importJWK, type JWK } from 'jose'
+import type { KeyObject } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { AgencyKeyRow, AgencyRow, Database } from '../../db/types.js'
+import { publicKeyFor } from '../../lib/compact-jws.js'
 import { type AgencySigningAlg, algForKey } from '../../lib/jose-safe.js'
 import { findAgency, findKey, findNationalContactPoint, listKeys } from './agencies.repository.js'
 
@@ -11,7 +12,7 @@ export interface VerificationKey {
   alg: AgencySigningAlg
   /** The JWK as the directory holds it; a write that relies on the key re-checks it by value. */
   jwk: Record<string, unknown>
-  key: Awaited<ReturnType<typeof importJWK>>
+  publicKey: KeyObject
 }
 
 /** Where signature checks find an agency's active signing key by kid. */
@@ -28,7 +29,7 @@ async function toVerificationKey(row: AgencyKeyRow | undefined): Promise<Verific
     kid: row.kid,
     alg,
     jwk: row.jwk,
-    key: await importJWK(row.jwk as JWK, alg),
+    publicKey: publicKeyFor(row.jwk, alg),
   }
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { compactVerify, decodeProtectedHeader, type JWSHeaderParameters } from 'jose'
+import { decodeProtectedHeader, type JWSHeaderParameters } from 'jose'
+import { verifyCompact } from '../../lib/compact-jws.js'
 import { HubError } from '../../lib/errors.js'
 import { checkProtectedHeader } from '../../lib/jose-safe.js'
 import type { VerificationKey, VerificationKeySource } from '../agencies/directory-cache.js'
@@ -64,10 +65,8 @@ export async function verifySignedDocument(
       pointer: '/jws/header/alg',
     })
   }
-  let payloadBytes: Uint8Array
-  try {
-    ;({ payload: payloadBytes } = await compactVerify(jws, key.key, { algorithms: [key.alg] }))
-  } catch {
+  const payloadBytes = verifyCompact(jws, key.publicKey, key.alg)
+  if (!payloadBytes) {
     throw new HubError('TRM_SIGNATURE_INVALID', 'The signature does not verify with the named key.', {
       pointer: '/jws',
     })
