@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import t from 'tap'
 import { HubClient, HubRequestError } from '../../src/sdk/hub-client.js'
 import { generateAgencyKeys } from '../../src/sdk/keys.js'
@@ -194,6 +195,39 @@ t.test('directory and keys', async (t) => {
     const bad = await failure(operator.client.request('GET', '/v1/agencies?after=not-a-cursor'))
     t.equal(bad.status, 400)
     t.same(bad.body['errors'][0].pointer, '/querystring/after')
+  })
+
+  t.test('an agency is never deleted and keeps its id: that is what its referrals rely on', async (t) => {
+    const ngo = await addAgency(app)
+    const refused = async (statement: string, role?: 'trm_app') => {
+      try {
+        await app.db.transaction().execute(async (trx) => {
+          if (role) await sql`set local role trm_app`.execute(trx)
+          await sql.raw(statement).execute(trx)
+        })
+      } catch (error) {
+        return { code: (error as { code?: string }).code, message: (error as Error).message }
+      }
+      return undefined
+    }
+    const kept = { code: '23001', message: /never deleted/ }
+    t.match(await refused(`delete from agencies where id = '${ngo.id}'`), kept, 'not even by the owner')
+    t.match(await refused(`update agencies set id = gen_random_uuid() where id = '${ngo.id}'`), kept)
+    t.match(await refused('truncate agencies cascade'), kept)
+    t.match(await refused(`delete from agencies where id = '${ngo.id}'`, 'trm_app'), {
+      code: '42501',
+      message: /permission denied/,
+    })
+    t.equal(
+      await refused(`update agencies set status = 'suspended' where id = '${ngo.id}'`, 'trm_app'),
+      undefined,
+    )
+    const row = await app.db
+      .selectFrom('agencies')
+      .select('status')
+      .where('id', '=', ngo.id)
+      .executeTakeFirstOrThrow()
+    t.equal(row.status, 'suspended', 'suspension is how it leaves')
   })
 
   t.test('directory changes are audited', async (t) => {
