@@ -49,14 +49,26 @@ export function executePrepared<R>(db: Kysely<Database>, query: CompiledQuery<R>
   return db.executeQuery<R>({ ...query, sql: PREPARED + query.sql })
 }
 
+const statementNames = new Map<string, string>()
+
+/** A prepared statement's name, from its text (the same text has the same name on every connection). */
+function statementName(text: string): string {
+  let name = statementNames.get(text)
+  if (name === undefined) {
+    name = `trm_${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`
+    // Statement texts are fixed in code, so this stays small; the bound guards against a mistake.
+    if (statementNames.size < 1000) statementNames.set(text, name)
+  }
+  return name
+}
+
 /** The pool as Kysely sees it: statements marked PREPARED run as named statements. */
 function preparingPool(pool: pg.Pool): PostgresPool {
   const clients = new WeakMap<pg.PoolClient, ReturnType<typeof wrap>>()
   const wrap = (client: pg.PoolClient) => ({
     query(text: unknown, values?: readonly unknown[]) {
       if (typeof text === 'string' && text.startsWith(PREPARED)) {
-        const name = `trm_${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`
-        return client.query({ name, text, values: values as unknown[] })
+        return client.query({ name: statementName(text), text, values: values as unknown[] })
       }
       return client.query(text as string, values as unknown[])
     },

@@ -1,4 +1,4 @@
-import { type Kysely, type RawBuilder, sql } from 'kysely'
+import { type CompiledQuery, isOperationNodeSource, type Kysely, type RawBuilder, sql } from 'kysely'
 import { executePrepared } from '../../db/create-db.js'
 import type {
   Database,
@@ -50,66 +50,131 @@ export async function insertSubmission(
   rows: SubmissionRows,
   checks: SubmissionChecks,
 ): Promise<{ linked: number }> {
+  const { signingKey, ...plainChecks } = checks
+  const values: SubmissionValues = {
+    ...rows,
+    checks: { ...plainChecks, signingKid: signingKey.kid, signingJwk: JSON.stringify(signingKey.jwk) },
+  }
+  const shape = JSON.stringify(
+    Object.values(values).map((group) => Object.keys(group).filter((k) => group[k] !== undefined)),
+  )
+  let compiled = submissionStatements.get(shape)
+  if (!compiled) {
+    compiled = compileSubmission(db, values)
+    if (submissionStatements.size < 64) submissionStatements.set(shape, compiled)
+  }
+  const parameters = compiled.slots.map(({ group, field }) => values[group][field])
+  const result = await executePrepared<{ linked: string }>(db, { ...compiled.query, parameters })
+  return { linked: Number(result.rows[0]!.linked) }
+}
+
+/** The submission's values by group and field: what the statement's parameters are read from. */
+type SubmissionValues = { [G in keyof SubmissionRows]: Record<string, unknown> } & {
+  checks: Record<string, unknown>
+}
+
+/** Stands in for one value while a statement shape is compiled; its place becomes a parameter. */
+class Slot {
+  constructor(
+    readonly group: keyof SubmissionValues,
+    readonly field: string,
+  ) {}
+}
+
+/**
+ * Submission statements by shape (which values are present): building and compiling the statement
+ * cost more CPU than anything else the hub does for a referral, so each shape is compiled once,
+ * with a {@link Slot} for every value, and later submissions only fill the parameters in.
+ */
+const submissionStatements = new Map<string, { query: CompiledQuery<{ linked: string }>; slots: Slot[] }>()
+
+function slot(group: keyof SubmissionValues, field: string, value: unknown) {
+  if (isOperationNodeSource(value)) throw new Error(`${group}.${field}: a submission value cannot be SQL`)
+  return new Slot(group, field)
+}
+
+function compileSubmission(db: Kysely<Database>, values: SubmissionValues) {
+  const slots = Object.fromEntries(
+    Object.entries(values).map(([group, fields]) => [
+      group,
+      Object.fromEntries(
+        Object.entries(fields).map(([field, value]) => [
+          field,
+          value === undefined ? undefined : slot(group as keyof SubmissionValues, field, value),
+        ]),
+      ),
+    ]),
+  ) as Record<keyof SubmissionValues, Record<string, Slot | undefined>>
+  const query = submissionStatement(slots).compile(db)
+  return {
+    query,
+    slots: query.parameters.map((parameter) => {
+      if (!(parameter instanceof Slot)) throw new Error('every parameter of the submission must be a slot')
+      return parameter
+    }),
+  }
+}
+
+/** The submission statement over slots; an undefined check is left out of the statement's shape. */
+function submissionStatement(v: Record<keyof SubmissionValues, Record<string, Slot | undefined>>) {
+  const checks = v.checks
   const require = (condition: RawBuilder<unknown>, code: string, name: string) =>
-    sql`trm_require(${condition}, ${code}) as ${sql.ref(name)}`
+    sql`trm_require(${condition}, ${sql.lit(code)}) as ${sql.ref(name)}`
   const gate = [
-    require(sql`pg_try_advisory_xact_lock(hashtextextended(${checks.lockKey}, 0))`, 'TRM_IN_PROGRESS', 'locked'),
-    require(sql`exists (select from agencies where id = ${checks.senderId} and status = 'active')`, 'TRM_AUTH_UNAUTHENTICATED', 'sender'),
-    require(sql`exists (select from agency_keys where agency_id = ${checks.senderId} and kid = ${checks.signingKey.kid}
-        and use = 'sig' and status = 'active' and jwk = ${JSON.stringify(checks.signingKey.jwk)}::jsonb)`, 'TRM_KEY_UNKNOWN', 'signing_key'),
-    require(checks.recipientCountry === undefined
-      ? sql`exists (select from agencies where id = ${checks.recipientId} and status = 'active'
-            and kind = ${checks.recipientKind})`
-      : sql`exists (select from agencies where id = ${checks.recipientId} and status = 'active'
-            and kind = ${checks.recipientKind} and national_contact_point and country = ${checks.recipientCountry})`, 'TRM_RECIPIENT_INVALID', 'recipient'),
-    require(checks.encryptionKid === undefined
+    require(sql`pg_try_advisory_xact_lock(hashtextextended(${checks['lockKey']}, 0))`, 'TRM_IN_PROGRESS', 'locked'),
+    require(sql`exists (select from agencies where id = ${checks['senderId']} and status = 'active')`, 'TRM_AUTH_UNAUTHENTICATED', 'sender'),
+    require(sql`exists (select from agency_keys where agency_id = ${checks['senderId']} and kid = ${checks['signingKid']}
+        and use = 'sig' and status = 'active' and jwk = ${checks['signingJwk']}::jsonb)`, 'TRM_KEY_UNKNOWN', 'signing_key'),
+    require(checks['recipientCountry'] === undefined
+      ? sql`exists (select from agencies where id = ${checks['recipientId']} and status = 'active'
+            and kind = ${checks['recipientKind']})`
+      : sql`exists (select from agencies where id = ${checks['recipientId']} and status = 'active'
+            and kind = ${checks['recipientKind']} and national_contact_point and country = ${checks['recipientCountry']})`, 'TRM_RECIPIENT_INVALID', 'recipient'),
+    require(checks['encryptionKid'] === undefined
       ? sql`true`
-      : sql`exists (select from agency_keys where agency_id = ${checks.recipientId}
-            and kid = ${checks.encryptionKid} and use = 'enc' and status = 'active')`, 'TRM_SENSITIVE_INVALID', 'encryption_key'),
-    require(checks.victimReference === undefined
+      : sql`exists (select from agency_keys where agency_id = ${checks['recipientId']}
+            and kid = ${checks['encryptionKid']} and use = 'enc' and status = 'active')`, 'TRM_SENSITIVE_INVALID', 'encryption_key'),
+    require(checks['victimReference'] === undefined
       ? sql`true`
-      : sql`exists (select from referrals where victim_reference = ${checks.victimReference}
-            and (sender_id = ${checks.senderId} or recipient_id = ${checks.senderId}))`, 'TRM_VICTIM_REFERENCE_UNKNOWN', 'victim_reference'),
+      : sql`exists (select from referrals where victim_reference = ${checks['victimReference']}
+            and (sender_id = ${checks['senderId']} or recipient_id = ${checks['senderId']}))`, 'TRM_VICTIM_REFERENCE_UNKNOWN', 'victim_reference'),
   ]
-  const { referral, inboxMessage, deadline, webhook, audit } = rows
-  // Written as SQL rather than with the query builder: building and compiling eight CTEs cost more
-  // CPU than anything else the hub does for a referral. The gate is materialised and read by the
-  // referral's own values, so the checks run before anything is inserted.
-  const statement = sql<{ linked: string }>`
+  const { referral, inboxMessage, webhook } = v
+  // The gate is materialised and read by the referral's own values, so the checks run before
+  // anything is inserted.
+  return sql<{ linked: string }>`
     with gate as materialized (select ${sql.join(gate)}),
     submitted as (
       ${insertRow('referrals', {
         ...referral,
         status: sql`(select case when locked and sender and signing_key and recipient
-          and encryption_key and victim_reference then ${referral.status} end from gate)`,
+          and encryption_key and victim_reference then ${referral['status']} end from gate)`,
       })}
       returning id, linkage_token
     ),
     message as (${insertRow('inbox_messages', inboxMessage)}),
-    deadline as (${insertRow('outbox', deadline)}),
-    audit as (${insertRow('audit_events', audit)}),
+    deadline as (${insertRow('outbox', v.deadline)}),
+    audit as (${insertRow('audit_events', v.audit)}),
     delivery as (
       insert into deliveries (message_id, agency_id, referral_id)
-      select ${inboxMessage.id}::uuid, id, ${referral.id}::uuid from agencies
-      where id = ${checks.recipientId} and delivery_mode = 'push'
+      select ${inboxMessage['id']}::uuid, id, ${referral['id']}::uuid from agencies
+      where id = ${checks['recipientId']} and delivery_mode = 'push'
       returning message_id
     ),
     webhook as (
       insert into outbox (id, queue, job_name, payload)
-      select ${webhook.id}::uuid, ${webhook.queue}::text, ${webhook.job_name}::text, ${webhook.payload}::jsonb
+      select ${webhook['id']}::uuid, ${webhook['queue']}::text, ${webhook['job_name']}::text, ${webhook['payload']}::jsonb
       from delivery
     )
     select (select count(*) from (select from referrals r where r.linkage_token = submitted.linkage_token
       and r.id <> submitted.id limit 1000) l) as linked
     from submitted
   `
-  const result = await executePrepared(db, statement.compile(db))
-  return { linked: Number(result.rows[0]!.linked) }
 }
 
-/** `insert into table (columns) values (...)` for one row built in JS (values may be SQL). */
+/** `insert into table (columns) values (...)` for one row built in JS (values may be SQL); undefined is left out. */
 function insertRow<T extends keyof Database>(table: T, row: Record<string, unknown>) {
-  const columns = Object.keys(row)
+  const columns = Object.keys(row).filter((column) => row[column] !== undefined)
   return sql`insert into ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))})
     values (${sql.join(columns.map((c) => row[c]))})`
 }
