@@ -461,7 +461,11 @@ async function main() {
       profileDir ? { profile: join(profileDir, `hub-open-${Date.now()}.cpuprofile`) } : {},
     )
     const baseClosed = await measure('baseline', 'closed')
-    const hubClosed = await measure('hub', 'closed')
+    const hubClosed = await measure(
+      'hub',
+      'closed',
+      profileDir ? { profile: join(profileDir, `hub-closed-${Date.now()}.cpuprofile`) } : {},
+    )
 
     // Every 201 must be a stored referral (and nothing else stored): the figures count real work.
     const hubRows = await app.db
@@ -628,7 +632,7 @@ async function main() {
         .map((l) => l.toFixed(2))
         .join(' ')} ("anything else" in the CPU table is other work on the machine)`,
     )
-    if (profileDir) out(`- CPU profile of the hub during its open-loop run written to ${profileDir}`)
+    if (profileDir) out(`- CPU profiles of the hub during its open-loop and closed-loop runs written to ${profileDir}`)
     if (!latencyMet || !ratioMet) process.exitCode = 1
 
     await toBaseline({ type: 'stop' }).catch(() => {})
