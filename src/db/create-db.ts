@@ -46,7 +46,16 @@ const PREPARED = '/* trm:prepared */ '
 
 /** Runs a compiled query as a prepared statement (see PREPARED), on db's connection or transaction. */
 export function executePrepared<R>(db: Kysely<Database>, query: CompiledQuery<R>): Promise<QueryResult<R>> {
-  return db.executeQuery<R>({ ...query, sql: PREPARED + query.sql })
+  return db.executeQuery<R>(isPrepared(query) ? query : prepared(query))
+}
+
+/** The query marked PREPARED, for a caller that keeps it: the same text object is looked up faster. */
+export function prepared<R>(query: CompiledQuery<R>): CompiledQuery<R> {
+  return isPrepared(query) ? query : { ...query, sql: PREPARED + query.sql }
+}
+
+function isPrepared(query: CompiledQuery<unknown>) {
+  return query.sql.startsWith(PREPARED)
 }
 
 const statementNames = new Map<string, string>()

@@ -25,6 +25,26 @@ t.test('live and ready answer 200 when Postgres and Redis do', async (t) => {
   t.same(ready.json(), { status: 'ok', checks: { postgres: 'ok', redis: 'ok' } })
 })
 
+t.test('every answer, problems included, carries the secure headers', async (t) => {
+  const { app } = await buildTestApp(t)
+  for (const url of ['/health/live', '/v1/referrals/not-a-referral', '/no-such-path']) {
+    const response = await app.inject(url)
+    t.match(
+      response.headers,
+      {
+        'content-security-policy':
+          /^(?=.*default-src 'self';)(?=.*style-src 'self' 'unsafe-inline')(?=.*script-src 'self';)/,
+        'strict-transport-security': /max-age=\d+/,
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'SAMEORIGIN',
+        'referrer-policy': 'no-referrer',
+      },
+      `${url} (${response.statusCode})`,
+    )
+    t.notOk(response.headers['x-powered-by'], `${url}: no x-powered-by`)
+  }
+})
+
 t.test('ready turns 503 naming Redis when it is unreachable, and back when it returns', async (t) => {
   const proxy = new TcpProxy(redisTarget.hostname, Number(redisTarget.port || 6379))
   const port = await proxy.start(await freePort())

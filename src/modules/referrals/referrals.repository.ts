@@ -1,5 +1,5 @@
 import { type CompiledQuery, isOperationNodeSource, type Kysely, type RawBuilder, sql } from 'kysely'
-import { executePrepared } from '../../db/create-db.js'
+import { executePrepared, prepared } from '../../db/create-db.js'
 import type {
   Database,
   NewAuditEventRow,
@@ -105,7 +105,7 @@ function compileSubmission(db: Kysely<Database>, values: SubmissionValues) {
       ),
     ]),
   ) as Record<keyof SubmissionValues, Record<string, Slot | undefined>>
-  const query = submissionStatement(slots).compile(db)
+  const query = prepared(submissionStatement(slots).compile(db))
   return {
     query,
     slots: query.parameters.map((parameter) => {
