@@ -1,26 +1,33 @@
 import { type Kysely, sql } from 'kysely'
 import { executePrepared } from '../../db/create-db.js'
-import type { Database } from '../../db/types.js'
+import type { Database, InboxMessageRow } from '../../db/types.js'
+import { MESSAGE_COLUMNS, REFERRAL_JWS_JOIN } from '../inbox/inbox.repository.js'
 import type { DeliveredMove, DeliveredReferral } from '../referrals/referrals.repository.js'
 import { deliveredCtes } from '../referrals/referrals.repository.js'
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed'
 
 /** A delivery with what sending it needs: its message and its agency's delivery settings. */
-export function findDeliveryTarget(db: Kysely<Database>, messageId: string) {
-  return db
-    .selectFrom('deliveries')
-    .innerJoin('inbox_messages', 'inbox_messages.id', 'deliveries.message_id')
-    .innerJoin('agencies', 'agencies.id', 'deliveries.agency_id')
-    .selectAll('inbox_messages')
-    .select([
-      'deliveries.status as delivery_status',
-      'agencies.status as agency_status',
-      'agencies.delivery_mode',
-      'agencies.delivery_url',
-    ])
-    .where('deliveries.message_id', '=', messageId)
-    .executeTakeFirst()
+export async function findDeliveryTarget(db: Kysely<Database>, messageId: string) {
+  const { rows } = await executePrepared(
+    db,
+    sql<
+      InboxMessageRow & {
+        delivery_status: DeliveryStatus
+        agency_status: string
+        delivery_mode: string
+        delivery_url: string | null
+      }
+    >`
+      select ${MESSAGE_COLUMNS}, d.status as delivery_status, a.status as agency_status, a.delivery_mode, a.delivery_url
+      from deliveries d
+      join inbox_messages m on m.id = d.message_id
+      join agencies a on a.id = d.agency_id
+      ${REFERRAL_JWS_JOIN}
+      where d.message_id = ${messageId}
+    `.compile(db),
+  )
+  return rows[0]
 }
 
 export function lockDelivery(db: Kysely<Database>, messageId: string) {

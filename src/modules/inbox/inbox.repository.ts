@@ -49,22 +49,37 @@ export interface InboxPosition {
   seq: number
 }
 
+const COLUMNS = [
+  'agency_id',
+  'seq',
+  'txid',
+  'id',
+  'type',
+  'referral_id',
+  'acknowledgement_id',
+  'jws',
+  'body',
+  'created_at',
+  'confirmed_at',
+] as const
+
 /** Named, not `*`: a prepared statement's result must not change when a migration adds a column. */
-const INBOX_COLUMNS = sql.join(
-  [
-    'agency_id',
-    'seq',
-    'txid',
-    'id',
-    'type',
-    'referral_id',
-    'acknowledgement_id',
-    'jws',
-    'body',
-    'created_at',
-    'confirmed_at',
-  ].map((column) => sql.ref(column)),
+const INBOX_COLUMNS = sql.join(COLUMNS.map((column) => sql.ref(column)))
+
+/**
+ * An inbox message's columns from `inbox_messages m` left-joined by {@link REFERRAL_JWS_JOIN}. A
+ * referral message stores no copy of the referral's JWS (it would double what a submission writes);
+ * its `jws` is the referral's, so erasing the referral erases it here too.
+ */
+export const MESSAGE_COLUMNS = sql.join(
+  COLUMNS.map((column) =>
+    column === 'jws' ? sql`coalesce(m.jws, message_referral.jws) as jws` : sql.ref(`m.${column}`),
+  ),
 )
+
+/** Joins the referral whose JWS a referral message shows (see {@link MESSAGE_COLUMNS}). */
+export const REFERRAL_JWS_JOIN = sql`left join referrals message_referral
+  on m.type = 'referral' and m.jws is null and message_referral.id = m.referral_id`
 
 /**
  * Messages below the horizon of running transactions, in (txid, seq) order: a final, stable order.
@@ -79,15 +94,17 @@ export async function listMessages(
 ): Promise<{ rows: InboxMessageRow[]; waiting: boolean }> {
   const { agencyId, after, limit } = filter
   // Without a cursor: from the oldest unconfirmed message on.
-  const from = after ? sql`(txid, seq) > (${after.txid}::xid8, ${after.seq})` : sql`confirmed_at is null`
+  const from = after
+    ? sql`(m.txid, m.seq) > (${after.txid}::xid8, ${after.seq})`
+    : sql`m.confirmed_at is null`
   const { rows: found } = await executePrepared(
     db,
     sql<InboxMessageRow & { readable: boolean }>`
       with found as (
-        select ${INBOX_COLUMNS}, txid < pg_snapshot_xmin(pg_current_snapshot()) as readable
-        from inbox_messages
-        where agency_id = ${agencyId} and ${from}
-        order by txid, seq
+        select ${MESSAGE_COLUMNS}, m.txid < pg_snapshot_xmin(pg_current_snapshot()) as readable
+        from inbox_messages m ${REFERRAL_JWS_JOIN}
+        where m.agency_id = ${agencyId} and ${from}
+        order by m.txid, m.seq
         limit ${limit}
       )${
         audit
@@ -108,10 +125,6 @@ export async function listMessages(
   const readable = found.findIndex((row) => !row.readable)
   const rows = (readable === -1 ? found : found.slice(0, readable)).map(({ readable: _, ...row }) => row)
   return { rows, waiting: readable !== -1 }
-}
-
-export function findMessage(db: Kysely<Database>, id: string) {
-  return db.selectFrom('inbox_messages').selectAll().where('id', '=', id).executeTakeFirst()
 }
 
 /**

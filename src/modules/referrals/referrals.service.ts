@@ -258,12 +258,12 @@ async function store(
     submitted_at: submittedAt,
     ack_due_at: due,
   }
+  // No copy of the JWS: the message shows the referral's (inbox.repository MESSAGE_COLUMNS).
   const inboxMessage = inboxMessageRow({
     id: newId(),
     agencyId: recipient.id,
     type: 'referral',
     referralId: referral.id,
-    jws,
   })
   let linked: number
   try {
