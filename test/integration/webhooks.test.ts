@@ -78,7 +78,13 @@ t.test('a webhook that fails three times gets the signed message on the fourth t
   t.match(verified.protectedHeader, { alg: 'EdDSA', typ: 'trm-webhook+jws', kid: app.hubKeys.current.kid })
   const body = JSON.parse(last.body.toString('utf8'))
   t.same(Object.keys(body).sort(), ['createdAt', 'cursor', 'id', 'jws', 'referralId', 'type'])
-  t.match(body, { id: message.id, type: 'referral', referralId, jws: message.jws })
+  t.match(body, { id: message.id, type: 'referral', referralId })
+  const stored = await app.db
+    .selectFrom('referrals')
+    .select('jws')
+    .where('id', '=', referralId)
+    .executeTakeFirstOrThrow()
+  t.equal(body.jws, stored.jws, "the referral's JWS, byte for byte")
   t.same(JSON.parse(Buffer.from(body.cursor, 'base64url').toString()), { x: message.txid, s: message.seq })
 
   const referral = await ro.client.request<ReferralView>('GET', `/v1/referrals/${referralId}`)
