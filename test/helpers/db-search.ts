@@ -16,3 +16,23 @@ export async function tablesContaining(app: FastifyInstance, needle: string): Pr
   }
   return found
 }
+
+/**
+ * Runs a statement in its own transaction, as the application role `trm_app` when asked, and
+ * returns the error it raised (SQLSTATE and message), or undefined when Postgres allowed it.
+ */
+export async function statementFailure(
+  app: FastifyInstance,
+  statement: string,
+  role?: 'trm_app',
+): Promise<{ code: string | undefined; message: string } | undefined> {
+  try {
+    await app.db.transaction().execute(async (trx) => {
+      if (role) await sql`set local role trm_app`.execute(trx)
+      await sql.raw(statement).execute(trx)
+    })
+  } catch (error) {
+    return { code: (error as { code?: string }).code, message: (error as Error).message }
+  }
+  return undefined
+}

@@ -14,6 +14,7 @@ import { signReferral } from '../../src/sdk/documents.js'
 import { addAgency } from '../helpers/agencies.js'
 import { chainRows, seal, tamper, verify } from '../helpers/audit.js'
 import { buildTestApp } from '../helpers/build-app.js'
+import { statementFailure } from '../helpers/db-search.js'
 import { referralDocument } from '../helpers/referrals.js'
 
 /** Twelve events sealed in batches of four: checkpoints at seq 4, 8 and 12. */
@@ -195,17 +196,7 @@ t.test('an empty log is intact, and a checkpoint without events is not', async (
 
 t.test('the guards: the application role lacks the privileges, and the triggers stop everyone', async (t) => {
   const { app } = await sealedLog(t)
-  const failure = async (statement: RawBuilder<unknown>, role?: 'trm_app') => {
-    try {
-      await app.db.transaction().execute(async (trx) => {
-        if (role) await sql`set local role trm_app`.execute(trx)
-        await statement.execute(trx)
-      })
-    } catch (error) {
-      return { code: (error as { code?: string }).code, message: (error as Error).message }
-    }
-    return undefined
-  }
+  const failure = (statement: string, role?: 'trm_app') => statementFailure(app, statement, role)
   const denied = { code: '42501', message: /permission denied/ }
   const appendOnly = { code: '23000', message: /append-only/ }
 
@@ -228,11 +219,11 @@ t.test('the guards: the application role lacks the privileges, and the triggers 
     ['truncate audit_checkpoints', undefined, appendOnly],
   ]
   for (const [statement, role, expected] of refusals) {
-    t.match(await failure(sql.raw(statement), role), expected, `${role ?? 'superuser'}: ${statement}`)
+    t.match(await failure(statement, role), expected, `${role ?? 'superuser'}: ${statement}`)
   }
   t.equal(
     await failure(
-      sql`insert into audit_events (actor, action, target_type, target_id, outcome)
+      `insert into audit_events (actor, action, target_type, target_id, outcome)
         values ('system', 'test.inserted', 'test', 'x', 'success')`,
       'trm_app',
     ),

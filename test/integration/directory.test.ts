@@ -1,9 +1,9 @@
-import { sql } from 'kysely'
 import t from 'tap'
 import { HubClient, HubRequestError } from '../../src/sdk/hub-client.js'
 import { generateAgencyKeys } from '../../src/sdk/keys.js'
 import { addAgency, injectFetch } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
+import { statementFailure } from '../helpers/db-search.js'
 
 const failure = async (promise: Promise<unknown>) => {
   try {
@@ -199,17 +199,7 @@ t.test('directory and keys', async (t) => {
 
   t.test('an agency is never deleted and keeps its id: that is what its referrals rely on', async (t) => {
     const ngo = await addAgency(app)
-    const refused = async (statement: string, role?: 'trm_app') => {
-      try {
-        await app.db.transaction().execute(async (trx) => {
-          if (role) await sql`set local role trm_app`.execute(trx)
-          await sql.raw(statement).execute(trx)
-        })
-      } catch (error) {
-        return { code: (error as { code?: string }).code, message: (error as Error).message }
-      }
-      return undefined
-    }
+    const refused = (statement: string, role?: 'trm_app') => statementFailure(app, statement, role)
     const kept = { code: '23001', message: /never deleted/ }
     t.match(await refused(`delete from agencies where id = '${ngo.id}'`), kept, 'not even by the owner')
     t.match(await refused(`update agencies set id = gen_random_uuid() where id = '${ngo.id}'`), kept)

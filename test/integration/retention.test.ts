@@ -102,7 +102,7 @@ t.test('retention and erasure', async (t) => {
     t.same(
       (await tablesContaining(app, payloadPart)).sort(),
       ['referrals'],
-      'sanity: the search finds the payload before erasure (one copy: the inbox message shows the referral\'s)',
+      "sanity: the search finds the payload before erasure (one copy: the inbox message shows the referral's)",
     )
 
     const refuse = async (agency: typeof ro) => {
