@@ -30,10 +30,13 @@ function checkKeyFits(key: KeyObject, alg: AgencySigningAlg): KeyObject {
   return key
 }
 
-/** A public key from its JWK, refused unless it is a key for `alg` (never verifies under another). */
+/**
+ * A public key from its JWK, refused unless it is a key for `alg` (never verifies under another).
+ * A JWK with a private part is refused too: in the directory it would mean a leaked key.
+ */
 export function publicKeyFor(jwk: Record<string, unknown>, alg: AgencySigningAlg): KeyObject {
-  const { d: _private, ...publicJwk } = jwk
-  return checkKeyFits(createPublicKey({ key: publicJwk as never, format: 'jwk' }), alg)
+  if ('d' in jwk) throw new Error('a verification key must not carry its private part')
+  return checkKeyFits(createPublicKey({ key: jwk as never, format: 'jwk' }), alg)
 }
 
 /** A private key from its JWK, refused unless it is a key for `alg`. */
@@ -65,8 +68,10 @@ function decodeCanonical(part: string): Buffer | undefined {
 
 /**
  * The payload of a compact JWS when its signature verifies with `key` under `alg`, else undefined.
- * The caller has checked the protected header (alg, typ, forbidden members); each part must be
- * canonical base64url, so one signature stands for one string.
+ * The caller has checked the protected header (alg, typ, forbidden members). Each part must be
+ * canonical base64url, so a string is read one way only. (An ES256 signature stays malleable as
+ * ECDSA is: (r, n − s) verifies too. That is harmless here: duplicates and receipts are keyed on the
+ * payload's digest, never on the signature.)
  */
 export function verifyCompact(jws: string, key: KeyObject, alg: AgencySigningAlg): Uint8Array | undefined {
   const parts = jws.split('.')

@@ -23,6 +23,12 @@ function sameBytes(a: string, b: string) {
   return decode(a).join('.') === decode(b).join('.')
 }
 
+/** The same base64url part with its last character's lowest (unused) bit flipped. */
+function otherSpelling(part: string) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  return part.slice(0, -1) + alphabet[alphabet.indexOf(part.at(-1)!) ^ 1]
+}
+
 const payload = new TextEncoder().encode(
   JSON.stringify({ id: 'ref-0001', note: 'Fictional test note, zażółć' }),
 )
@@ -55,9 +61,10 @@ for (const alg of ALGS) {
       Buffer.from(verifyCompact(theirs, publicKeyFor(keys.publicJwk, alg), alg) ?? []),
       Buffer.from(payload),
     )
-    t.ok(
-      verifyCompact(theirs, publicKeyFor(keys.privateJwk, alg), alg),
-      'a private JWK is read as its public half',
+    t.throws(
+      () => publicKeyFor(keys.privateJwk, alg),
+      /private part/,
+      'a JWK with its private part is refused',
     )
   })
 
@@ -96,6 +103,17 @@ for (const alg of ALGS) {
     const jws = signCompact({ kid: 'k-1' }, payload, privateKeyFor(keys.privateJwk, alg), alg)
     const [header, body, signature] = jws.split('.') as [string, string, string]
     t.ok(verifyCompact(jws, publicKey, alg))
+    // Another spelling of the same bytes: the last character's unused low bits set. In the signature
+    // jose reads it as the same JWS; compact-jws refuses it, so one JWS has one string. (The header
+    // and payload are signed as spelled, so another spelling there fails for both.)
+    const spelled = `${header}.${body}.${otherSpelling(signature)}`
+    t.ok(sameBytes(spelled, jws), 'the same bytes')
+    t.ok(await compactVerify(spelled, keys.publicKey, { algorithms: [alg] }), 'jose accepts it')
+    t.equal(verifyCompact(spelled, publicKey, alg), undefined, 'compact-jws refuses it')
+    t.equal(payload.length % 3, 1, 'the payload leaves unused bits in its last base64url character')
+    const payloadSpelled = `${header}.${otherSpelling(body)}.${signature}`
+    t.ok(sameBytes(payloadSpelled, jws))
+    t.equal(verifyCompact(payloadSpelled, publicKey, alg), undefined, 'payload spelled otherwise: refused')
     t.equal(verifyCompact(`${header}.${body}.${signature}A`, publicKey, alg), undefined, 'one character more')
     t.equal(verifyCompact(`${header}.${body}.${signature}==`, publicKey, alg), undefined, 'padding')
     t.equal(

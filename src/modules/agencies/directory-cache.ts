@@ -24,13 +24,13 @@ async function toVerificationKey(row: AgencyKeyRow | undefined): Promise<Verific
   if (row?.use !== 'sig' || row.status !== 'active') return undefined
   const alg = algForKey(row.jwk as { kty?: string; crv?: string })
   if (!alg) return undefined
-  return {
-    agencyId: row.agency_id,
-    kid: row.kid,
-    alg,
-    jwk: row.jwk,
-    publicKey: publicKeyFor(row.jwk, alg),
+  let publicKey: KeyObject
+  try {
+    publicKey = publicKeyFor(row.jwk, alg)
+  } catch {
+    return undefined // not a usable public key: refused as unknown, like any other key it cannot be
   }
+  return { agencyId: row.agency_id, kid: row.kid, alg, jwk: row.jwk, publicKey }
 }
 
 /** Reads the key from the database on every call: for writes that do not re-check it themselves. */

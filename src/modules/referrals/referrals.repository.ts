@@ -56,14 +56,17 @@ export async function insertSubmission(
     checks: { ...plainChecks, signingKid: signingKey.kid, signingJwk: JSON.stringify(signingKey.jwk) },
   }
   const shape = JSON.stringify(
-    Object.values(values).map((group) => Object.keys(group).filter((k) => group[k] !== undefined)),
+    Object.entries(values).map(([group, fields]) => [
+      group,
+      Object.keys(fields).filter((k) => fields[k] !== undefined),
+    ]),
   )
   let compiled = submissionStatements.get(shape)
   if (!compiled) {
     compiled = compileSubmission(db, values)
     if (submissionStatements.size < 64) submissionStatements.set(shape, compiled)
   }
-  const parameters = compiled.slots.map(({ group, field }) => values[group][field])
+  const parameters = compiled.slots.map(({ group, field }) => parameter(group, field, values[group][field]))
   const result = await executePrepared<{ linked: string }>(db, { ...compiled.query, parameters })
   return { linked: Number(result.rows[0]!.linked) }
 }
@@ -88,8 +91,14 @@ class Slot {
  */
 const submissionStatements = new Map<string, { query: CompiledQuery<{ linked: string }>; slots: Slot[] }>()
 
-function slot(group: keyof SubmissionValues, field: string, value: unknown) {
+/** A value as a statement parameter; SQL would be sent as an object, so it is refused. */
+function parameter(group: keyof SubmissionValues, field: string, value: unknown) {
   if (isOperationNodeSource(value)) throw new Error(`${group}.${field}: a submission value cannot be SQL`)
+  return value
+}
+
+function slot(group: keyof SubmissionValues, field: string, value: unknown) {
+  parameter(group, field, value)
   return new Slot(group, field)
 }
 
@@ -172,7 +181,7 @@ function submissionStatement(v: Record<keyof SubmissionValues, Record<string, Sl
   `
 }
 
-/** `insert into table (columns) values (...)` for one row built in JS (values may be SQL); undefined is left out. */
+/** `insert into table (columns) values (...)` for one row (a value may be a SQL expression the statement puts there); undefined is left out. */
 function insertRow<T extends keyof Database>(table: T, row: Record<string, unknown>) {
   const columns = Object.keys(row).filter((column) => row[column] !== undefined)
   return sql`insert into ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))})
