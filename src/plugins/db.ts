@@ -4,12 +4,15 @@ import type { Config } from '../config.js'
 import { createDb } from '../db/create-db.js'
 import type { Database } from '../db/types.js'
 import { DirectoryCache } from '../modules/agencies/directory-cache.js'
+import { SubmissionWriter } from '../modules/referrals/submission-writer.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     db: Kysely<Database>
     /** Agencies and keys for the request path, kept for seconds (see DirectoryCache). */
     directory: DirectoryCache
+    /** Writes referral submissions, several to a statement under load (see SubmissionWriter). */
+    submissions: SubmissionWriter
   }
 }
 
@@ -18,6 +21,11 @@ export default fp<{ config: Config }>(
     const { db } = createDb(config, 'trm-hub-api')
     app.decorate('db', db)
     app.decorate('directory', new DirectoryCache(db))
+    // Half the pool at most writes submissions, so reads and other requests keep connections.
+    app.decorate(
+      'submissions',
+      new SubmissionWriter(db, { statementsInFlight: Math.max(1, Math.floor(config.databasePoolMax / 2)) }),
+    )
     app.addHook('onClose', async () => db.destroy())
   },
   { name: 'trm-db' },

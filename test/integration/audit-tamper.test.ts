@@ -10,6 +10,7 @@ import { recordAuditEvent, sealPending } from '../../src/modules/audit/audit.ser
 import { verifyAuditChain } from '../../src/modules/audit/audit.verify.js'
 import { getReferral } from '../../src/modules/referrals/referrals.read.js'
 import { submitReferral } from '../../src/modules/referrals/referrals.service.js'
+import { SubmissionWriter } from '../../src/modules/referrals/submission-writer.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import { addAgency } from '../helpers/agencies.js'
 import { chainRows, seal, tamper, verify } from '../helpers/audit.js'
@@ -248,7 +249,14 @@ t.test('the application role can do all its work: requests, reads and sealing', 
   const { rows } = await sql<{ role: string }>`select current_user as role`.execute(db)
   t.equal(rows[0]!.role, 'trm_app')
 
-  const deps = { db, hubKeys: app.hubKeys, config, now: () => new Date(), directory: new DirectoryCache(db) }
+  const deps = {
+    db,
+    hubKeys: app.hubKeys,
+    config,
+    now: () => new Date(),
+    directory: new DirectoryCache(db),
+    submissions: new SubmissionWriter(db, { statementsInFlight: 1 }),
+  }
   const document = referralDocument(ro, { agencyId: de.id })
   const submitted = await submitReferral(deps, ro, await signReferral(document, ro.keys.signing), 'r-1')
   t.equal(submitted.status, 201)

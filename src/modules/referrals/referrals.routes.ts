@@ -12,6 +12,7 @@ export const referralsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: app.config,
     now: () => new Date(),
     directory: app.directory,
+    submissions: app.submissions,
   }
 
   app.post(

@@ -19,6 +19,7 @@ import { ackDueAt, checkConsent, newVictimReference } from './referrals.core.js'
 import * as repo from './referrals.repository.js'
 import { checkSensitive } from './sensitive.js'
 import { type VerifiedDocument, verifySignedDocument } from './signed-document.js'
+import { CHECK_FAILED, type SubmissionWriter, type SubmittedReferral } from './submission-writer.js'
 
 export interface ReferralDeps {
   db: Kysely<Database>
@@ -26,6 +27,7 @@ export interface ReferralDeps {
   config: Pick<Config, 'deadlines' | 'databaseSchema'>
   now: () => Date
   directory: DirectoryCache
+  submissions: SubmissionWriter
 }
 
 export interface SubmissionResult {
@@ -230,7 +232,7 @@ async function store(
     payloadSha256: verified.payloadSha256,
     receivedAt: submittedAt.toISOString(),
   })
-  const referral = {
+  const referral: SubmittedReferral = {
     id: document.id,
     sender_id: caller.id,
     recipient_id: recipient.id,
@@ -267,8 +269,7 @@ async function store(
   })
   let linked: number
   try {
-    ;({ linked } = await repo.insertSubmission(
-      deps.db,
+    ;({ linked } = await deps.submissions.write(
       {
         referral,
         inboxMessage,
@@ -335,7 +336,7 @@ function refusalFor(directory: DirectoryCache, error: unknown, document: Referra
   // The id is taken: replay or mismatch, decided by the caller from the stored row.
   if (isUniqueViolation(error, 'referrals_pkey')) return refusals.TRM_DUPLICATE_MISMATCH()
   const failed = error as { code?: string; message?: string }
-  if (failed.code !== repo.CHECK_FAILED) return error
+  if (failed.code !== CHECK_FAILED) return error
   switch (failed.message) {
     case 'TRM_IN_PROGRESS':
     case 'TRM_SENSITIVE_INVALID':
