@@ -66,33 +66,6 @@ export function lockReferral(db: Kysely<Database>, id: string) {
   return db.selectFrom('referrals').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
 }
 
-/**
- * Transaction-scoped advisory lock on one (sender, id): a concurrent submission of the same referral
- * learns at once that it is in flight instead of queueing behind it. False when another holds it.
- */
-export async function tryLockSubmission(
-  db: Kysely<Database>,
-  senderId: string,
-  id: string,
-): Promise<boolean> {
-  const { rows } = await sql<{
-    ok: boolean
-  }>`select pg_try_advisory_xact_lock(hashtextextended(${`referral:${senderId}:${id}`}, 0)) as ok`.execute(db)
-  return rows[0]?.ok === true
-}
-
-/** True when the reference belongs to a referral the agency sent or received. */
-export async function isReferenceKnownTo(db: Kysely<Database>, reference: string, agencyId: string) {
-  const row = await db
-    .selectFrom('referrals')
-    .select('id')
-    .where('victim_reference', '=', reference)
-    .where((eb) => eb.or([eb('sender_id', '=', agencyId), eb('recipient_id', '=', agencyId)]))
-    .limit(1)
-    .executeTakeFirst()
-  return row !== undefined
-}
-
 /** Other referrals with the same linkage token: how many in all, and the ids of those the agency is party to. */
 export async function findLinked(db: Kysely<Database>, token: string, exceptId: string, agencyId: string) {
   const rows = await db
