@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { type Kysely, sql } from 'kysely'
 import t from 'tap'
 import { createDb } from '../../src/db/create-db.js'
@@ -84,53 +85,77 @@ t.test('submissions that arrive together', async (t) => {
     }, 'the first statement waits on the lock')
     return { answer, release }
   }
-  const messagesOf = (ids: string[]) =>
-    app.db
+
+  /** The transactions the referral messages of these documents were written in, by document. */
+  const transactionsOf = async (documents: Document[]) => {
+    const rows = await app.db
       .selectFrom('inbox_messages')
       .select(['referral_id', 'txid'])
-      .where('referral_id', 'in', ids)
+      .where(
+        'referral_id',
+        'in',
+        documents.map((d) => d.id.toLowerCase()),
+      )
       .where('type', '=', 'referral')
       .execute()
+    return documents.map((d) => rows.filter((r) => r.referral_id === d.id.toLowerCase()).map((r) => r.txid))
+  }
 
   t.test('share one statement, and each gets its own answer', async (t) => {
-    const earlier = referralDocument(ro, { agencyId: de.id })
     const token = 'L'.repeat(43)
-    earlier.victim = { ...earlier.victim, linkageToken: token }
-    t.equal((await submit(earlier)).statusCode, 201)
+    const linked = (document: Document) => {
+      document.victim = { ...document.victim, linkageToken: token }
+      return document
+    }
+    t.equal((await submit(linked(referralDocument(ro, { agencyId: de.id })))).statusCode, 201)
 
     const first = referralDocument(ro, { agencyId: de.id })
     const queued = [
-      referralDocument(ro, { agencyId: de.id }, { urgency: 'immediate' }),
+      linked(referralDocument(ro, { agencyId: de.id }, { urgency: 'immediate' })),
       referralDocument(ro, { agencyId: pushed.id }),
       referralDocument(ro, { country: 'FR' }),
+      linked(referralDocument(ro, { agencyId: de.id }, { id: randomUUID().toUpperCase() })),
     ]
-    queued[0]!.victim = { ...queued[0]!.victim, linkageToken: token }
     const held = await occupyWriter(t, first)
     const answers = queued.map((document) => submit(document))
     await until(() => app.submissions.waiting === queued.length, 'all wait for the writer')
     await held.release()
     t.equal((await held.answer).statusCode, 201)
-    const bodies = await Promise.all(answers.map(async (answer) => (await answer).json()))
+    const settled = await Promise.all(answers)
     t.same(
-      bodies.map((b) => b.id),
-      queued.map((d) => d.id),
+      settled.map((a) => a.statusCode),
+      [201, 201, 201, 201],
+      'all stored, an id in upper case too',
+    )
+    const bodies = settled.map((a) => a.json())
+    t.same(
+      bodies.map((b) => b.id.toLowerCase()),
+      queued.map((d) => d.id.toLowerCase()),
       'each answer is for its own document',
     )
     t.same(
-      bodies.map((b) => b.possibleDuplicates),
-      [1, 0, 0],
-      'linked counts are per referral',
+      [bodies[1].possibleDuplicates, bodies[2].possibleDuplicates],
+      [0, 0],
+      'no linkage token, nothing linked',
+    )
+    t.same(
+      [bodies[0].possibleDuplicates, bodies[3].possibleDuplicates].sort(),
+      [1, 2],
+      'the same token: the earlier referral, and the one before it in the same statement',
     )
     t.equal(bodies[1].recipient.agencyId, pushed.id)
-    t.not(bodies[0].victimReference, bodies[1].victimReference)
+    t.equal(new Set(bodies.map((b) => b.victimReference)).size, 4, 'a new victim reference each')
 
-    const messages = await messagesOf([first.id, ...queued.map((d) => d.id)])
-    t.equal(messages.length, 4, 'one message per referral')
-    const txids = new Set(messages.filter((m) => m.referral_id !== first.id).map((m) => m.txid))
-    t.equal(txids.size, 1, 'the three queued ones were written in one transaction')
-    t.not(messages.find((m) => m.referral_id === first.id)!.txid, [...txids][0])
+    const transactions = await transactionsOf([first, ...queued])
+    t.ok(
+      transactions.every((txids) => txids.length === 1),
+      'one message per referral',
+    )
+    const shared = new Set(transactions.slice(1).flat())
+    t.equal(shared.size, 1, 'the queued ones were written in one transaction')
+    t.not(transactions[0]![0], [...shared][0], 'not the one that held the writer')
 
-    const deliveries = await app.db.selectFrom('deliveries').select('referral_id').execute()
+    const deliveries = await app.db.selectFrom('deliveries').select(['referral_id', 'message_id']).execute()
     t.same(
       deliveries.map((d) => d.referral_id),
       [queued[1]!.id],
@@ -138,10 +163,36 @@ t.test('submissions that arrive together', async (t) => {
     )
     const webhooks = await app.db
       .selectFrom('outbox')
-      .select('payload')
+      .select(['payload', 'run_at'])
       .where('queue', '=', 'webhooks')
       .execute()
-    t.equal(webhooks.length, 1, 'and its webhook job')
+    t.same(
+      webhooks.map((w) => [w.payload, w.run_at]),
+      [[{ messageId: deliveries[0]!.message_id }, null]],
+      'and its webhook job, for its message',
+    )
+    const deadlines = await app.db
+      .selectFrom('outbox')
+      .select(['payload', 'run_at'])
+      .where('queue', '=', 'deadlines')
+      .execute()
+    const stored = await app.db
+      .selectFrom('referrals')
+      .select(['id', 'ack_due_at', 'urgency'])
+      .where(
+        'id',
+        'in',
+        queued.map((d) => d.id.toLowerCase()),
+      )
+      .execute()
+    for (const referral of stored) {
+      const deadline = deadlines.filter((d) => String(d.payload['referralId']).toLowerCase() === referral.id)
+      t.same(
+        deadline.map((d) => d.run_at?.getTime()),
+        [referral.ack_due_at.getTime()],
+        `one deadline job, at its own due time (${referral.urgency})`,
+      )
+    }
     const audit = await app.db
       .selectFrom('audit_events')
       .select('referral_id')
@@ -149,20 +200,26 @@ t.test('submissions that arrive together', async (t) => {
       .where(
         'referral_id',
         'in',
-        queued.map((d) => d.id),
+        queued.map((d) => d.id.toLowerCase()),
       )
       .execute()
-    t.equal(audit.length, 3, 'an audit event each')
+    t.equal(audit.length, 4, 'an audit event each')
 
-    const replay = await submit(queued[2]!)
+    const replay = await submit(queued[3]!)
     t.equal(replay.statusCode, 200, 'a replay finds what the shared statement stored')
-    t.equal(replay.json().receipt, bodies[2].receipt)
+    t.equal(replay.json().receipt, bodies[3].receipt)
   })
 
   t.test('a refusal inside a shared statement refuses only its own submission', async (t) => {
+    const stored = referralDocument(ro, { agencyId: de.id })
+    const storedAnswer = await submit(stored)
+    t.equal(storedAnswer.statusCode, 201)
     const first = referralDocument(ro, { agencyId: de.id })
-    const queued = Array.from({ length: 4 }, () => referralDocument(ro, { agencyId: de.id }))
-    const busy = queued[2]!
+    const busy = referralDocument(ro, { agencyId: de.id })
+    const unknownReference = referralDocument(ro, { agencyId: de.id })
+    unknownReference.victim = { ...unknownReference.victim, reference: `V-${'0'.repeat(26)}` }
+    const fine = [referralDocument(ro, { agencyId: de.id }), referralDocument(ro, { agencyId: de.id })]
+    const queued = [fine[0]!, busy, stored, unknownReference, fine[1]!]
     const held = await occupyWriter(t, first)
     // Another submission of `busy` holds its lock, as if it were being written right now.
     const releaseBusy = await holdTransaction(t, other, (trx) =>
@@ -175,39 +232,100 @@ t.test('submissions that arrive together', async (t) => {
     t.equal((await held.answer).statusCode, 201)
     const settled = await Promise.all(answers)
     t.same(
-      settled.map((a) => a.statusCode),
-      [201, 201, 409, 201],
-      'the one in progress elsewhere is a 409, the others are stored',
+      settled.map((a) => [a.statusCode, a.statusCode < 300 ? undefined : a.json().code]),
+      [
+        [201, undefined],
+        [409, 'TRM_IN_PROGRESS'],
+        [200, undefined],
+        [422, 'TRM_VICTIM_REFERENCE_UNKNOWN'],
+        [201, undefined],
+      ],
+      'in progress elsewhere: 409; stored before: its replay; unknown reference: 422; the others stored',
     )
-    t.equal(settled[2]!.json().code, 'TRM_IN_PROGRESS')
-    const after = await writeCounts(app)
+    t.equal(settled[2]!.json().receipt, storedAnswer.json().receipt, 'the replay has the first receipt')
     t.same(
-      after,
+      await writeCounts(app),
       {
         ...before,
-        referrals: before.referrals + 4,
-        inbox: before.inbox + 4,
-        outbox: before.outbox + 4,
-        audit: before.audit + 4,
+        referrals: before.referrals + 3,
+        inbox: before.inbox + 3,
+        outbox: before.outbox + 3,
+        audit: before.audit + 3,
       },
-      'the first and three queued ones, with all their rows; nothing of the refused one',
+      'the first and the two fine ones, with all their rows; nothing of the others',
     )
-    const stored = await app.db.selectFrom('referrals').select('id').where('id', '=', busy.id).execute()
-    t.same(stored, [])
+    const [one, two] = await transactionsOf(fine)
+    t.same(one, two, 'the two fine ones still shared their statement')
     await releaseBusy()
     t.equal((await submit(busy)).statusCode, 201, 'once the other is gone, the document is taken')
   })
 
-  t.test('the same document twice never shares a statement, and is stored once', async (t) => {
+  t.test('an error of a whole shared statement: each is written again on its own', async (t) => {
+    const first = referralDocument(ro, { agencyId: de.id })
+    const queued = Array.from({ length: 3 }, () => referralDocument(ro, { agencyId: de.id }))
+    const poisoned = queued[1]!
+    // An error the checks do not foresee (here a trigger's), which fails the statement it is in.
+    await sql`create function poison() returns trigger language plpgsql as $$
+      begin
+        if new.id = ${sql.lit(poisoned.id)}::uuid then raise exception 'poisoned for the test'; end if;
+        return new;
+      end $$`.execute(app.db)
+    await sql`create trigger poison before insert on referrals for each row execute function poison()`.execute(
+      app.db,
+    )
+    t.teardown(async () => {
+      await sql`drop trigger poison on referrals`.execute(app.db)
+      await sql`drop function poison()`.execute(app.db)
+    })
+    const before = await writeCounts(app)
+    const held = await occupyWriter(t, first)
+    const answers = queued.map((document) => submit(document))
+    await until(() => app.submissions.waiting === queued.length, 'all wait for the writer')
+    await held.release()
+    t.equal((await held.answer).statusCode, 201)
+    const settled = await Promise.all(answers)
+    t.same(
+      settled.map((a) => a.statusCode),
+      [201, 500, 201],
+      'only the submission at fault fails',
+    )
+    const transactions = await transactionsOf(queued)
+    t.same(
+      transactions.map((txids) => txids.length),
+      [1, 0, 1],
+      'nothing of the one at fault is written',
+    )
+    t.not(transactions[0]![0], transactions[2]![0], 'the others were written again, each on its own')
+    t.same(
+      await writeCounts(app),
+      {
+        ...before,
+        referrals: before.referrals + 3,
+        inbox: before.inbox + 3,
+        outbox: before.outbox + 3,
+        audit: before.audit + 3,
+      },
+      'the first and the two others, once each',
+    )
+  })
+
+  t.test('the same id twice never shares a statement, in any letter case, and is stored once', async (t) => {
     const first = referralDocument(ro, { agencyId: de.id })
     const twice = referralDocument(ro, { agencyId: de.id })
     const held = await occupyWriter(t, first)
-    const answers = [submit(twice), submit(twice)]
+    const answers = [submit(twice), submit({ ...twice, id: twice.id.toUpperCase() })]
     await until(() => app.submissions.waiting === 2, 'both wait for the writer')
+    t.equal(app.submissions.waiting, 2)
     await held.release()
     const statuses = (await Promise.all(answers)).map((a) => a.statusCode).sort()
-    t.same(statuses, [200, 201], 'one stores it, the other replays it')
-    const rows = await app.db.selectFrom('referrals').select('id').where('id', '=', twice.id).execute()
-    t.equal(rows.length, 1)
+    t.same(statuses, [201, 422], 'one stores it; the other, another document with that id, is refused')
+    t.equal((await transactionsOf([twice]))[0]!.length, 1, 'one message')
+    const audit = await app.db
+      .selectFrom('audit_events')
+      .select('id')
+      .where('action', '=', 'referral.submitted')
+      .where('referral_id', '=', twice.id)
+      .execute()
+    t.equal(audit.length, 1, 'one audit event')
   })
 })

@@ -6,7 +6,6 @@ import type { AgencyRow, Database, ReferralRow } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
 import { newId } from '../../lib/ids.js'
-import { isUniqueViolation } from '../../lib/pg-errors.js'
 import { fieldErrors } from '../../lib/problem.js'
 import { RECEIPT_TYP, signHubStatement } from '../../lib/receipts.js'
 import type { DirectoryCache } from '../agencies/directory-cache.js'
@@ -19,7 +18,7 @@ import { ackDueAt, checkConsent, newVictimReference } from './referrals.core.js'
 import * as repo from './referrals.repository.js'
 import { checkSensitive } from './sensitive.js'
 import { type VerifiedDocument, verifySignedDocument } from './signed-document.js'
-import { CHECK_FAILED, type SubmissionWriter, type SubmittedReferral } from './submission-writer.js'
+import { SubmissionRefused, type SubmissionWriter, type SubmittedReferral } from './submission-writer.js'
 
 export interface ReferralDeps {
   db: Kysely<Database>
@@ -331,24 +330,23 @@ async function store(
   }
 }
 
-/** The refusal a failed submission statement stands for; other errors pass unchanged. */
+/** The refusal a submission the statement did not write stands for; other errors pass unchanged. */
 function refusalFor(directory: DirectoryCache, error: unknown, document: ReferralDocument, callerId: string) {
-  // The id is taken: replay or mismatch, decided by the caller from the stored row.
-  if (isUniqueViolation(error, 'referrals_pkey')) return refusals.TRM_DUPLICATE_MISMATCH()
-  const failed = error as { code?: string; message?: string }
-  if (failed.code !== CHECK_FAILED) return error
-  switch (failed.message) {
+  if (!(error instanceof SubmissionRefused)) return error
+  switch (error.refusal) {
+    // The id is taken: replay or mismatch, decided by the caller from the stored row.
+    case 'TRM_ID_TAKEN':
+      return refusals.TRM_DUPLICATE_MISMATCH()
     case 'TRM_IN_PROGRESS':
     case 'TRM_SENSITIVE_INVALID':
     case 'TRM_VICTIM_REFERENCE_UNKNOWN':
-      return refusals[failed.message]()
+      return refusals[error.refusal]()
     case 'TRM_RECIPIENT_INVALID':
       return refusals.TRM_RECIPIENT_INVALID(document)
-    default:
+    case 'TRM_AUTH_UNAUTHENTICATED':
+    case 'TRM_KEY_UNKNOWN':
       // The caller or its key changed since the cache read them.
       directory.forget(callerId)
-      return failed.message === 'TRM_KEY_UNKNOWN'
-        ? refusals.TRM_KEY_UNKNOWN()
-        : refusals.TRM_AUTH_UNAUTHENTICATED()
+      return refusals[error.refusal]()
   }
 }

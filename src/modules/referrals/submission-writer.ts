@@ -69,8 +69,23 @@ export interface SubmissionRows {
   audit: NewAuditEventRow
 }
 
-/** SQLSTATE of trm_require (migrations/2026-11-23-09): the message is the refusal's code. */
-export const CHECK_FAILED = 'TRM01'
+/** Why the statement did not write a submission: a check that failed, or its id already taken. */
+export type SubmissionRefusal =
+  | 'TRM_IN_PROGRESS'
+  | 'TRM_AUTH_UNAUTHENTICATED'
+  | 'TRM_KEY_UNKNOWN'
+  | 'TRM_RECIPIENT_INVALID'
+  | 'TRM_SENSITIVE_INVALID'
+  | 'TRM_VICTIM_REFERENCE_UNKNOWN'
+  | 'TRM_ID_TAKEN'
+
+/** A submission the statement did not write, and why; the other submissions it carried are written. */
+export class SubmissionRefused extends Error {
+  constructor(readonly refusal: SubmissionRefusal) {
+    super(`the submission was not written: ${refusal}`)
+    this.name = 'SubmissionRefused'
+  }
+}
 
 /** The columns of a record read from JSON, with their types; `jsonb` ones arrive as JSON text. */
 function record(alias: string, source: string, columns: Record<string, string>) {
@@ -119,92 +134,109 @@ const audit = record('a', 'input.audit', {
   outcome: 'text',
   details: 'jsonb',
 })
-const GATE = ['locked', 'sender', 'signing_key', 'recipient', 'encryption_key', 'victim_reference']
-
 /**
  * Writes one or more submissions in one statement (one round trip, one transaction), read from one
  * JSON array: for each, the referral, the recipient's inbox message, the deadline job, the webhook
- * job and delivery for a push recipient, and the audit event. Each submission's checks run in the
- * gate, in the order of {@link SubmissionChecks}, before its referral is inserted; a failing one
- * raises {@link CHECK_FAILED} (the message is the refusal's code) and a taken id raises a unique
- * violation on referrals_pkey, and either way nothing at all is written. Answers, per referral, how
- * many other referrals carry the same linkage token.
+ * job and delivery for a push recipient, and the audit event.
+ *
+ * The gate decides each submission on its own: its checks run in the order of
+ * {@link SubmissionChecks}, and the first that fails is its refusal. A refused submission, and one
+ * whose id is already taken (`on conflict do nothing`), writes nothing, and the others in the
+ * statement are written all the same. Answers one row per submission, by its position `n`: the
+ * refusal, whether it was written, and how many other referrals carry the same linkage token
+ * (earlier ones in the same statement included).
  */
 const STATEMENT = `
   with input as materialized (
-    select x.checks, x.referral, x.message, x.deadline, x.webhook, x.audit
-    from json_to_recordset($1::json) as x(checks json, referral json, message json, deadline json, webhook json, audit json)
+    select x.n, (x.referral->>'id')::uuid as id, x.checks, x.referral, x.message, x.deadline, x.webhook, x.audit
+    from json_to_recordset($1::json)
+      as x(n int, checks json, referral json, message json, deadline json, webhook json, audit json)
   ),
   gate as materialized (
-    select (input.referral->>'id')::uuid as id,
-      trm_require(pg_try_advisory_xact_lock(hashtextextended(c.lock_key, 0)), 'TRM_IN_PROGRESS') as locked,
-      trm_require(exists (select from agencies where id = c.sender_id and status = 'active'),
-        'TRM_AUTH_UNAUTHENTICATED') as sender,
-      trm_require(exists (select from agency_keys where agency_id = c.sender_id and kid = c.signing_kid
-        and use = 'sig' and status = 'active' and jwk = c.signing_jwk::jsonb), 'TRM_KEY_UNKNOWN') as signing_key,
-      trm_require(exists (select from agencies where id = c.recipient_id and status = 'active'
+    select input.n, input.id, case
+      when not pg_try_advisory_xact_lock(hashtextextended(c.lock_key, 0)) then 'TRM_IN_PROGRESS'
+      when not exists (select from agencies where id = c.sender_id and status = 'active')
+        then 'TRM_AUTH_UNAUTHENTICATED'
+      when not exists (select from agency_keys where agency_id = c.sender_id and kid = c.signing_kid
+        and use = 'sig' and status = 'active' and jwk = c.signing_jwk::jsonb) then 'TRM_KEY_UNKNOWN'
+      when not exists (select from agencies where id = c.recipient_id and status = 'active'
         and kind = c.recipient_kind
-        and (c.recipient_country is null or (national_contact_point and country = c.recipient_country))),
-        'TRM_RECIPIENT_INVALID') as recipient,
-      trm_require(c.encryption_kid is null or exists (select from agency_keys where agency_id = c.recipient_id
-        and kid = c.encryption_kid and use = 'enc' and status = 'active'), 'TRM_SENSITIVE_INVALID') as encryption_key,
-      trm_require(c.victim_reference is null or exists (select from referrals where victim_reference = c.victim_reference
-        and (sender_id = c.sender_id or recipient_id = c.sender_id)), 'TRM_VICTIM_REFERENCE_UNKNOWN') as victim_reference
+        and (c.recipient_country is null or (national_contact_point and country = c.recipient_country)))
+        then 'TRM_RECIPIENT_INVALID'
+      when c.encryption_kid is not null and not exists (select from agency_keys where agency_id = c.recipient_id
+        and kid = c.encryption_kid and use = 'enc' and status = 'active') then 'TRM_SENSITIVE_INVALID'
+      when c.victim_reference is not null and not exists (select from referrals
+        where victim_reference = c.victim_reference and (sender_id = c.sender_id or recipient_id = c.sender_id))
+        then 'TRM_VICTIM_REFERENCE_UNKNOWN'
+    end as refusal
     from input cross join lateral ${checks.from}
   ),
   submitted as (
     insert into referrals (${REFERRAL_COLUMNS.join(', ')})
-    select ${REFERRAL_COLUMNS.map((column) =>
-      // The status reads the gate, so each referral's checks run before it is inserted.
-      column === 'status'
-        ? `case when ${GATE.map((g) => `gate.${g}`).join(' and ')} then r.status end`
-        : `r.${column}`,
-    ).join(', ')}
-    from input cross join lateral json_populate_record(null::referrals, input.referral) r
-    join gate on gate.id = r.id
+    select ${REFERRAL_COLUMNS.map((column) => `r.${column}`).join(', ')}
+    from gate join input on input.n = gate.n
+      cross join lateral json_populate_record(null::referrals, input.referral) r
+    where gate.refusal is null
+    on conflict (id) do nothing
     returning id, linkage_token
   ),
+  written as (select * from input where id in (select id from submitted)),
   message as (
-    insert into inbox_messages (${message.columns}) select ${message.values} from input cross join lateral ${message.from}
+    insert into inbox_messages (${message.columns})
+    select ${message.values} from written input cross join lateral ${message.from}
   ),
   deadline as (
-    insert into outbox (${deadline.columns}) select ${deadline.values} from input cross join lateral ${deadline.from}
+    insert into outbox (${deadline.columns})
+    select ${deadline.values} from written input cross join lateral ${deadline.from}
   ),
   audit as (
-    insert into audit_events (${audit.columns}) select ${audit.values} from input cross join lateral ${audit.from}
+    insert into audit_events (${audit.columns})
+    select ${audit.values} from written input cross join lateral ${audit.from}
   ),
   delivery as (
     insert into deliveries (message_id, agency_id, referral_id)
     select m.id, agencies.id, m.referral_id
-    from input cross join lateral json_to_record(input.message) as m(id uuid, agency_id uuid, referral_id uuid)
+    from written input cross join lateral json_to_record(input.message) as m(id uuid, agency_id uuid, referral_id uuid)
     join agencies on agencies.id = m.agency_id and agencies.delivery_mode = 'push'
     returning message_id
   ),
   webhook as (
-    insert into outbox (${webhook.columns}) select ${webhook.values} from input cross join lateral ${webhook.from}
+    insert into outbox (${webhook.columns})
+    select ${webhook.values} from written input cross join lateral ${webhook.from}
     where (input.message->>'id')::uuid in (select message_id from delivery)
   )
-  select submitted.id, (select count(*) from (select from referrals r where r.linkage_token = submitted.linkage_token
-    and r.id <> submitted.id limit 1000) l) as linked
-  from submitted
+  select gate.n, gate.refusal, s.id is not null as written,
+    case when s.linkage_token is null then 0 else
+      (select count(*) from (select from referrals r where r.linkage_token = s.linkage_token
+        and r.id <> s.id limit 1000) l)
+      + (select count(*) from submitted earlier join input on input.id = earlier.id
+        where earlier.linkage_token = s.linkage_token and input.n < gate.n)
+    end as linked
+  from gate left join submitted s on s.id = gate.id
 `
 
-interface Written {
-  id: string
+interface Answer {
+  n: number
+  refusal: SubmissionRefusal | null
+  written: boolean
   linked: string
 }
 
-let compiled: CompiledQuery<Written> | undefined
+let compiled: CompiledQuery<Answer> | undefined
 
-/** Writes the submissions in one statement; resolves to the linked count by referral id. */
+/**
+ * Writes the submissions in one statement (see STATEMENT); resolves, in their order, to how many
+ * other referrals share each one's linkage token, or to the reason it was not written.
+ */
 async function writeSubmissions(
   db: Kysely<Database>,
   entries: readonly { rows: SubmissionRows; checks: SubmissionChecks }[],
-): Promise<Map<string, number>> {
-  compiled ??= prepared(sql<Written>`${sql.raw(STATEMENT)}`.compile(db))
-  const input = entries.map(({ rows, checks }) => {
+): Promise<({ linked: number } | SubmissionRefused)[]> {
+  compiled ??= prepared(sql<Answer>`${sql.raw(STATEMENT)}`.compile(db))
+  const input = entries.map(({ rows, checks }, n) => {
     const { signingKey, lockKey, senderId, recipientId, recipientKind } = checks
     return {
+      n,
       checks: {
         lock_key: lockKey,
         sender_id: senderId,
@@ -223,13 +255,22 @@ async function writeSubmissions(
       audit: rows.audit,
     }
   })
-  const result = await executePrepared<Written>(db, { ...compiled, parameters: [JSON.stringify(input)] })
-  return new Map(result.rows.map((row) => [row.id, Number(row.linked)]))
+  const { rows } = await executePrepared<Answer>(db, { ...compiled, parameters: [JSON.stringify(input)] })
+  const answers = new Map(rows.map((row) => [row.n, row]))
+  return entries.map((_, n) => {
+    const answer = answers.get(n)
+    if (!answer) throw new Error(`the submission statement did not answer for submission ${n}`)
+    if (answer.refusal !== null) return new SubmissionRefused(answer.refusal)
+    if (!answer.written) return new SubmissionRefused('TRM_ID_TAKEN')
+    return { linked: Number(answer.linked) }
+  })
 }
 
 interface Pending {
   rows: SubmissionRows
   checks: SubmissionChecks
+  /** The referral id as Postgres compares it (a uuid in any letter case). */
+  id: string
   resolve: (result: { linked: number }) => void
   reject: (error: unknown) => void
 }
@@ -241,9 +282,11 @@ interface Pending {
  * once, and under load many share one statement's round trip, plan and commit (the WAL flush), which
  * is what a submission's write mostly costs Postgres. The commit comes before any answer.
  *
- * A statement holds its submissions together: one refusal or error aborts all of them. So when a
- * statement of several fails, each is written again on its own, and gets its own answer: the refusal
- * for the one at fault, success for the others.
+ * Each submission gets its own answer: the statement refuses one without failing the others. Only
+ * an error of the whole statement (a lost connection, a deadlock) fails them all; then each is
+ * written again on its own, one after another in the same turn, and gets its own answer. A
+ * submission the lost statement did commit then finds its id taken, which its caller answers as the
+ * replay it is.
  */
 export class SubmissionWriter {
   readonly #db: Kysely<Database>
@@ -264,10 +307,13 @@ export class SubmissionWriter {
     return this.#waiting.length
   }
 
-  /** Writes one submission (see {@link writeSubmissions}); resolves once it is committed. */
+  /**
+   * Writes one submission; resolves once it is committed, with how many other referrals carry its
+   * linkage token, or rejects with {@link SubmissionRefused} when it was not written.
+   */
   write(rows: SubmissionRows, checks: SubmissionChecks): Promise<{ linked: number }> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ rows, checks, resolve, reject })
+      this.#waiting.push({ rows, checks, id: rows.referral.id.toLowerCase(), resolve, reject })
       this.#next()
     })
   }
@@ -278,9 +324,9 @@ export class SubmissionWriter {
       const ids = new Set<string>()
       const later: Pending[] = []
       for (const pending of this.#waiting) {
-        // The same id twice in one statement would fail it for both; the second waits its turn.
-        if (batch.length < this.#maxBatch && !ids.has(pending.rows.referral.id)) {
-          ids.add(pending.rows.referral.id)
+        // The statement tells its submissions apart by id: the same id twice waits its turn.
+        if (batch.length < this.#maxBatch && !ids.has(pending.id)) {
+          ids.add(pending.id)
           batch.push(pending)
         } else later.push(pending)
       }
@@ -295,25 +341,27 @@ export class SubmissionWriter {
 
   async #write(batch: Pending[]): Promise<void> {
     try {
-      const linked = await writeSubmissions(this.#db, batch)
-      for (const pending of batch) settle(pending, linked)
+      settle(batch, await writeSubmissions(this.#db, batch))
     } catch (error) {
       if (batch.length === 1) {
         batch[0]!.reject(error)
         return
       }
-      await Promise.all(
-        batch.map((pending) =>
-          writeSubmissions(this.#db, [pending]).then((linked) => settle(pending, linked), pending.reject),
-        ),
-      )
+      for (const pending of batch) {
+        try {
+          settle([pending], await writeSubmissions(this.#db, [pending]))
+        } catch (error) {
+          pending.reject(error)
+        }
+      }
     }
   }
 }
 
-function settle(pending: Pending, linked: Map<string, number>) {
-  const count = linked.get(pending.rows.referral.id)
-  if (count === undefined)
-    pending.reject(new Error('the submission statement did not return a written referral'))
-  else pending.resolve({ linked: count })
+function settle(batch: Pending[], answers: ({ linked: number } | SubmissionRefused)[]) {
+  batch.forEach((pending, n) => {
+    const answer = answers[n]!
+    if (answer instanceof SubmissionRefused) pending.reject(answer)
+    else pending.resolve(answer)
+  })
 }
