@@ -14,7 +14,7 @@ import { referralDocument, writeCounts } from '../helpers/referrals.js'
 // insert), queue several submissions behind it, and check what the shared statement does.
 
 type Document = ReturnType<typeof referralDocument>
-type Tap = Pick<typeof t, 'teardown'>
+type Tap = Pick<typeof t, 'teardown' | 'equal'>
 
 async function until(condition: () => boolean | Promise<boolean>, what: string) {
   const deadline = Date.now() + 10_000
@@ -56,7 +56,8 @@ async function holdTransaction(
 
 t.test('submissions that arrive together', async (t) => {
   const { app, config } = await buildTestApp(t, { DATABASE_POOL_MAX: '2' })
-  const { db: other } = createDb(config, 'trm-test-other')
+  // Transactions held open, and the queries that watch the app, each need a connection of their own.
+  const { db: other } = createDb({ ...config, databasePoolMax: 4 }, 'trm-test-other')
   t.teardown(() => other.destroy())
   const ro = await addAgency(app, { country: 'RO' })
   const de = await addAgency(app, { country: 'DE', kind: 'social_services' })
@@ -72,19 +73,36 @@ t.test('submissions that arrive together', async (t) => {
     })
   t.equal((await submit(referralDocument(ro, { agencyId: de.id }))).statusCode, 201, 'warm-up')
 
-  /** Starts `first` and holds its statement until the returned release; it occupies the writer. */
-  const occupyWriter = async (t: Tap, first: Document) => {
+  /**
+   * Submits `queued` while the writer's one statement is held (a first referral's, stopped at its
+   * inbox insert by a table lock), so that they all wait, then lets it go. Resolves to the first
+   * referral and the answers to `queued`, in order.
+   */
+  const submitQueued = async (t: Tap, queued: Document[]) => {
+    const first = referralDocument(ro, { agencyId: de.id })
     const release = await holdTransaction(t, other, (trx) =>
       sql`lock table inbox_messages in exclusive mode`.execute(trx),
     )
-    const answer = submit(first)
+    const firstAnswer = submit(first)
     await until(async () => {
       const { rows } = await sql<{ n: string }>`select count(*) as n from pg_locks
         where not granted and relation = 'inbox_messages'::regclass`.execute(other)
       return Number(rows[0]!.n) === 1
     }, 'the first statement waits on the lock')
-    return { answer, release }
+    const answers = queued.map((document) => submit(document))
+    await until(() => app.submissions.waiting === queued.length, 'all wait for the writer')
+    await release()
+    t.equal((await firstAnswer).statusCode, 201, 'the referral that held the writer is stored')
+    return { first, answers: await Promise.all(answers) }
   }
+  /** The write counts after `n` more referrals, each with all its rows. */
+  const grown = (before: Awaited<ReturnType<typeof writeCounts>>, n: number) => ({
+    ...before,
+    referrals: before.referrals + n,
+    inbox: before.inbox + n,
+    outbox: before.outbox + n,
+    audit: before.audit + n,
+  })
 
   /** The transactions the referral messages of these documents were written in, by document. */
   const transactionsOf = async (documents: Document[]) => {
@@ -109,19 +127,13 @@ t.test('submissions that arrive together', async (t) => {
     }
     t.equal((await submit(linked(referralDocument(ro, { agencyId: de.id })))).statusCode, 201)
 
-    const first = referralDocument(ro, { agencyId: de.id })
     const queued = [
       linked(referralDocument(ro, { agencyId: de.id }, { urgency: 'immediate' })),
       referralDocument(ro, { agencyId: pushed.id }),
       referralDocument(ro, { country: 'FR' }),
       linked(referralDocument(ro, { agencyId: de.id }, { id: randomUUID().toUpperCase() })),
     ]
-    const held = await occupyWriter(t, first)
-    const answers = queued.map((document) => submit(document))
-    await until(() => app.submissions.waiting === queued.length, 'all wait for the writer')
-    await held.release()
-    t.equal((await held.answer).statusCode, 201)
-    const settled = await Promise.all(answers)
+    const { first, answers: settled } = await submitQueued(t, queued)
     t.same(
       settled.map((a) => a.statusCode),
       [201, 201, 201, 201],
@@ -214,23 +226,17 @@ t.test('submissions that arrive together', async (t) => {
     const stored = referralDocument(ro, { agencyId: de.id })
     const storedAnswer = await submit(stored)
     t.equal(storedAnswer.statusCode, 201)
-    const first = referralDocument(ro, { agencyId: de.id })
     const busy = referralDocument(ro, { agencyId: de.id })
     const unknownReference = referralDocument(ro, { agencyId: de.id })
     unknownReference.victim = { ...unknownReference.victim, reference: `V-${'0'.repeat(26)}` }
     const fine = [referralDocument(ro, { agencyId: de.id }), referralDocument(ro, { agencyId: de.id })]
     const queued = [fine[0]!, busy, stored, unknownReference, fine[1]!]
-    const held = await occupyWriter(t, first)
     // Another submission of `busy` holds its lock, as if it were being written right now.
     const releaseBusy = await holdTransaction(t, other, (trx) =>
       sql`select pg_advisory_xact_lock(hashtextextended(${`referral:${ro.id}:${busy.id}`}, 0))`.execute(trx),
     )
     const before = await writeCounts(app)
-    const answers = queued.map((document) => submit(document))
-    await until(() => app.submissions.waiting === queued.length, 'all wait for the writer')
-    await held.release()
-    t.equal((await held.answer).statusCode, 201)
-    const settled = await Promise.all(answers)
+    const { answers: settled } = await submitQueued(t, queued)
     t.same(
       settled.map((a) => [a.statusCode, a.statusCode < 300 ? undefined : a.json().code]),
       [
@@ -245,13 +251,7 @@ t.test('submissions that arrive together', async (t) => {
     t.equal(settled[2]!.json().receipt, storedAnswer.json().receipt, 'the replay has the first receipt')
     t.same(
       await writeCounts(app),
-      {
-        ...before,
-        referrals: before.referrals + 3,
-        inbox: before.inbox + 3,
-        outbox: before.outbox + 3,
-        audit: before.audit + 3,
-      },
+      grown(before, 3),
       'the first and the two fine ones, with all their rows; nothing of the others',
     )
     const [one, two] = await transactionsOf(fine)
@@ -261,7 +261,6 @@ t.test('submissions that arrive together', async (t) => {
   })
 
   t.test('an error of a whole shared statement: each is written again on its own', async (t) => {
-    const first = referralDocument(ro, { agencyId: de.id })
     const queued = Array.from({ length: 3 }, () => referralDocument(ro, { agencyId: de.id }))
     const poisoned = queued[1]!
     // An error the checks do not foresee (here a trigger's), which fails the statement it is in.
@@ -278,12 +277,7 @@ t.test('submissions that arrive together', async (t) => {
       await sql`drop function poison()`.execute(app.db)
     })
     const before = await writeCounts(app)
-    const held = await occupyWriter(t, first)
-    const answers = queued.map((document) => submit(document))
-    await until(() => app.submissions.waiting === queued.length, 'all wait for the writer')
-    await held.release()
-    t.equal((await held.answer).statusCode, 201)
-    const settled = await Promise.all(answers)
+    const { answers: settled } = await submitQueued(t, queued)
     t.same(
       settled.map((a) => a.statusCode),
       [201, 500, 201],
@@ -296,28 +290,13 @@ t.test('submissions that arrive together', async (t) => {
       'nothing of the one at fault is written',
     )
     t.not(transactions[0]![0], transactions[2]![0], 'the others were written again, each on its own')
-    t.same(
-      await writeCounts(app),
-      {
-        ...before,
-        referrals: before.referrals + 3,
-        inbox: before.inbox + 3,
-        outbox: before.outbox + 3,
-        audit: before.audit + 3,
-      },
-      'the first and the two others, once each',
-    )
+    t.same(await writeCounts(app), grown(before, 3), 'the first and the two others, once each')
   })
 
   t.test('the same id twice never shares a statement, in any letter case, and is stored once', async (t) => {
-    const first = referralDocument(ro, { agencyId: de.id })
     const twice = referralDocument(ro, { agencyId: de.id })
-    const held = await occupyWriter(t, first)
-    const answers = [submit(twice), submit({ ...twice, id: twice.id.toUpperCase() })]
-    await until(() => app.submissions.waiting === 2, 'both wait for the writer')
-    t.equal(app.submissions.waiting, 2)
-    await held.release()
-    const statuses = (await Promise.all(answers)).map((a) => a.statusCode).sort()
+    const { answers } = await submitQueued(t, [twice, { ...twice, id: twice.id.toUpperCase() }])
+    const statuses = answers.map((a) => a.statusCode).sort()
     t.same(statuses, [201, 422], 'one stores it; the other, another document with that id, is refused')
     t.equal((await transactionsOf([twice]))[0]!.length, 1, 'one message')
     const audit = await app.db
