@@ -173,21 +173,15 @@ t.test('submissions that arrive together', async (t) => {
       [queued[1]!.id],
       'only the push recipient gets a delivery',
     )
-    const webhooks = await app.db
-      .selectFrom('outbox')
-      .select(['payload', 'run_at'])
-      .where('queue', '=', 'webhooks')
-      .execute()
+    const outboxJobs = (queue: string) =>
+      app.db.selectFrom('outbox').select(['payload', 'run_at']).where('queue', '=', queue).execute()
+    const webhooks = await outboxJobs('webhooks')
     t.same(
       webhooks.map((w) => [w.payload, w.run_at]),
       [[{ messageId: deliveries[0]!.message_id }, null]],
       'and its webhook job, for its message',
     )
-    const deadlines = await app.db
-      .selectFrom('outbox')
-      .select(['payload', 'run_at'])
-      .where('queue', '=', 'deadlines')
-      .execute()
+    const deadlines = await outboxJobs('deadlines')
     const stored = await app.db
       .selectFrom('referrals')
       .select(['id', 'ack_due_at', 'urgency'])
