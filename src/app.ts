@@ -33,6 +33,7 @@ import authPlugin from './plugins/auth.js'
 import dbPlugin from './plugins/db.js'
 import errorsPlugin from './plugins/errors.js'
 import inboxWakeupsPlugin from './plugins/inbox-wakeups.js'
+import loadSheddingPlugin from './plugins/load-shedding.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
 import redisPlugin from './plugins/redis.js'
@@ -82,6 +83,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     genReqId: () => randomUUID(),
+    // While closing, requests get the hub's own 503 problem (plugins/load-shedding.ts), not Fastify's.
+    return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: true },
   }).setValidatorCompiler(typeboxValidatorCompiler(SHARED_SCHEMAS))
 
@@ -97,6 +100,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(redisPlugin, { config })
   await app.register(metricsPlugin)
   await app.register(securityPlugin, { config })
+  await app.register(loadSheddingPlugin, { config })
   // JSON everywhere, form-encoded only for the token endpoint (RFC 6749); anything else is 415.
   app.removeContentTypeParser('text/plain')
   await app.register(formbody)

@@ -37,6 +37,9 @@ const EnvSchema = Type.Object({
   WEBHOOK_MAX_ATTEMPTS: Type.Optional(Int({ minimum: 1 })),
   WEBHOOK_BACKOFF_MS: Type.Optional(Int({ minimum: 1 })),
   WEBHOOK_TIMEOUT_MS: Type.Optional(Int({ minimum: 100 })),
+  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Optional(Int({ minimum: 0 })),
+  OVERLOAD_MAX_HEAP_USED_BYTES: Type.Optional(Int({ minimum: 0 })),
+  SUBMISSION_QUEUE_MAX: Type.Optional(Int({ minimum: 1 })),
   STATS_MIN_CELL: Type.Optional(Int({ minimum: 1 })),
   RETENTION_DAYS: Type.Optional(Int({ minimum: 1 })),
 })
@@ -64,6 +67,16 @@ export interface Config {
     readonly maxAttempts: number
     readonly backoffMs: number
     readonly timeoutMs: number
+  }
+  /**
+   * Load shedding: 503 with Retry-After while the event loop lags or the heap is nearly full (0 turns a
+   * check off; the heap bound defaults to 90 % of V8's heap limit), and at most this many submissions
+   * waiting for a statement.
+   */
+  readonly overload: {
+    readonly maxEventLoopDelayMs: number
+    readonly maxHeapUsedBytes: number | undefined
+    readonly submissionQueueMax: number
   }
   readonly statsMinCell: number
   readonly retentionDays: number
@@ -196,6 +209,12 @@ function freeze(env: Env): Config {
       maxAttempts: Number(env.WEBHOOK_MAX_ATTEMPTS ?? 20),
       backoffMs: Number(env.WEBHOOK_BACKOFF_MS ?? 30_000),
       timeoutMs: Number(env.WEBHOOK_TIMEOUT_MS ?? 10_000),
+    },
+    overload: {
+      maxEventLoopDelayMs: Number(env.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS ?? 1_000),
+      maxHeapUsedBytes:
+        env.OVERLOAD_MAX_HEAP_USED_BYTES === undefined ? undefined : Number(env.OVERLOAD_MAX_HEAP_USED_BYTES),
+      submissionQueueMax: Number(env.SUBMISSION_QUEUE_MAX ?? 1_000),
     },
     statsMinCell: Number(env.STATS_MIN_CELL ?? 11),
     retentionDays: Number(env.RETENTION_DAYS ?? 365),

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { type CompiledQuery, Kysely, PostgresDialect, type PostgresPool, type QueryResult } from 'kysely'
 import pg from 'pg'
 import type { Config } from '../config.js'
+import { isConnectionLost } from '../lib/pg-errors.js'
 import type { Database } from './types.js'
 
 const INT8_OID = 20
@@ -24,8 +25,15 @@ const types = {
 
 export type DbConfig = Pick<Config, 'databaseUrl' | 'databaseSchema' | 'databasePoolMax'>
 
+/**
+ * A pool whose every client, idle or checked out, has an `error` listener. pg-pool listens on idle
+ * clients only and removes its listener while a client is checked out; a connection the server
+ * ends then (a restart, `pg_terminate_backend`, a network cut) would emit `error` with nobody
+ * listening, which ends the process. With a listener, only the statement that used the connection
+ * fails (it rejects with the error), and the pool replaces the connection.
+ */
 export function createPool(config: DbConfig, applicationName = 'trm-hub'): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: config.databaseUrl,
     max: config.databasePoolMax,
     application_name: applicationName,
@@ -39,7 +47,14 @@ export function createPool(config: DbConfig, applicationName = 'trm-hub'): pg.Po
       ...(config.databaseSchema ? [`-c search_path=${config.databaseSchema}`] : []),
     ].join(' '),
   })
+  pool.on('connect', (client) => client.on('error', ignoreConnectionError))
+  // An idle connection that breaks: the pool drops it and opens another when one is needed.
+  pool.on('error', ignoreConnectionError)
+  return pool
 }
+
+/** The statement that used a broken connection fails with the error itself; nothing else is to be done. */
+function ignoreConnectionError() {}
 
 /**
  * Marks a statement to be prepared once per connection (a named statement): Postgres then skips
@@ -76,18 +91,32 @@ function statementName(text: string): string {
   return name
 }
 
-/** The pool as Kysely sees it: statements marked PREPARED run as named statements. */
+/**
+ * The pool as Kysely sees it: statements marked PREPARED run as named statements, and a connection
+ * whose statement failed because the connection was lost goes back to the pool as broken, so the
+ * pool closes it instead of lending it to the next statement (it may still look usable for a moment:
+ * the server's error arrives before the socket closes).
+ */
 function preparingPool(pool: pg.Pool): PostgresPool {
   const clients = new WeakMap<pg.PoolClient, ReturnType<typeof wrap>>()
-  const wrap = (client: pg.PoolClient) => ({
-    query(text: unknown, values?: readonly unknown[]) {
-      if (typeof text === 'string' && text.startsWith(PREPARED)) {
-        return client.query({ name: statementName(text), text, values: values as unknown[] })
-      }
-      return client.query(text as string, values as unknown[])
-    },
-    release: () => client.release(),
-  })
+  const wrap = (client: pg.PoolClient) => {
+    let lost: Error | undefined
+    const run = (query: Promise<unknown>) =>
+      query.catch((error: unknown) => {
+        if (isConnectionLost(error)) lost = error as Error
+        throw error
+      })
+    return {
+      query(text: unknown, values?: readonly unknown[]) {
+        if (typeof text === 'string' && text.startsWith(PREPARED)) {
+          return run(client.query({ name: statementName(text), text, values: values as unknown[] }))
+        }
+        return run(client.query(text as string, values as unknown[]))
+      },
+      // A lost connection is destroyed by the pool, so this wrapper is never lent again.
+      release: () => client.release(lost),
+    }
+  }
   return {
     async connect() {
       const client = await pool.connect()
@@ -107,7 +136,5 @@ export function createDb(
   applicationName?: string,
 ): { db: Kysely<Database>; pool: pg.Pool } {
   const pool = createPool(config, applicationName)
-  // A broken idle connection must not crash the process; the pool replaces it.
-  pool.on('error', () => {})
   return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) }), pool }
 }

@@ -16,12 +16,26 @@ export interface RelayDeps {
   log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void }
   sweepMs?: number
   batchSize?: number
+  /** Wait after a failed batch: from minMs, doubling per failure in a row, up to maxMs (±20 %). */
+  backoff?: { minMs: number; maxMs: number }
 }
 
 export interface Relay {
-  /** Relays one batch now; resolves to the number of rows moved. */
+  /** Relays what is pending now; resolves to the number of rows moved (0 while backing off). */
   runOnce(): Promise<number>
+  /** Failed attempts in a row; while non-zero, wake-ups before the back-off has passed try nothing. */
+  readonly failing: number
   close(): Promise<void>
+}
+
+/** The wait after `failures` failed attempts in a row (1-based): doubling from minMs, capped, jittered. */
+export function relayBackoffMs(
+  failures: number,
+  backoff: { minMs: number; maxMs: number },
+  random = Math.random,
+) {
+  const nominal = Math.min(backoff.maxMs, backoff.minMs * 2 ** (failures - 1))
+  return Math.round(nominal * (0.8 + 0.4 * random()))
 }
 
 /**
@@ -32,9 +46,12 @@ export interface Relay {
 export async function startOutboxRelay(deps: RelayDeps): Promise<Relay> {
   const channel = outboxChannel(deps.schema)
   const batchSize = deps.batchSize ?? 200
+  const backoff = deps.backoff ?? { minMs: 500, maxMs: 5_000 }
   let closed = false
   let running: Promise<number> | undefined
   let again = false
+  let failing = 0
+  let retryAt = 0
   let client: pg.PoolClient | undefined
   let leader = false
 
@@ -72,14 +89,26 @@ export async function startOutboxRelay(deps: RelayDeps): Promise<Relay> {
     }
   }
 
+  // While Redis (or Postgres) is away every wake-up would fail the same way: after a failure the
+  // relay waits out a back-off, and says so once per outage rather than once per wake-up.
   const runOnce = (): Promise<number> => {
     if (running) {
       again = true
       return running
     }
+    if (Date.now() < retryAt) return Promise.resolve(0)
     running = drain()
+      .then((moved) => {
+        if (failing > 0) deps.log.info({ failedAttempts: failing }, 'outbox relay: relaying again')
+        failing = 0
+        retryAt = 0
+        return moved
+      })
       .catch((error: unknown) => {
-        deps.log.warn({ err: error }, 'outbox relay: batch failed; will retry')
+        failing += 1
+        const wait = relayBackoffMs(failing, backoff)
+        retryAt = Date.now() + wait
+        if (failing === 1) deps.log.warn({ err: error }, 'outbox relay: batch failed; backing off')
         return 0
       })
       .finally(() => {
@@ -132,6 +161,9 @@ export async function startOutboxRelay(deps: RelayDeps): Promise<Relay> {
 
   return {
     runOnce,
+    get failing() {
+      return failing
+    },
     async close() {
       closed = true
       clearInterval(timer)

@@ -32,6 +32,7 @@ export const ERRORS = {
   TRM_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   TRM_INTERNAL: { status: 500, title: 'Internal error' },
   TRM_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
+  TRM_OVERLOADED: { status: 503, title: 'Hub overloaded' },
 } as const satisfies Record<string, { status: number; title: string }>
 
 export type ErrorCode = keyof typeof ERRORS

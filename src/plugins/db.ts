@@ -24,7 +24,10 @@ export default fp<{ config: Config }>(
     // Half the pool at most writes submissions, so reads and other requests keep connections.
     app.decorate(
       'submissions',
-      new SubmissionWriter(db, { statementsInFlight: Math.max(1, Math.floor(config.databasePoolMax / 2)) }),
+      new SubmissionWriter(db, {
+        statementsInFlight: Math.max(1, Math.floor(config.databasePoolMax / 2)),
+        maxWaiting: config.overload.submissionQueueMax,
+      }),
     )
     app.addHook('onClose', async () => db.destroy())
   },

@@ -1,9 +1,13 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { type ErrorCode, type FieldError, isHubError } from '../lib/errors.js'
+import { isDatabaseUnavailable, isPoolTimeout } from '../lib/pg-errors.js'
 import { fieldErrors, toProblem } from '../lib/problem.js'
 
 const PROBLEM_JSON = 'application/problem+json; charset=utf-8'
+
+/** A database restart or failover takes seconds; clients that retry sooner only add load. */
+const DATABASE_RETRY_AFTER_SECONDS = 2
 
 export function sendProblem(
   reply: FastifyReply,
@@ -56,12 +60,19 @@ function handleError(
   if (error.statusCode === 400 && error.code?.startsWith('FST_')) {
     return sendProblem(reply, 'TRM_BAD_REQUEST', error.message)
   }
-  // Every pooled connection busy past the wait: overload, not a fault. Tell the client to come back.
-  if (error.message?.includes('timeout exceeded when trying to connect')) {
-    request.log.warn({ err: error }, 'database pool exhausted')
-    return sendProblem(reply, 'TRM_UNAVAILABLE', 'The hub is overloaded; retry shortly.', undefined, {
-      'retry-after': '1',
-    })
+  // Postgres away (stopped, restarting, unreachable) or every pooled connection busy past the wait:
+  // nothing was stored, and the same request will work again once it is back. The pool reconnects.
+  if (isDatabaseUnavailable(error)) {
+    const busy = isPoolTimeout(error)
+    request.log.warn({ err: error }, busy ? 'database pool exhausted' : 'database unavailable')
+    const why = busy ? 'The hub is overloaded' : 'The hub cannot reach its database right now'
+    return sendProblem(
+      reply,
+      'TRM_UNAVAILABLE',
+      `${why}; nothing was stored. Retry after the time in Retry-After.`,
+      undefined,
+      { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
+    )
   }
   // Anything else is our fault: the caller learns only the request id, the log keeps the rest.
   request.log.error({ err: error }, 'unhandled error')

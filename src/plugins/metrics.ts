@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import { Gauge, Histogram, Registry } from 'prom-client'
 import { QUEUE_NAMES } from '../jobs/queues.js'
+import { pingRedis } from '../lib/redis.js'
+import { pingDatabase } from '../modules/health/health.repository.js'
 
 const JOB_STATES = ['waiting', 'active', 'delayed', 'failed'] as const
 
@@ -33,6 +35,35 @@ export default fp(
       },
     })
 
+    new Gauge({
+      name: 'trm_dependency_up',
+      help: 'Whether this process reaches a dependency (1) or not (0): postgres, redis',
+      labelNames: ['dependency'],
+      registers: [registry],
+      async collect() {
+        const [postgres, redis] = await Promise.all([pingDatabase(app.db), pingRedis(app.redis)])
+        this.set({ dependency: 'postgres' }, postgres ? 1 : 0)
+        this.set({ dependency: 'redis' }, redis ? 1 : 0)
+      },
+    })
+
+    new Gauge({
+      name: 'trm_inbox_long_polls_waiting',
+      help: 'Long-polls of GET /v1/inbox waiting in this process',
+      registers: [registry],
+      collect() {
+        this.set(app.inboxWakeups.waiting)
+      },
+    })
+    new Gauge({
+      name: 'trm_inbox_listener_up',
+      help: 'Whether this process hears inbox wake-ups (LISTEN connection in place): 1, or 0 while it reconnects',
+      registers: [registry],
+      collect() {
+        this.set(app.inboxWakeups.listening ? 1 : 0)
+      },
+    })
+
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched'
       latency.observe(
@@ -44,7 +75,7 @@ export default fp(
     app.get(
       '/metrics',
       {
-        config: { rateLimit: false },
+        config: { rateLimit: false, alwaysAnswer: true },
         schema: {
           operationId: 'getMetrics',
           tags: ['infrastructure'],
@@ -59,5 +90,5 @@ export default fp(
       },
     )
   },
-  { name: 'trm-metrics', dependencies: ['trm-redis'] },
+  { name: 'trm-metrics', dependencies: ['trm-redis', 'trm-db'] },
 )

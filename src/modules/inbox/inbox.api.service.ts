@@ -34,9 +34,10 @@ export async function readInbox(
     ...(after ? { after: { txid: after.x, seq: after.s } } : {}),
   }
   const waitMs = Math.min(query.wait ?? 0, MAX_WAIT_SECONDS) * 1000
-  const subscription = waitMs > 0 ? await deps.wakeups.subscribe(agencyId) : undefined
+  const subscription = waitMs > 0 ? deps.wakeups.subscribe(agencyId) : undefined
   const deadline = Date.now() + waitMs
-  const stillWaiting = (pause = 0) => Date.now() + pause < deadline && !signal?.aborted
+  const stillWaiting = (pause = 0) =>
+    Date.now() + pause < deadline && !signal?.aborted && !deps.wakeups.closing
   // A message that has committed while an older transaction is still running is not readable yet,
   // and that transaction's end wakes no one (it may concern another agency): while a committed
   // message is there but was not read, a waiting read looks again shortly instead of waiting for

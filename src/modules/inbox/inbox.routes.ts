@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { clientGone } from '../../lib/client-gone.js'
 import { problems, secured } from '../../lib/schemas.js'
 import { confirmInbox, readInbox } from './inbox.api.service.js'
 import { InboxQuerySchema } from './inbox.schemas.js'
@@ -20,11 +21,8 @@ export const inboxRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Type.Ref('InboxPage'), ...problems(400, 401, 403, 429) },
       },
     },
-    async (request) => {
-      const aborted = new AbortController()
-      request.raw.once('close', () => aborted.abort())
-      return readInbox(deps, request.caller.id, request.query, String(request.id), aborted.signal) as never
-    },
+    async (request, reply) =>
+      readInbox(deps, request.caller.id, request.query, String(request.id), clientGone(reply.raw)) as never,
   )
 
   app.post(

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { clientGone } from '../../lib/client-gone.js'
 import { IdParams, problems, secured } from '../../lib/schemas.js'
 import { getReferral, listReferrals } from './referrals.read.js'
 import { ReferralListQuerySchema } from './referrals.schemas.js'
@@ -32,7 +33,7 @@ export const referralsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: {
           200: Type.Ref('ReferralSubmissionResult'),
           201: Type.Ref('ReferralSubmissionResult'),
-          ...problems(400, 401, 403, 409, 413, 415, 422, 429),
+          ...problems(400, 401, 403, 409, 413, 415, 422, 429, 503),
         },
       },
     },
@@ -42,6 +43,7 @@ export const referralsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         request.caller,
         (request.body as { jws: string }).jws,
         String(request.id),
+        clientGone(reply.raw),
       )
       if (result.status === 201) reply.header('location', `/v1/referrals/${result.body.id}`)
       return reply.code(result.status).send(result.body)

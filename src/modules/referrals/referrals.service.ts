@@ -18,7 +18,12 @@ import { ackDueAt, checkConsent, newVictimReference } from './referrals.core.js'
 import * as repo from './referrals.repository.js'
 import { checkSensitive } from './sensitive.js'
 import { type VerifiedDocument, verifySignedDocument } from './signed-document.js'
-import { SubmissionRefused, type SubmissionWriter, type SubmittedReferral } from './submission-writer.js'
+import {
+  SubmissionNotQueued,
+  SubmissionRefused,
+  type SubmissionWriter,
+  type SubmittedReferral,
+} from './submission-writer.js'
 
 export interface ReferralDeps {
   db: Kysely<Database>
@@ -107,6 +112,9 @@ const DECIDED_BY_DIRECTORY = new Set<string>([
   'TRM_SENSITIVE_INVALID',
 ])
 
+/** Answers that say nothing about the document: no reason to look for it as a replay. */
+const NOT_A_REFUSAL = new Set<string>(['TRM_IN_PROGRESS', 'TRM_OVERLOADED', 'TRM_BAD_REQUEST'])
+
 interface Route {
   recipient: AgencyRow
   /** The recipient key the sensitive JWE is addressed to, when there is one. */
@@ -181,6 +189,7 @@ export async function submitReferral(
   caller: { id: string; country: string },
   jws: string,
   requestId: string,
+  clientGone?: AbortSignal,
 ): Promise<{ status: 200 | 201; body: SubmissionResult }> {
   const verified = await verifySignedDocument(deps.directory, caller.id, jws, REFERRAL_TYP)
   const document = parseDocument(verified.payload)
@@ -189,7 +198,7 @@ export async function submitReferral(
       pointer: '/sender',
     })
   }
-  const accepted = { caller, jws, document, verified, requestId }
+  const accepted = { caller, jws, document, verified, requestId, clientGone }
   try {
     try {
       return await store(deps, accepted, await route(deps.directory, document))
@@ -200,7 +209,7 @@ export async function submitReferral(
     }
   } catch (error) {
     // A document stored before answers as a replay (or a mismatch), whatever changed since.
-    if (error instanceof HubError && error.code !== 'TRM_IN_PROGRESS') {
+    if (error instanceof HubError && !NOT_A_REFUSAL.has(error.code)) {
       const existing = await repo.findReferral(deps.db, document.id)
       if (existing) return replayOrRefuse(deps.db, existing, caller.id, verified.payloadSha256)
     }
@@ -214,6 +223,7 @@ interface Accepted {
   document: ReferralDocument
   verified: VerifiedDocument
   requestId: string
+  clientGone: AbortSignal | undefined
 }
 
 async function store(
@@ -221,7 +231,7 @@ async function store(
   accepted: Accepted,
   { recipient, encryptionKid }: Route,
 ): Promise<{ status: 201; body: SubmissionResult }> {
-  const { caller, jws, document, verified, requestId } = accepted
+  const { caller, jws, document, verified, requestId, clientGone } = accepted
   const submittedAt = deps.now()
   const due = ackDueAt(submittedAt, document.urgency, document.victim.minor, deps.config.deadlines)
   const receipt = await signHubStatement(deps.hubKeys, RECEIPT_TYP, {
@@ -303,6 +313,7 @@ async function store(
         encryptionKid,
         victimReference: document.victim.reference,
       },
+      clientGone,
     ))
   } catch (error) {
     throw refusalFor(deps.directory, error, document, caller.id)
@@ -332,6 +343,20 @@ async function store(
 
 /** The refusal a submission the statement did not write stands for; other errors pass unchanged. */
 function refusalFor(directory: DirectoryCache, error: unknown, document: ReferralDocument, callerId: string) {
+  if (error instanceof SubmissionNotQueued) {
+    return error.reason === 'queue-full'
+      ? new HubError(
+          'TRM_OVERLOADED',
+          'The hub has more referrals waiting than it takes; nothing was stored. Retry after the time in Retry-After.',
+          {
+            headers: { 'retry-after': '1' },
+          },
+        )
+      : new HubError(
+          'TRM_BAD_REQUEST',
+          'The client closed the connection before the referral was written; nothing was stored.',
+        )
+  }
   if (!(error instanceof SubmissionRefused)) return error
   switch (error.refusal) {
     // The id is taken: replay or mismatch, decided by the caller from the stored row.

@@ -79,6 +79,17 @@ export type SubmissionRefusal =
   | 'TRM_VICTIM_REFERENCE_UNKNOWN'
   | 'TRM_ID_TAKEN'
 
+/**
+ * A submission that was not given to a statement: the queue of waiting submissions was full, or its
+ * client had gone before its turn came. Nothing of it was written.
+ */
+export class SubmissionNotQueued extends Error {
+  constructor(readonly reason: 'queue-full' | 'client-gone') {
+    super(`the submission was not written: ${reason}`)
+    this.name = 'SubmissionNotQueued'
+  }
+}
+
 /** A submission the statement did not write, and why; the other submissions it carried are written. */
 export class SubmissionRefused extends Error {
   constructor(readonly refusal: SubmissionRefusal) {
@@ -273,6 +284,8 @@ interface Pending {
   id: string
   resolve: (result: { linked: number }) => void
   reject: (error: unknown) => void
+  /** Aborted when the client has gone: then it is not written unless its statement already started. */
+  signal: AbortSignal | undefined
 }
 
 /**
@@ -292,14 +305,19 @@ export class SubmissionWriter {
   readonly #db: Kysely<Database>
   readonly #statementsInFlight: number
   readonly #maxBatch: number
+  readonly #maxWaiting: number
   #waiting: Pending[] = []
   #inFlight = 0
 
-  constructor(db: Kysely<Database>, options: { statementsInFlight: number; maxBatch?: number }) {
+  constructor(
+    db: Kysely<Database>,
+    options: { statementsInFlight: number; maxBatch?: number; maxWaiting?: number },
+  ) {
     if (!(options.statementsInFlight >= 1)) throw new RangeError('statementsInFlight must be at least 1')
     this.#db = db
     this.#statementsInFlight = options.statementsInFlight
     this.#maxBatch = options.maxBatch ?? 64
+    this.#maxWaiting = options.maxWaiting ?? Number.POSITIVE_INFINITY
   }
 
   /** Submissions waiting for a statement (not those in one). */
@@ -309,11 +327,17 @@ export class SubmissionWriter {
 
   /**
    * Writes one submission; resolves once it is committed, with how many other referrals carry its
-   * linkage token, or rejects with {@link SubmissionRefused} when it was not written.
+   * linkage token, or rejects with {@link SubmissionRefused} when it was not written, or with
+   * {@link SubmissionNotQueued} when the queue is full (at once) or `signal` aborted before its
+   * statement started.
    */
-  write(rows: SubmissionRows, checks: SubmissionChecks): Promise<{ linked: number }> {
+  write(rows: SubmissionRows, checks: SubmissionChecks, signal?: AbortSignal): Promise<{ linked: number }> {
+    // Load shedding: beyond the bound a submission would wait longer than its client will.
+    if (this.#waiting.length >= this.#maxWaiting && this.#inFlight >= this.#statementsInFlight) {
+      return Promise.reject(new SubmissionNotQueued('queue-full'))
+    }
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ rows, checks, id: rows.referral.id.toLowerCase(), resolve, reject })
+      this.#waiting.push({ rows, checks, id: rows.referral.id.toLowerCase(), resolve, reject, signal })
       this.#next()
     })
   }
@@ -324,6 +348,10 @@ export class SubmissionWriter {
       const ids = new Set<string>()
       const later: Pending[] = []
       for (const pending of this.#waiting) {
+        if (pending.signal?.aborted) {
+          pending.reject(new SubmissionNotQueued('client-gone'))
+          continue
+        }
         // The statement tells its submissions apart by id: the same id twice waits its turn.
         if (batch.length < this.#maxBatch && !ids.has(pending.id)) {
           ids.add(pending.id)
@@ -331,6 +359,7 @@ export class SubmissionWriter {
         } else later.push(pending)
       }
       this.#waiting = later
+      if (batch.length === 0) continue
       this.#inFlight++
       void this.#write(batch).finally(() => {
         this.#inFlight--
