@@ -177,7 +177,8 @@ export async function requeueFailed(
 /**
  * Ends as `cancelled` the pending deliveries (of an agency, or one) whose agency takes no webhooks
  * any more (pull, or no URL), with a `webhook.cancelled` audit event each, in one statement. The
- * agency is read in the statement, so a delivery is never cancelled for an agency that is push.
+ * agency is read in the statement, so a delivery is never cancelled for an agency that is push. A
+ * POST already in flight that then answers 2xx still records it `delivered`: the receiver has it.
  */
 export async function cancelUndeliverable(
   db: Kysely<Database>,
