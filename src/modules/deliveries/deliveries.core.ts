@@ -9,7 +9,7 @@ export const DELIVERY_STATUS_MEANINGS: Record<DeliveryStatus, string> = {
   failed:
     'every attempt failed; the message is still in the inbox, and `POST /v1/deliveries/{messageId}/retry` sends it again',
   cancelled:
-    'never sent: the agency switched to pull while it was pending (final; the message is in the inbox)',
+    'not tried any more: the agency switched to pull while it was pending (final; the message is in the inbox)',
 }
 
 /** Why a delivery in this state cannot be retried, or undefined when it can: only `failed` ones can. */

@@ -37,7 +37,7 @@ export const deliveriesRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'Push agencies only have deliveries: one per inbox message POSTed to their webhook. Newest first; ' +
           '`next` continues with older ones. A `failed` delivery has used every attempt; its message is ' +
           'still in the inbox (`GET /v1/inbox`), and `POST /v1/deliveries/{messageId}/retry` sends it again. ' +
-          'A `cancelled` one was pending when the agency switched to pull: it is never sent.',
+          'A `cancelled` one was pending when the agency switched to pull: it is not tried again.',
         security: secured('inbox:read'),
         querystring: DeliveryListQuerySchema,
         response: { 200: Type.Ref('WebhookDeliveryPage'), ...problems(400, 401, 403, 429) },

@@ -201,7 +201,7 @@ export interface paths {
         };
         /**
          * The caller's webhook deliveries with their attempts, newest first, cursor-paged
-         * @description Push agencies only have deliveries: one per inbox message POSTed to their webhook. Newest first; `next` continues with older ones. A `failed` delivery has used every attempt; its message is still in the inbox (`GET /v1/inbox`), and `POST /v1/deliveries/{messageId}/retry` sends it again. A `cancelled` one was pending when the agency switched to pull: it is never sent.
+         * @description Push agencies only have deliveries: one per inbox message POSTed to their webhook. Newest first; `next` continues with older ones. A `failed` delivery has used every attempt; its message is still in the inbox (`GET /v1/inbox`), and `POST /v1/deliveries/{messageId}/retry` sends it again. A `cancelled` one was pending when the agency switched to pull: it is not tried again.
          */
         get: operations["listDeliveries"];
         put?: never;
@@ -933,7 +933,7 @@ export interface components {
              * @description - `pending`: being tried, or tried again after a retry was asked for
              *     - `delivered`: the webhook answered 2xx (final)
              *     - `failed`: every attempt failed; the message is still in the inbox, and `POST /v1/deliveries/{messageId}/retry` sends it again
-             *     - `cancelled`: never sent: the agency switched to pull while it was pending (final; the message is in the inbox)
+             *     - `cancelled`: not tried any more: the agency switched to pull while it was pending (final; the message is in the inbox)
              * @enum {unknown}
              */
             status: "pending" | "delivered" | "failed" | "cancelled";
