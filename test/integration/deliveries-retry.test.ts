@@ -99,10 +99,10 @@ const webhookEvents = (app: FastifyInstance, messageId: string) =>
 /** A BullMQ job once it has finished, with what its processor returned. */
 const finishedJob = (app: FastifyInstance, jobId: string) =>
   eventually(async () => {
-    const job = await app.queues.webhooks.getJob(jobId)
-    if (!job) return undefined
-    return (await job.isCompleted()) || (await job.isFailed()) ? job : undefined
-  }, `webhook job ${jobId} to finish`)
+    const state = await app.queues.webhooks.getJobState(jobId)
+    // Read the job after its state: one read before it finished would hold no return value yet.
+    return state === 'completed' || state === 'failed' ? app.queues.webhooks.getJob(jobId) : undefined
+  }, `webhook job ${jobId} to finish`).then((job) => job!)
 
 const countOf = (receiver: WebhookReceiver, messageId: string) =>
   receiver.received.filter((r) => r.messageId === messageId).length
