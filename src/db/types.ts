@@ -132,8 +132,9 @@ export interface DeliveriesTable {
   message_id: string
   agency_id: string
   referral_id: string
-  status: Generated<'pending' | 'delivered' | 'failed'>
+  status: Generated<'pending' | 'delivered' | 'failed' | 'cancelled'>
   attempts: Generated<number>
+  retries: Generated<number>
   last_error: string | null
   last_attempt_at: Date | null
   delivered_at: Date | null

@@ -3,13 +3,19 @@ import type { InboxMessageRow } from '../db/types.js'
 import { signDetached, WEBHOOK_SIGNATURE_TYP } from '../lib/detached-jws.js'
 import { OutboundError, postJson } from '../lib/outbound.js'
 import { findDeliveryTarget } from '../modules/deliveries/deliveries.repository.js'
-import { recordDelivered, recordFailedAttempt } from '../modules/deliveries/deliveries.service.js'
+import {
+  cancelUndeliverable,
+  recordDelivered,
+  recordFailedAttempt,
+} from '../modules/deliveries/deliveries.service.js'
 import { toInboxItem } from '../modules/inbox/inbox.core.js'
 import type { Processor } from './processors.js'
 import { type JobDeps, SHUTDOWN } from './worker-deps.js'
 
 export interface WebhookJob {
   messageId: string
+  /** Which job of the delivery this is: absent (0) for the first, n for the one the n-th retry scheduled. */
+  retry?: number
 }
 
 /** The receiver did not take the message; the attempt is already recorded. BullMQ retries it. */
@@ -21,7 +27,8 @@ class DeliveryFailed extends Error {
  * Pushes one inbox message to its agency's webhook, signed by the hub (`TRM-Signature`, a detached
  * JWS over the exact body). A 2xx is delivery; anything else is recorded and thrown so BullMQ retries
  * with the webhook backoff, and the last failure marks the delivery `failed`. A worker shutting down
- * puts the job back in the queue without spending an attempt.
+ * puts the job back in the queue without spending an attempt. A delivery whose agency switched to
+ * pull ends `cancelled`; one that is not pending, or that a retry handed to a newer job, is left alone.
  */
 export function webhookProcessor(deps: JobDeps): Processor {
   const { config, log } = deps
@@ -46,17 +53,23 @@ export function webhookProcessor(deps: JobDeps): Processor {
     signal: AbortSignal | undefined,
     final: boolean,
   ) {
-    const { messageId } = job.data as WebhookJob
+    const { messageId, retry = 0 } = job.data as WebhookJob
     const found = await findDeliveryTarget(deps.db, messageId)
     if (!found) {
       log.warn({ messageId }, 'webhook: no such delivery; nothing to do')
       return 'gone'
     }
-    const { delivery_status, agency_status, delivery_mode, delivery_url, ...message } = found
+    const { delivery_status, delivery_retries, agency_status, delivery_mode, delivery_url, ...message } =
+      found
     if (delivery_status === 'delivered') return 'already-delivered'
-    if (delivery_mode !== 'push' || !delivery_url) return 'not-push'
+    if (delivery_retries !== retry) return 'superseded'
+    // `failed` here is a job run again after its final attempt was recorded (a stalled job).
+    if (delivery_status !== 'pending') return delivery_status
+    if (delivery_mode !== 'push' || !delivery_url) {
+      return (await cancelUndeliverable(deps, messageId)) ? 'cancelled' : 'not-push'
+    }
 
-    const target = { messageId, agencyId: message.agency_id, referralId: message.referral_id }
+    const target = { messageId, agencyId: message.agency_id, referralId: message.referral_id, retry }
     const outcome =
       agency_status === 'active'
         ? await send(job, token, signal, delivery_url, message, target)
@@ -75,7 +88,7 @@ export function webhookProcessor(deps: JobDeps): Processor {
     signal: AbortSignal | undefined,
     url: string,
     message: InboxMessageRow,
-    target: { messageId: string; agencyId: string; referralId: string },
+    target: { messageId: string; agencyId: string; referralId: string; retry: number },
   ): Promise<{ httpStatus: number } | { error: string }> {
     const body = Buffer.from(JSON.stringify(toInboxItem(message)))
     const signature = await signDetached(deps.hubKeys, WEBHOOK_SIGNATURE_TYP, body)

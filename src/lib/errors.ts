@@ -17,6 +17,8 @@ export const ERRORS = {
   TRM_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   TRM_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   TRM_DIRECTORY_CONFLICT: { status: 409, title: 'Directory conflict' },
+  TRM_DELIVERY_NOT_FAILED: { status: 409, title: 'Only a failed delivery can be retried' },
+  TRM_DELIVERY_NO_WEBHOOK: { status: 409, title: 'The agency takes no webhook deliveries now' },
   TRM_JWS_MALFORMED: { status: 422, title: 'Not a compact JWS' },
   TRM_JWS_HEADER_REFUSED: { status: 422, title: 'JWS header not accepted' },
   TRM_JWS_TYP: { status: 422, title: 'Wrong document type' },

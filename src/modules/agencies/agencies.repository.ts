@@ -21,6 +21,11 @@ export function lockAgency(db: Kysely<Database>, id: string) {
   return db.selectFrom('agencies').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
 }
 
+/** Holds the agency as it is (no PATCH meanwhile) while the caller's transaction relies on it. */
+export function lockAgencyForShare(db: Kysely<Database>, id: string) {
+  return db.selectFrom('agencies').selectAll().where('id', '=', id).forShare().executeTakeFirst()
+}
+
 export function findNationalContactPoint(db: Kysely<Database>, country: string) {
   return db
     .selectFrom('agencies')

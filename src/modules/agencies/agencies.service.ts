@@ -6,6 +6,7 @@ import { type FieldError, HubError } from '../../lib/errors.js'
 import { newId } from '../../lib/ids.js'
 import { isUniqueViolation } from '../../lib/pg-errors.js'
 import { recordAuditEvent } from '../audit/audit.service.js'
+import { cancelPendingDeliveries } from '../deliveries/deliveries.service.js'
 import * as repo from './agencies.repository.js'
 import type {
   Agency,
@@ -190,13 +191,25 @@ export async function patchAgency(
         ...(patch.status !== undefined ? { status: patch.status } : {}),
         ...delivery,
       })
+      // Switching to pull ends what was still waiting to be pushed (the inbox has every message).
+      const cancelledDeliveries =
+        current.delivery_mode === 'push' && row.delivery_mode !== 'push'
+          ? await cancelPendingDeliveries(trx, id, {
+              actor: actor.agencyId,
+              requestId: actor.requestId ?? null,
+            })
+          : 0
       await recordAuditEvent(trx, {
         actor: actor.agencyId,
         action: 'agency.updated',
         target: { type: 'agency', id },
         requestId: actor.requestId,
         outcome: 'success',
-        details: { fields: Object.keys(patch).sort().join(','), status: row.status },
+        details: {
+          fields: Object.keys(patch).sort().join(','),
+          status: row.status,
+          ...(cancelledDeliveries > 0 ? { cancelledDeliveries } : {}),
+        },
       })
       return toAgency(row, await repo.listKeys(trx, [id]))
     })

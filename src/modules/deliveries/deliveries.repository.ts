@@ -1,11 +1,12 @@
 import { type Kysely, sql } from 'kysely'
 import { executePrepared } from '../../db/create-db.js'
-import type { Database, InboxMessageRow } from '../../db/types.js'
+import type { Database, DeliveryRow, InboxMessageRow } from '../../db/types.js'
 import { MESSAGE_COLUMNS, REFERRAL_JWS_JOIN } from '../inbox/inbox.repository.js'
 import type { DeliveredMove, DeliveredReferral } from '../referrals/referrals.repository.js'
 import { deliveredCtes } from '../referrals/referrals.repository.js'
+import type { DeliveryStatus } from './deliveries.core.js'
 
-export type DeliveryStatus = 'pending' | 'delivered' | 'failed'
+export type { DeliveryStatus }
 
 /** A delivery with what sending it needs: its message and its agency's delivery settings. */
 export async function findDeliveryTarget(db: Kysely<Database>, messageId: string) {
@@ -14,12 +15,13 @@ export async function findDeliveryTarget(db: Kysely<Database>, messageId: string
     sql<
       InboxMessageRow & {
         delivery_status: DeliveryStatus
+        delivery_retries: number
         agency_status: string
         delivery_mode: string
         delivery_url: string | null
       }
     >`
-      select ${MESSAGE_COLUMNS}, d.status as delivery_status, a.status as agency_status, a.delivery_mode, a.delivery_url
+      select ${MESSAGE_COLUMNS}, d.status as delivery_status, d.retries as delivery_retries, a.status as agency_status, a.delivery_mode, a.delivery_url
       from deliveries d
       join inbox_messages m on m.id = d.message_id
       join agencies a on a.id = d.agency_id
@@ -28,6 +30,10 @@ export async function findDeliveryTarget(db: Kysely<Database>, messageId: string
     `.compile(db),
   )
   return rows[0]
+}
+
+export function findDelivery(db: Kysely<Database>, messageId: string) {
+  return db.selectFrom('deliveries').selectAll().where('message_id', '=', messageId).executeTakeFirst()
 }
 
 export function lockDelivery(db: Kysely<Database>, messageId: string) {
@@ -115,4 +121,87 @@ export function listDeliveries(
   if (filter.status) query = query.where('status', '=', filter.status)
   if (filter.beforeId) query = query.where('message_id', '<', filter.beforeId)
   return query.execute()
+}
+
+/** Who asked for a change to deliveries, for its audit events: an agency (with its request) or the hub. */
+export interface DeliveryActor {
+  actor: string
+  requestId: string | null
+}
+
+/**
+ * Puts failed deliveries of one agency back to `pending` in one statement: each counts one more
+ * retry, gets a new webhook job in the outbox (a new row, so a new BullMQ job id: the first job is
+ * kept as failed) carrying that retry's number, and one `webhook.retry_requested` audit event. One
+ * delivery with `messageId`; else the next `limit` after `afterId`, in message id order. Rows are
+ * locked as an attempt locks them, and one another process retried meanwhile is left alone.
+ */
+export async function requeueFailed(
+  db: Kysely<Database>,
+  filter: { agencyId: string; messageId?: string; afterId?: string; limit: number },
+  by: DeliveryActor & { bulk: boolean },
+  webhook: { queue: string; jobName: string },
+): Promise<DeliveryRow[]> {
+  const { rows } = await sql<DeliveryRow>`
+    with retried as (
+      update deliveries set status = 'pending', retries = retries + 1
+      where message_id in (
+        select message_id from deliveries
+        where agency_id = ${filter.agencyId} and status = 'failed'
+          ${filter.messageId !== undefined ? sql`and message_id = ${filter.messageId}` : sql``}
+          ${filter.afterId !== undefined ? sql`and message_id > ${filter.afterId}` : sql``}
+        order by message_id
+        limit ${filter.limit}
+        for update
+      ) and status = 'failed'
+      returning *
+    ),
+    scheduled as (
+      insert into outbox (id, queue, job_name, payload)
+      select trm_uuid_v7(), ${webhook.queue}, ${webhook.jobName},
+        jsonb_build_object('messageId', message_id, 'retry', retries)
+      from retried
+    ),
+    audit as (
+      insert into audit_events (actor, action, target_type, target_id, referral_id, request_id, outcome, details)
+      select ${by.actor}, 'webhook.retry_requested', 'inbox_message', message_id::text, referral_id,
+        ${by.requestId}, 'success',
+        jsonb_build_object('agencyId', agency_id, 'attempts', attempts, 'retries', retries, 'bulk', ${by.bulk}::boolean)
+      from retried
+    )
+    select * from retried order by message_id
+  `.execute(db)
+  return rows
+}
+
+/**
+ * Ends as `cancelled` the pending deliveries (of an agency, or one) whose agency takes no webhooks
+ * any more (pull, or no URL), with a `webhook.cancelled` audit event each, in one statement. The
+ * agency is read in the statement, so a delivery is never cancelled for an agency that is push. A
+ * POST already in flight that then answers 2xx still records it `delivered`: the receiver has it.
+ */
+export async function cancelUndeliverable(
+  db: Kysely<Database>,
+  target: { agencyId: string } | { messageId: string },
+  by: DeliveryActor,
+): Promise<number> {
+  const { rows } = await sql<{ cancelled: string }>`
+    with cancelled as (
+      update deliveries d set status = 'cancelled'
+      from agencies a
+      where a.id = d.agency_id and d.status = 'pending'
+        and (a.delivery_mode <> 'push' or a.delivery_url is null)
+        and ${'agencyId' in target ? sql`d.agency_id = ${target.agencyId}` : sql`d.message_id = ${target.messageId}`}
+      returning d.message_id, d.agency_id, d.referral_id, d.attempts, a.delivery_mode
+    ),
+    audit as (
+      insert into audit_events (actor, action, target_type, target_id, referral_id, request_id, outcome, details)
+      select ${by.actor}, 'webhook.cancelled', 'inbox_message', message_id::text, referral_id,
+        ${by.requestId}, 'success',
+        jsonb_build_object('agencyId', agency_id, 'attempts', attempts, 'deliveryMode', delivery_mode)
+      from cancelled
+    )
+    select count(*) as cancelled from cancelled
+  `.execute(db)
+  return Number(rows[0]?.cancelled ?? 0)
 }

@@ -1,17 +1,22 @@
 import { type Static, Type } from 'typebox'
 import { Cursor, DateTime, Limit, Uuid } from '../../lib/schemas.js'
+import { DELIVERY_STATUS_MEANINGS, DELIVERY_STATUSES } from './deliveries.core.js'
 
-export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const
+export { DELIVERY_STATUSES }
+
+const statusMeanings = DELIVERY_STATUSES.map((s) => `- \`${s}\`: ${DELIVERY_STATUS_MEANINGS[s]}`).join('\n')
 
 export const DeliverySchema = Type.Object(
   {
     messageId: Uuid,
     referralId: Uuid,
-    status: Type.Enum([...DELIVERY_STATUSES], {
+    status: Type.Enum([...DELIVERY_STATUSES], { description: statusMeanings }),
+    attempts: Type.Integer({ minimum: 0, description: 'POSTs tried so far, retries included' }),
+    retries: Type.Integer({
+      minimum: 0,
       description:
-        'pending: being tried; delivered: a 2xx answered; failed: every attempt failed (the inbox still has it)',
+        'How many times a retry was asked for (POST /v1/deliveries/{messageId}/retry or the bulk form)',
     }),
-    attempts: Type.Integer({ minimum: 0, description: 'POSTs tried so far' }),
     lastError: Type.Union([Type.String(), Type.Null()], {
       description: 'What went wrong last time, if anything',
     }),
@@ -37,4 +42,30 @@ export const DeliveryListQuerySchema = Type.Object(
 )
 export type DeliveryListQuery = Static<typeof DeliveryListQuerySchema>
 
-export const DELIVERY_SCHEMAS = [DeliverySchema, DeliveryPageSchema]
+export const DeliveryParamsSchema = Type.Object({ messageId: Uuid })
+
+export const DeliveryRetryAllSchema = Type.Object(
+  {
+    status: Type.Literal('failed', { description: 'Which deliveries to send again: the failed ones' }),
+    agencyId: Type.Optional(
+      Type.String({
+        format: 'uuid',
+        description: "Whose deliveries: the caller's own by default; another agency's for an operator",
+      }),
+    ),
+  },
+  { $id: 'WebhookDeliveryRetryAll', additionalProperties: false },
+)
+export type DeliveryRetryAll = Static<typeof DeliveryRetryAllSchema>
+
+export const DeliveryRetriedSchema = Type.Object(
+  { retried: Type.Integer({ minimum: 0, description: 'Failed deliveries put back to pending' }) },
+  { $id: 'WebhookDeliveriesRetried' },
+)
+
+export const DELIVERY_SCHEMAS = [
+  DeliverySchema,
+  DeliveryPageSchema,
+  DeliveryRetryAllSchema,
+  DeliveryRetriedSchema,
+]

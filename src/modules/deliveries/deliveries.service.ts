@@ -12,18 +12,20 @@ export interface DeliveryView {
   referralId: string
   status: repo.DeliveryStatus
   attempts: number
+  retries: number
   lastError: string | null
   lastAttemptAt: string | null
   deliveredAt: string | null
   createdAt: string
 }
 
-function toDeliveryView(row: DeliveryRow): DeliveryView {
+export function toDeliveryView(row: DeliveryRow): DeliveryView {
   return {
     messageId: row.message_id,
     referralId: row.referral_id,
     status: row.status,
     attempts: row.attempts,
+    retries: row.retries,
     lastError: row.last_error,
     lastAttemptAt: row.last_attempt_at?.toISOString() ?? null,
     deliveredAt: row.delivered_at?.toISOString() ?? null,
@@ -88,26 +90,57 @@ export async function recordDelivered(deps: AttemptDeps, delivered: Delivered): 
 const MAX_ERROR_LENGTH = 500
 
 /**
- * Records a failed attempt; the final one marks the delivery `failed` (the dead-letter state) and is
- * audited. The message stays in the agency's inbox either way.
+ * Records a failed attempt of job `retry` (0 for the first job, n for the job of the n-th retry); the
+ * final one marks the delivery `failed` (the dead-letter state) and is audited. A delivery that is not
+ * pending any more (cancelled, or delivered by an earlier attempt) or belongs to a newer job is left
+ * alone. The message stays in the agency's inbox either way.
  */
 export function recordFailedAttempt(
   deps: AttemptDeps,
-  failed: { messageId: string; agencyId: string; referralId: string; error: string; final: boolean },
+  failed: {
+    messageId: string
+    agencyId: string
+    referralId: string
+    retry: number
+    error: string
+    final: boolean
+  },
 ): Promise<void> {
   return transact(deps.db, async (trx) => {
     const row = await repo.lockDelivery(trx, failed.messageId)
-    if (!row || row.status === 'delivered') return
+    if (row?.status !== 'pending' || row.retries !== failed.retry) return
     const updated = await repo.updateAfterAttempt(trx, failed.messageId, {
       status: failed.final ? 'failed' : 'pending',
       lastError: failed.error.slice(0, MAX_ERROR_LENGTH),
     })
-    if (!failed.final || row.status === 'failed') return
+    if (!failed.final) return
     await auditWebhook(trx, 'webhook.failed', failed, {
       attempts: updated.attempts,
       lastError: updated.last_error,
     })
   })
+}
+
+/**
+ * A pending delivery whose agency takes no webhooks any more (it switched to pull) ends `cancelled`,
+ * audited as the hub's doing. False when it was not cancelled: the agency is push again, or the
+ * delivery is no longer pending.
+ */
+export async function cancelUndeliverable(deps: AttemptDeps, messageId: string): Promise<boolean> {
+  return (await repo.cancelUndeliverable(deps.db, { messageId }, { actor: 'system', requestId: null })) > 0
+}
+
+/**
+ * Inside the transaction that switches an agency to pull: its pending deliveries end `cancelled`
+ * at once, each audited as the caller's doing, instead of each waiting for its job's next turn.
+ * Resolves to how many.
+ */
+export function cancelPendingDeliveries(
+  trx: Kysely<Database>,
+  agencyId: string,
+  by: repo.DeliveryActor,
+): Promise<number> {
+  return repo.cancelUndeliverable(trx, { agencyId }, by)
 }
 
 /** The audit event of a webhook's outcome: by the hub itself, on the inbox message it carried. */

@@ -201,11 +201,51 @@ export interface paths {
         };
         /**
          * The caller's webhook deliveries with their attempts, newest first, cursor-paged
-         * @description Push agencies only have deliveries: one per inbox message POSTed to their webhook. Newest first; `next` continues with older ones. A `failed` delivery has used every attempt; its message is still in the inbox (`GET /v1/inbox`).
+         * @description Push agencies only have deliveries: one per inbox message POSTed to their webhook. Newest first; `next` continues with older ones. A `failed` delivery has used every attempt; its message is still in the inbox (`GET /v1/inbox`), and `POST /v1/deliveries/{messageId}/retry` sends it again. A `cancelled` one was pending when the agency switched to pull: it is not tried again.
          */
         get: operations["listDeliveries"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/deliveries/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send every failed delivery of an agency again (its own; an operator's: any agency's)
+         * @description Does what `POST /v1/deliveries/{messageId}/retry` does for each `failed` delivery of the agency (the caller's own, or `agencyId` for an operator with `agencies:admin`), each audited as `webhook.retry_requested`. Answers 202 with how many were put back to `pending`. 409 when the agency is suspended or takes messages by pull now.
+         */
+        post: operations["retryDeliveries"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/deliveries/{messageId}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a failed delivery again (its agency, or an operator)
+         * @description Puts a `failed` delivery back to `pending` with a new webhook job: a full round of attempts with the usual back-off. Answers 202 with the delivery; `GET /v1/deliveries` shows how it goes. Another agency's delivery is 404 (an operator's token reaches them with `agencies:admin`). 409 when the delivery is not `failed`, or when its agency is suspended or takes messages by pull now.
+         */
+        post: operations["retryDelivery"];
         delete?: never;
         options?: never;
         head?: never;
@@ -869,9 +909,13 @@ export interface components {
             /** @enum {string} */
             token_type: "Bearer";
         };
+        WebhookDeliveriesRetried: {
+            /** @description Failed deliveries put back to pending */
+            retried: number;
+        };
         /** @description One inbox message pushed to the agency's webhook */
         WebhookDelivery: {
-            /** @description POSTs tried so far */
+            /** @description POSTs tried so far, retries included */
             attempts: number;
             /** Format: date-time */
             createdAt: string;
@@ -883,15 +927,32 @@ export interface components {
             messageId: string;
             /** Format: uuid */
             referralId: string;
+            /** @description How many times a retry was asked for (POST /v1/deliveries/{messageId}/retry or the bulk form) */
+            retries: number;
             /**
-             * @description pending: being tried; delivered: a 2xx answered; failed: every attempt failed (the inbox still has it)
+             * @description - `pending`: being tried, or tried again after a retry was asked for
+             *     - `delivered`: the webhook answered 2xx (final)
+             *     - `failed`: every attempt failed; the message is still in the inbox, and `POST /v1/deliveries/{messageId}/retry` sends it again
+             *     - `cancelled`: not tried any more: the agency switched to pull while it was pending (final; the message is in the inbox)
              * @enum {unknown}
              */
-            status: "pending" | "delivered" | "failed";
+            status: "pending" | "delivered" | "failed" | "cancelled";
         };
         WebhookDeliveryPage: {
             items: components["schemas"]["WebhookDelivery"][];
             next: string | null;
+        };
+        WebhookDeliveryRetryAll: {
+            /**
+             * Format: uuid
+             * @description Whose deliveries: the caller's own by default; another agency's for an operator
+             */
+            agencyId?: string;
+            /**
+             * @description Which deliveries to send again: the failed ones
+             * @enum {string}
+             */
+            status: "failed";
         };
     };
     responses: never;
@@ -1660,7 +1721,7 @@ export interface operations {
     listDeliveries: {
         parameters: {
             query?: {
-                status?: "pending" | "delivered" | "failed";
+                status?: "pending" | "delivered" | "failed" | "cancelled";
                 /** @description Opaque cursor from a previous page */
                 after?: string;
                 limit?: number;
@@ -1700,6 +1761,169 @@ export interface operations {
             };
             /** @description RFC 9457 problem details */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    retryDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookDeliveryRetryAll"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveriesRetried"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    retryDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                messageId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One inbox message pushed to the agency's webhook */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
