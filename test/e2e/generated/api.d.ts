@@ -41,7 +41,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness */
+        /** Liveness: the process answers (even when overloaded or without its database) */
         get: operations["getLiveness"];
         put?: never;
         post?: never;
@@ -58,7 +58,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: Postgres and Redis answer */
+        /**
+         * Readiness for a load balancer: 200 while this process can accept and store work
+         * @description Ready means Postgres answers and the process is neither overloaded nor closing. Redis being away is reported (status degraded) but keeps the process ready: accepted work waits in the outbox table.
+         */
         get: operations["getReadiness"];
         put?: never;
         post?: never;
@@ -1044,9 +1047,11 @@ export interface operations {
                     "application/json": {
                         checks: {
                             postgres: "ok" | "unavailable";
+                            process: "ok" | "overloaded" | "closing";
                             redis: "ok" | "unavailable";
                         };
-                        status: "ok" | "unavailable";
+                        /** @description ok: everything answers; degraded: Postgres answers but Redis does not (work waits in the outbox, the process stays ready); unavailable: this process cannot store work (Postgres away, overloaded or closing) */
+                        status: "ok" | "degraded" | "unavailable";
                     };
                 };
             };
@@ -1059,9 +1064,11 @@ export interface operations {
                     "application/json": {
                         checks: {
                             postgres: "ok" | "unavailable";
+                            process: "ok" | "overloaded" | "closing";
                             redis: "ok" | "unavailable";
                         };
-                        status: "ok" | "unavailable";
+                        /** @description ok: everything answers; degraded: Postgres answers but Redis does not (work waits in the outbox, the process stays ready); unavailable: this process cannot store work (Postgres away, overloaded or closing) */
+                        status: "ok" | "degraded" | "unavailable";
                     };
                 };
             };
@@ -2284,6 +2291,15 @@ export interface operations {
             };
             /** @description RFC 9457 problem details */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
