@@ -29,6 +29,11 @@ export default fp<{ config: Config }>(
     app.addHook('preClose', async () => {
       closing = true
     })
+    // Answers sent while closing end their connection, so no idle keep-alive connection holds the
+    // server open (Node's server.close waits for every connection).
+    app.addHook('onSend', async (_request, reply) => {
+      if (closing) reply.header('connection', 'close')
+    })
     app.decorate('refusingWork', () => {
       if (closing) return 'closing'
       return app.isUnderPressure() ? 'overloaded' : undefined

@@ -1,5 +1,4 @@
 import { sql } from 'kysely'
-import pg from 'pg'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
 import { newId } from '../../src/lib/ids.js'
@@ -8,43 +7,11 @@ import { signReferral } from '../../src/sdk/documents.js'
 import { HubClient } from '../../src/sdk/hub-client.js'
 import { addAgency, injectFetch, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp, LogCapture } from '../helpers/build-app.js'
-import { DATABASE_URL } from '../helpers/env.js'
+import { adminClient, holdTable, postgresProxy, terminate } from '../helpers/postgres.js'
 import { referralDocument } from '../helpers/referrals.js'
-import { TcpProxy } from '../helpers/tcp-proxy.js'
 import { eventually } from '../helpers/webhook-receiver.js'
 
 type Json = Record<string, any>
-
-const postgres = new URL(DATABASE_URL)
-
-/** A connection of the test's own, outside the app's pools, to look at and end the app's sessions. */
-async function adminClient(t: { teardown: (fn: () => unknown) => void }) {
-  const client = new pg.Client({ connectionString: DATABASE_URL, application_name: 'trm-test-admin' })
-  client.on('error', () => {})
-  await client.connect()
-  t.teardown(() => client.end())
-  return client
-}
-
-/**
- * Ends the app's sessions that match (pg_terminate_backend): its last statement's text, or a lock it
- * waits for on one of its own tables. Only this test's sessions: other test files run alongside.
- */
-async function terminate(
-  admin: pg.Client,
-  applicationName: string,
-  match: { query: string } | { waitingFor: string },
-) {
-  const { rows } = await admin.query<{ ended: boolean }>(
-    `select pg_terminate_backend(a.pid) as ended from pg_stat_activity a
-     where a.application_name = $1 and a.pid <> pg_backend_pid()
-       and ($2::text is null or a.query like $2)
-       and ($3::text is null or exists (select from pg_locks l
-         where l.pid = a.pid and not l.granted and l.relation = $3::regclass))`,
-    [applicationName, 'query' in match ? match.query : null, 'waitingFor' in match ? match.waitingFor : null],
-  )
-  return rows.filter((r) => r.ended).length
-}
 
 const submission = async (from: TestAgency, to: TestAgency) => ({
   jws: await signReferral(referralDocument(from, { agencyId: to.id }), from.keys.signing),
@@ -82,10 +49,8 @@ t.test('a request whose connection is ended answers 503 and the same request the
   const body = await submission(ro, de)
 
   // Hold the referral's statement on a table lock, end its session while it waits, then let go.
-  const holder = await adminClient(t)
-  await holder.query('begin')
   const inboxTable = `"${app.config.databaseSchema}".inbox_messages`
-  await holder.query(`lock table ${inboxTable} in access exclusive mode`)
+  const inbox = await holdTable(t, inboxTable)
   const answer = app.inject({
     method: 'POST',
     url: '/v1/referrals',
@@ -96,7 +61,7 @@ t.test('a request whose connection is ended answers 503 and the same request the
     async () => (await terminate(admin, 'trm-hub-api', { waitingFor: inboxTable })) > 0 || undefined,
     'the waiting referral statement to be ended',
   )
-  await holder.query('rollback')
+  await inbox.release()
   const refused = await answer
   t.equal(refused.statusCode, 503, 'unavailable, not an internal error')
   t.equal(refused.headers['content-type'], 'application/problem+json; charset=utf-8')
@@ -113,12 +78,8 @@ t.test('a request whose connection is ended answers 503 and the same request the
 })
 
 t.test('while Postgres is unreachable the API answers 503, and recovers by itself', async (t) => {
-  const proxy = new TcpProxy(postgres.hostname, Number(postgres.port || 5432))
-  const port = await proxy.start()
-  t.teardown(() => proxy.stop())
-  const viaProxy = new URL(DATABASE_URL)
-  viaProxy.port = String(port)
-  const { app } = await buildTestApp(t, { DATABASE_URL: viaProxy.toString() })
+  const { proxy, port, url } = await postgresProxy(t)
+  const { app } = await buildTestApp(t, { DATABASE_URL: url })
   const ro = await addAgency(app, { country: 'RO' })
   const de = await addAgency(app, { country: 'DE' })
   const token = await ro.client.accessToken()
@@ -173,15 +134,11 @@ t.test('long-polls are woken again after the listening connection is lost', asyn
 })
 
 t.test('a message committed while the listener was away is read as soon as it is back', async (t) => {
-  const proxy = new TcpProxy(postgres.hostname, Number(postgres.port || 5432))
-  const port = await proxy.start()
-  t.teardown(() => proxy.stop())
-  const viaProxy = new URL(DATABASE_URL)
-  viaProxy.port = String(port)
+  const { proxy, port, url } = await postgresProxy(t)
   const { app, config } = await buildTestApp(t)
   // The hub process under test reaches Postgres through the proxy; the test writes directly.
   const hub = await buildApp(
-    { ...config, databaseUrl: viaProxy.toString() },
+    { ...config, databaseUrl: url },
     { hubKeys: app.hubKeys, logStream: new LogCapture() },
   )
   t.teardown(() => hub.close())

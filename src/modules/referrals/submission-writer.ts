@@ -284,8 +284,6 @@ interface Pending {
   id: string
   resolve: (result: { linked: number }) => void
   reject: (error: unknown) => void
-  /** Aborted when the client has gone: then it is not written unless its statement already started. */
-  signal: AbortSignal | undefined
 }
 
 /**
@@ -336,10 +334,21 @@ export class SubmissionWriter {
     if (this.#waiting.length >= this.#maxWaiting && this.#inFlight >= this.#statementsInFlight) {
       return Promise.reject(new SubmissionNotQueued('queue-full'))
     }
+    if (signal?.aborted) return Promise.reject(new SubmissionNotQueued('client-gone'))
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ rows, checks, id: rows.referral.id.toLowerCase(), resolve, reject, signal })
+      const pending: Pending = { rows, checks, id: rows.referral.id.toLowerCase(), resolve, reject }
+      // A client that leaves while its submission waits frees its place at once.
+      signal?.addEventListener('abort', () => this.#drop(pending), { once: true })
+      this.#waiting.push(pending)
       this.#next()
     })
+  }
+
+  #drop(pending: Pending) {
+    const at = this.#waiting.indexOf(pending)
+    if (at === -1) return // already in a statement: it is written, and answers as a replay if retried
+    this.#waiting.splice(at, 1)
+    pending.reject(new SubmissionNotQueued('client-gone'))
   }
 
   #next() {
@@ -348,10 +357,6 @@ export class SubmissionWriter {
       const ids = new Set<string>()
       const later: Pending[] = []
       for (const pending of this.#waiting) {
-        if (pending.signal?.aborted) {
-          pending.reject(new SubmissionNotQueued('client-gone'))
-          continue
-        }
         // The statement tells its submissions apart by id: the same id twice waits its turn.
         if (batch.length < this.#maxBatch && !ids.has(pending.id)) {
           ids.add(pending.id)
@@ -359,7 +364,6 @@ export class SubmissionWriter {
         } else later.push(pending)
       }
       this.#waiting = later
-      if (batch.length === 0) continue
       this.#inFlight++
       void this.#write(batch).finally(() => {
         this.#inFlight--
