@@ -16,15 +16,25 @@ export interface Death {
   at: number
   code: number | null
   signal: string | null
-  /** The end of its stderr, or when that is empty the last error lines of its log (pino, level >= 50). */
+  /** The end of its stderr and the last error lines of its log (pino, level >= 50), cut short. */
   tail: string
 }
 
-/** Keeps the last TAIL_BYTES characters written to a stream. */
+/** Keeps the last TAIL_BYTES characters written to a stream, and its last few pino error lines. */
 class Tail {
   text = ''
+  readonly errors: string[] = []
+  private partial = ''
   push(chunk: Buffer) {
-    this.text = (this.text + chunk.toString('utf8')).slice(-TAIL_BYTES)
+    const text = chunk.toString('utf8')
+    this.text = (this.text + text).slice(-TAIL_BYTES)
+    const lines = (this.partial + text).split('\n')
+    this.partial = (lines.pop() ?? '').slice(-65_536)
+    for (const line of lines) {
+      if (!/"level":(50|60)/.test(line)) continue
+      this.errors.push(line)
+      if (this.errors.length > 3) this.errors.shift()
+    }
   }
 }
 
@@ -80,21 +90,14 @@ export class HubProcess {
   }
 
   private diedOnItsOwn(code: number | null, signal: string | null) {
-    const errors = this.stdout.text
-      .split('\n')
-      .filter((line) => /"level":(50|60)/.test(line))
-      .slice(-3)
-      .join('\n')
+    const cut = (line: string) => (line.length > 400 ? `${line.slice(0, 400)}…` : line)
+    const stderr = this.stderr.text.trim() ? this.stderr.text.trim().split('\n').slice(-8) : []
     this.onDeath({
       name: this.name,
       at: performance.now(),
       code,
       signal,
-      tail: (this.stderr.text.trim() || errors)
-        .split('\n')
-        .slice(-12)
-        .map((line) => (line.length > 400 ? `${line.slice(0, 400)}…` : line))
-        .join('\n'),
+      tail: [...stderr, ...this.stdout.errors.slice(-2)].map(cut).join('\n'),
     })
     const delay = this.restartDelayMs
     this.restartDelayMs = Math.min(this.restartDelayMs * 2, 8000)
