@@ -34,7 +34,15 @@ import { testHubKeys } from '../test/helpers/env.js'
 import { referralDocument } from '../test/helpers/referrals.js'
 import { freePort } from '../test/helpers/tcp-proxy.js'
 import { FAULTS, type FaultName, runFaults } from './lib/drill-faults.js'
-import { commitOf, type DrillAgency, drainInboxes, registerAgency, trm, waitSealed } from './lib/drill-hub.js'
+import {
+  commitOf,
+  type DrillAgency,
+  deadlineTimers,
+  drainInboxes,
+  registerAgency,
+  trm,
+  waitSealed,
+} from './lib/drill-hub.js'
 import { drillFigures, formatDrill } from './lib/drill-report.js'
 import { type Death, HubProcess } from './lib/hub-processes.js'
 import { IdempotentSender, type Submission } from './lib/idempotent-sender.js'
@@ -100,6 +108,7 @@ if (
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DIST = join(ROOT, 'dist', 'src')
 const SCHEMA = 'trm'
+const QUEUE_PREFIX = '{trm}'
 const SENDERS = 4
 /** Routed by country to each one's national contact point. */
 const RECIPIENTS = [
@@ -311,6 +320,7 @@ async function main(): Promise<number> {
     await db.connect()
     const unsealed = await waitSealed(db, SCHEMA)
     const { rows } = await db.query<{ id: string }>(`select id::text as id from ${SCHEMA}.referrals`)
+    const timers = await deadlineTimers(db, SCHEMA, { port: redis.port, prefix: QUEUE_PREFIX })
     const audit = await trm(DIST, ['audit', 'verify'], env)
     const figures = drillFigures({
       options: {
@@ -341,6 +351,7 @@ async function main(): Promise<number> {
         (e) => `redis-server (exit code ${e.code}, signal ${e.signal})`,
       ),
       unsealed,
+      timers,
       audit: { code: audit.code, output: (audit.stdout + audit.stderr).trim() },
       commit: await commitOf(ROOT),
     })
@@ -358,6 +369,7 @@ function hubEnvironment(databaseUrl: string, redisUrl: string, keysFile: string)
     DATABASE_URL: databaseUrl,
     DATABASE_SCHEMA: SCHEMA,
     REDIS_URL: redisUrl,
+    QUEUE_PREFIX,
     HUB_SIGNING_KEYS_FILE: keysFile,
     PUBLIC_URL: 'http://hub.drill',
     LOG_LEVEL: values['log-level'],

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { join } from 'node:path'
+import { Queue } from 'bullmq'
 import type pg from 'pg'
 import { type AgencyKeys, generateAgencyKeys } from '../../src/sdk/keys.js'
 import { exchange } from './http.js'
@@ -112,6 +113,38 @@ export async function waitSealed(db: pg.Client, schema: string): Promise<number>
     const left = Number(rows[0]?.n)
     if (left === 0 || performance.now() > deadline) return left
     await sleep(500)
+  }
+}
+
+/**
+ * Deadline timers: the referrals' deadline jobs written to the outbox, and how many of them BullMQ
+ * holds in Redis (a deadline is 24 h or more away, so none has run yet). Fewer in Redis means timers
+ * that were lost with Redis's memory: those referrals would never be escalated.
+ */
+export async function deadlineTimers(
+  db: pg.Client,
+  schema: string,
+  redis: { port: number; prefix: string },
+): Promise<{ written: number; inRedis: number }> {
+  const { rows } = await db.query<{ n: string }>(
+    `select count(*) as n from ${schema}.outbox where queue = 'deadlines'`,
+  )
+  const queue = new Queue('deadlines', {
+    connection: { host: '127.0.0.1', port: redis.port },
+    prefix: redis.prefix,
+  })
+  try {
+    const counts = await queue.getJobCounts(
+      'delayed',
+      'waiting',
+      'active',
+      'prioritized',
+      'completed',
+      'failed',
+    )
+    return { written: Number(rows[0]?.n), inRedis: Object.values(counts).reduce((a, b) => a + b, 0) }
+  } finally {
+    await queue.close()
   }
 }
 

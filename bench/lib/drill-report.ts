@@ -32,6 +32,8 @@ export interface DrillInput {
   /** Redis (or Postgres) exits the drill did not cause. */
   servicesDied: string[]
   unsealed: number
+  /** Deadline jobs written to the outbox, and held by BullMQ in Redis at the end. */
+  timers: { written: number; inRedis: number }
   audit: { code: number; output: string }
   commit: string
 }
@@ -128,6 +130,7 @@ export function drillFigures(input: DrillInput) {
       signal: d.signal,
       tail: d.tail,
     })),
+    deadlineTimers: { ...input.timers, missing: Math.max(0, input.timers.written - input.timers.inRedis) },
     servicesDied: input.servicesDied,
     audit: { exitCode: input.audit.code, output: input.audit.output, unsealedLeft: input.unsealed },
     failed: reasons.length > 0,
@@ -187,6 +190,10 @@ export function formatDrill(f: DrillFigures): string {
         ['extra (stored, never a 2xx)', String(f.extra)],
         ['hub processes died on their own', String(f.deaths.length)],
         [
+          'deadline timers missing from Redis',
+          `${f.deadlineTimers.missing} of ${f.deadlineTimers.written} (not in the exit status)`,
+        ],
+        [
           'trm audit verify',
           `${f.audit.exitCode === 0 ? 'intact' : 'FAILED'} (exit ${f.audit.exitCode}; ` +
             `${f.audit.unsealedLeft} events left unsealed)`,
@@ -195,13 +202,15 @@ export function formatDrill(f: DrillFigures): string {
     ),
     '',
   )
-  out.push(
-    table(
-      ['fault', 'at', 'back after'],
-      f.faults.map((x) => [x.what, `t=${x.atSeconds} s`, `${x.backAfterSeconds} s`]),
-    ),
-    '',
-  )
+  if (f.faults.length === 0) out.push('No faults (--faults was empty).', '')
+  else
+    out.push(
+      table(
+        ['fault', 'at', 'back after'],
+        f.faults.map((x) => [x.what, `t=${x.atSeconds} s`, `${x.backAfterSeconds} s`]),
+      ),
+      '',
+    )
   if (f.postgres) {
     const p = f.postgres
     const window = (title: string, w: typeof p.whileStopped) => {
