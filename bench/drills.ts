@@ -16,7 +16,8 @@
 // (kill -9, restarted on the same port), one API and one worker (kill -9, restarted), and stops Postgres
 // (`pg_ctl stop -m immediate`, started again after --pg-stop-seconds). The pull agencies long-poll
 // their inboxes all along (bench/lib/recipients.ts). Then the drill drains every inbox, waits for the
-// audit sealer and runs `trm audit verify`, and prints what was sent, accepted, stored and delivered.
+// audit sealer and runs `trm audit verify`, and prints what was sent, accepted, stored and delivered
+// (and how many deadline timers Redis no longer holds).
 // Exit status 1 when anything accepted was lost, something was stored that was never accepted, a
 // referral was refused, a hub process died on its own, or the audit chain does not verify; 2 on bad usage.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
