@@ -1,8 +1,9 @@
+import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import type pg from 'pg'
 import type { Config } from '../config.js'
 import type { Database } from '../db/types.js'
-import { listPending, markRelayed } from '../modules/outbox/outbox.repository.js'
+import { listPending, markRelayed, reopenOpenWork } from '../modules/outbox/outbox.repository.js'
 import { outboxChannel } from '../modules/outbox/outbox.service.js'
 import { jobOptionsFor } from './job-options.js'
 import type { QueueName, Queues } from './queues.js'
@@ -11,9 +12,13 @@ export interface RelayDeps {
   db: Kysely<Database>
   pool: pg.Pool
   queues: Queues
+  /** The connection the queues use (for the relay's marker key). */
+  redis: Redis
   schema: string | undefined
-  config: Pick<Config, 'webhooks'>
+  config: Pick<Config, 'webhooks' | 'queuePrefix'>
   log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void }
+  /** Called when Redis turns out to have lost its data, to put back what lives only there (schedules). */
+  onRedisReset?: () => Promise<void>
   sweepMs?: number
   batchSize?: number
   /** Wait after a failed batch: from minMs, doubling per failure in a row, up to maxMs (±20 %). */
@@ -38,10 +43,18 @@ export function relayBackoffMs(
   return Math.round(nominal * (0.8 + 0.4 * random()))
 }
 
+/** How often, at most, the relay asks Redis whether it still holds what it was given. */
+const MARKER_CHECK_MS = 1_000
+
 /**
  * Moves committed outbox rows to BullMQ with the outbox id as job id, so a row relayed twice (after a
  * crash between add and mark) is still one job. Woken by NOTIFY, swept periodically as a backstop.
  * Single-active through a session advisory lock: other relays wait and take over if it dies.
+ *
+ * Redis may lose what it was given (a restart without persistence, a flush, a failover to a replica
+ * that was behind). The relay keeps a marker key in Redis beside the jobs; when the marker is gone,
+ * so may be the jobs, and the relay marks every outbox row whose work is still open as unrelayed, so
+ * it is relayed again. Postgres stays the record of what must still happen.
  */
 export async function startOutboxRelay(deps: RelayDeps): Promise<Relay> {
   const channel = outboxChannel(deps.schema)
@@ -80,7 +93,23 @@ export async function startOutboxRelay(deps: RelayDeps): Promise<Relay> {
     return rows.length
   }
 
+  const markerKey = `${deps.config.queuePrefix}:outbox-relayed:${deps.schema ?? 'public'}`
+  let markerCheckedAt = 0
+  const relayAgainIfRedisLostJobs = async () => {
+    if (Date.now() - markerCheckedAt < MARKER_CHECK_MS) return
+    if ((await deps.redis.exists(markerKey)) === 0) {
+      const reopened = await reopenOpenWork(deps.db)
+      if (reopened > 0) {
+        deps.log.warn({ reopened }, 'outbox relay: Redis lost its jobs; relaying the open work again')
+      }
+      await deps.onRedisReset?.()
+      await deps.redis.set(markerKey, new Date().toISOString())
+    }
+    markerCheckedAt = Date.now()
+  }
+
   const drain = async (): Promise<number> => {
+    await relayAgainIfRedisLostJobs()
     let total = 0
     for (;;) {
       const moved = await relayBatch()

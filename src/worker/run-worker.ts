@@ -84,7 +84,16 @@ export async function runWorker(
       scheduleTimer = setTimeout(schedule, 10_000)
     })
   void schedule()
-  const relay = await startOutboxRelay({ db, pool, queues, schema: config.databaseSchema, config, log })
+  const relay = await startOutboxRelay({
+    db,
+    pool,
+    queues,
+    redis: producer,
+    schema: config.databaseSchema,
+    config,
+    log,
+    onRedisReset: () => scheduleMaintenance(queues),
+  })
   const sealer = await startAuditSealer({ db, pool, hubKeys, log })
   log.info({ queues: workers.map((w) => w.name) }, 'worker started')
   return {

@@ -3,11 +3,16 @@ import t from 'tap'
 import { createDb } from '../../src/db/create-db.js'
 import { startOutboxRelay } from '../../src/jobs/outbox-relay.js'
 import { closeQueues, createQueues } from '../../src/jobs/queues.js'
-import { createProducerRedis } from '../../src/lib/redis.js'
+import { createProducerRedis, createWorkerRedis } from '../../src/lib/redis.js'
 import { enqueue } from '../../src/modules/outbox/outbox.service.js'
-import { buildTestApp, LogCapture } from '../helpers/build-app.js'
+import { signReferral } from '../../src/sdk/documents.js'
+import { addAgency } from '../helpers/agencies.js'
+import { buildTestApp, deleteRedisPrefix, LogCapture } from '../helpers/build-app.js'
 import { REDIS_URL } from '../helpers/env.js'
+import { referralDocument } from '../helpers/referrals.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
+import { eventually, WebhookReceiver } from '../helpers/webhook-receiver.js'
+import { startTestWorker } from '../helpers/worker.js'
 
 t.test('while Redis is away, the relay backs off instead of trying on every wake-up', async (t) => {
   const { app, config } = await buildTestApp(t)
@@ -26,6 +31,7 @@ t.test('while Redis is away, the relay backs off instead of trying on every wake
     db,
     pool,
     queues,
+    redis: producer,
     schema: config.databaseSchema,
     config,
     log: pino({ level: 'info' }, logs),
@@ -53,4 +59,68 @@ t.test('while Redis is away, the relay backs off instead of trying on every wake
   t.equal(warnings.length, 1, 'and it said so once')
   const pending = await app.db.selectFrom('outbox').select('id').where('relayed_at', 'is', null).execute()
   t.equal(pending.length, 1, 'the row still waits in Postgres')
+})
+
+t.test('after Redis loses its data, the work still open is relayed again', async (t) => {
+  const { app, config } = await buildTestApp(t, { WEBHOOK_BACKOFF_MS: '3600000' })
+  let answer = 503
+  const receiver = new WebhookReceiver(() => answer)
+  await receiver.start()
+  t.teardown(() => receiver.close())
+  const ro = await addAgency(app, { country: 'RO' })
+  const de = await addAgency(app, { country: 'DE', push: receiver.url })
+  const worker = await startTestWorker(t, config, app.hubKeys)
+  const connection = createWorkerRedis(REDIS_URL)
+  const queues = createQueues(connection, config.queuePrefix)
+  t.teardown(async () => {
+    await closeQueues(queues)
+    connection.disconnect()
+  })
+
+  const document = referralDocument(ro, { agencyId: de.id })
+  await ro.client.request('POST', '/v1/referrals', { jws: await signReferral(document, ro.keys.signing) })
+  const outbox = await app.db.selectFrom('outbox').select(['id', 'queue']).execute()
+  const jobOf = (queue: 'deadlines' | 'webhooks') => outbox.find((row) => row.queue === queue)!.id
+  // The webhook failed once and waits an hour for its retry; the deadline is days away.
+  await receiver.waitFor(1, 20_000)
+  const states = async () => ({
+    deadline: await (await queues.deadlines.getJob(jobOf('deadlines')))?.getState(),
+    webhook: await (await queues.webhooks.getJob(jobOf('webhooks')))?.getState(),
+  })
+  t.same(
+    await eventually(async () => {
+      const now = await states()
+      return now.webhook === 'delayed' ? now : undefined
+    }, 'the webhook job to wait for its retry'),
+    { deadline: 'delayed', webhook: 'delayed' },
+  )
+
+  await deleteRedisPrefix(config) // as a restart without persistence, or a flush, would
+  t.same(await states(), { deadline: undefined, webhook: undefined }, 'Redis has lost both jobs')
+  answer = 200
+
+  const delivered = await eventually(
+    async () => {
+      const row = await app.db.selectFrom('deliveries').selectAll().executeTakeFirstOrThrow()
+      return row.status === 'delivered' ? row : undefined
+    },
+    'the webhook to be delivered by the job relayed again',
+    30_000,
+  )
+  t.equal(
+    delivered.message_id,
+    (
+      await app.db
+        .selectFrom('inbox_messages')
+        .select('id')
+        .where('agency_id', '=', de.id)
+        .executeTakeFirstOrThrow()
+    ).id,
+  )
+  t.equal(
+    await (await queues.deadlines.getJob(jobOf('deadlines')))?.getState(),
+    'delayed',
+    'the deadline waits again',
+  )
+  t.match(worker.logs.text, /Redis lost its jobs; relaying the open work again/)
 })
