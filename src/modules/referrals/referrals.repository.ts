@@ -66,20 +66,22 @@ export function lockReferral(db: Kysely<Database>, id: string) {
   return db.selectFrom('referrals').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
 }
 
-/** Other referrals with the same linkage token: how many in all, and the ids of those the agency is party to. */
+/**
+ * Other referrals with the same linkage token that the agency is party to (sender or recipient).
+ * Those of other parties are not counted: a count of them would tell anyone holding the network key
+ * whether the hub knows a person (see README, Linkage tokens).
+ */
 export async function findLinked(db: Kysely<Database>, token: string, exceptId: string, agencyId: string) {
   const rows = await db
     .selectFrom('referrals')
-    .select(['id', 'sender_id', 'recipient_id'])
+    .select('id')
     .where('linkage_token', '=', token)
     .where('id', '!=', exceptId)
+    .where((eb) => eb.or([eb('sender_id', '=', agencyId), eb('recipient_id', '=', agencyId)]))
     .orderBy('seq')
     .limit(1000)
     .execute()
-  return {
-    count: rows.length,
-    visibleIds: rows.filter((r) => r.sender_id === agencyId || r.recipient_id === agencyId).map((r) => r.id),
-  }
+  return { count: rows.length, visibleIds: rows.map((r) => r.id) }
 }
 
 export function listForParty(

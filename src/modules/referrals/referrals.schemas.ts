@@ -25,7 +25,9 @@ export const ReferralSubmissionResultSchema = Type.Object(
     submittedAt: DateTime,
     ackDueAt: DateTime,
     receipt: Type.String({ description: 'Hub-signed compact JWS, typ trm-receipt+json' }),
-    possibleDuplicates: Type.Integer({ description: 'Other referrals carrying the same linkage token' }),
+    possibleDuplicates: Type.Integer({
+      description: 'Other referrals you are party to (sent or received) that carry the same linkage token',
+    }),
   },
   { $id: 'ReferralSubmissionResult' },
 )
@@ -71,8 +73,10 @@ export const ReferralViewSchema = Type.Object(
       description: "The sender's JWS as received; null once erased",
     }),
     acknowledgements: Type.Array(Type.Ref('AcknowledgementView')),
-    possibleDuplicates: Type.Integer(),
-    possibleDuplicateIds: Type.Array(Uuid, { description: 'Only those the caller is party to' }),
+    possibleDuplicates: Type.Integer({
+      description: 'Other referrals the caller is party to that carry the same linkage token',
+    }),
+    possibleDuplicateIds: Type.Array(Uuid, { description: 'Their ids' }),
   },
   { $id: 'ReferralView' },
 )

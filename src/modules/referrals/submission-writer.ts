@@ -154,8 +154,8 @@ const audit = record('a', 'input.audit', {
  * {@link SubmissionChecks}, and the first that fails is its refusal. A refused submission, and one
  * whose id is already taken (`on conflict do nothing`), writes nothing, and the others in the
  * statement are written all the same. Answers one row per submission, by its position `n`: the
- * refusal, whether it was written, and how many other referrals carry the same linkage token
- * (earlier ones in the same statement included).
+ * refusal, whether it was written, and how many other referrals its sender is party to carry the
+ * same linkage token (earlier ones in the same statement included; never those of other parties).
  */
 const STATEMENT = `
   with input as materialized (
@@ -189,7 +189,7 @@ const STATEMENT = `
       cross join lateral json_populate_record(null::referrals, input.referral) r
     where gate.refusal is null
     on conflict (id) do nothing
-    returning id, linkage_token
+    returning id, linkage_token, sender_id
   ),
   written as (select * from input where id in (select id from submitted)),
   message as (
@@ -219,9 +219,10 @@ const STATEMENT = `
   select gate.n, gate.refusal, s.id is not null as written,
     case when s.linkage_token is null then 0 else
       (select count(*) from (select from referrals r where r.linkage_token = s.linkage_token
-        and r.id <> s.id limit 1000) l)
+        and r.id <> s.id and s.sender_id in (r.sender_id, r.recipient_id) limit 1000) l)
       + (select count(*) from submitted earlier join input on input.id = earlier.id
-        where earlier.linkage_token = s.linkage_token and input.n < gate.n)
+        where earlier.linkage_token = s.linkage_token and input.n < gate.n
+          and s.sender_id in (earlier.sender_id, (input.referral->>'recipient_id')::uuid))
     end as linked
   from gate left join submitted s on s.id = gate.id
 `

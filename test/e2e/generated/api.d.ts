@@ -773,7 +773,7 @@ export interface components {
             ackDueAt: string;
             /** Format: uuid */
             id: string;
-            /** @description Other referrals carrying the same linkage token */
+            /** @description Other referrals you are party to (sent or received) that carry the same linkage token */
             possibleDuplicates: number;
             /** @description Hub-signed compact JWS, typ trm-receipt+json */
             receipt: string;
@@ -829,8 +829,9 @@ export interface components {
             minor: boolean;
             /** @description received was not reached by ackDueAt */
             overdue: boolean;
-            /** @description Only those the caller is party to */
+            /** @description Their ids */
             possibleDuplicateIds: string[];
+            /** @description Other referrals the caller is party to that carry the same linkage token */
             possibleDuplicates: number;
             receipt: string;
             receivedAt: string | null;
