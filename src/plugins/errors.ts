@@ -36,7 +36,8 @@ function handleError(
   reply: FastifyReply,
 ) {
   if (isHubError(error)) {
-    if (error.status >= 500) request.log.error({ err: error }, 'hub error')
+    // A 503 (closing, overloaded) is the hub protecting itself, said where it is decided; not an error.
+    if (error.status >= 500 && error.status !== 503) request.log.error({ err: error }, 'hub error')
     return sendProblem(reply, error.code, error.message, error.errors, error.headers)
   }
   if (error.validation) {
