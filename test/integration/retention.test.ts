@@ -39,24 +39,51 @@ t.test('retention and erasure', async (t) => {
     t.same(dry.referrals.map((r) => r.id).sort(), [closed, declined, withdrawn].sort())
     t.equal(dry.purged, 0)
     t.equal(
-      (await app.db.selectFrom('referrals').select('id').where('jws', 'is', null).execute()).length,
+      (await app.db.selectFrom('referrals').select('id').where('erased_at', 'is not', null).execute()).length,
       0,
       'a dry run changes nothing',
     )
+    const payloads = async () =>
+      new Set(
+        (await app.db.selectFrom('referral_payloads').select('referral_id').execute()).map(
+          (r) => r.referral_id,
+        ),
+      )
+    t.equal((await payloads()).size, 5, 'a dry run deletes no payload')
 
     const run = await runRetention({ db: app.db, config: app.config, now })
     t.equal(run.purged, 3)
     const rows = await app.db
       .selectFrom('referrals')
-      .select(['id', 'jws', 'erased_at', 'status', 'payload_sha256'])
+      .select(['id', 'erased_at', 'status', 'payload_sha256'])
       .execute()
+    const kept = await payloads()
     for (const row of rows) {
       const eligible = [closed, declined, withdrawn].includes(row.id)
-      t.equal(row.jws === null, eligible, `${row.id} payload ${eligible ? 'removed' : 'kept'}`)
+      t.equal(!kept.has(row.id), eligible, `${row.id} payload ${eligible ? 'removed' : 'kept'}`)
+      t.equal(row.erased_at !== null, eligible)
       t.ok(row.payload_sha256, 'the digest stays')
     }
-    const acks = await app.db.selectFrom('acknowledgements').select(['referral_id', 'jws']).execute()
-    for (const ack of acks) t.equal(ack.jws === null, [closed, declined, withdrawn].includes(ack.referral_id))
+    const acks = await app.db.selectFrom('acknowledgements').select(['id', 'referral_id']).execute()
+    const ackPayloads = new Set(
+      (await app.db.selectFrom('acknowledgement_payloads').select('acknowledgement_id').execute()).map(
+        (r) => r.acknowledgement_id,
+      ),
+    )
+    for (const ack of acks)
+      t.equal(!ackPayloads.has(ack.id), [closed, declined, withdrawn].includes(ack.referral_id))
+    t.same(
+      await app.db
+        .selectFrom('compaction_due')
+        .select(['table_name', 'erasures'])
+        .orderBy('table_name')
+        .execute(),
+      [
+        { table_name: 'acknowledgement_payloads', erasures: 6 },
+        { table_name: 'referral_payloads', erasures: 3 },
+      ],
+      'the tables that lost rows are due for a rewrite, with how many',
+    )
     const events = await app.db
       .selectFrom('audit_events')
       .select(['target_id', 'actor'])
@@ -101,10 +128,10 @@ t.test('retention and erasure', async (t) => {
     const ackSignature = ackJws.split('.')[2]
     t.same(
       (await tablesContaining(app, payloadPart)).sort(),
-      ['referrals'],
+      ['referral_payloads'],
       "sanity: the search finds the payload before erasure (one copy: the inbox message shows the referral's)",
     )
-
+    t.same(await tablesContaining(app, ackSignature), ['acknowledgement_payloads'], 'one copy of the ack too')
     const refuse = async (agency: typeof ro) => {
       try {
         await agency.client.request('POST', `/v1/referrals/${document.id}/erasure`, {

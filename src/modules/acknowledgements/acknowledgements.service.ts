@@ -16,7 +16,11 @@ import { notFound, partyRole } from '../referrals/referrals.read.js'
 import { findReferral, lockReferral, updateReferral } from '../referrals/referrals.repository.js'
 import { checkSensitive } from '../referrals/sensitive.js'
 import { verifySignedDocument } from '../referrals/signed-document.js'
-import { findAcknowledgement, insertAcknowledgement } from './acknowledgements.repository.js'
+import {
+  findAcknowledgement,
+  insertAcknowledgement,
+  insertAcknowledgementPayload,
+} from './acknowledgements.repository.js'
 import {
   ACK_TYP,
   type AcknowledgementDocument,
@@ -157,11 +161,11 @@ export async function submitAcknowledgement(
         outcome: document.outcome ?? null,
         from_status: from,
         to_status: outcome.to,
-        jws,
         payload_sha256: verified.payloadSha256,
         receipt,
         submitted_at: submittedAt,
       })
+      await insertAcknowledgementPayload(trx, { referral_id: referralId, acknowledgement_id: row.id, jws })
       await updateReferral(trx, referralId, {
         status: outcome.to,
         ...(outcome.to === 'received' && !current.received_at ? { received_at: submittedAt } : {}),
@@ -181,7 +185,6 @@ export async function submitAcknowledgement(
         type: 'acknowledgement',
         referralId,
         acknowledgementId: row.id,
-        jws,
       })
       return { status: 201 as const, body: toResult(row) }
     })

@@ -54,7 +54,7 @@ export async function partyRole(
 export const notFound = () =>
   new HubError('TRM_NOT_FOUND', 'No referral with this id.', { pointer: '/params/id' })
 
-function toAcknowledgementView(row: AcknowledgementRow): AcknowledgementView {
+function toAcknowledgementView(row: AcknowledgementRow & { jws: string | null }): AcknowledgementView {
   return {
     id: row.id,
     type: row.type,
@@ -100,9 +100,10 @@ export async function getReferral(
   const row = await repo.findReferral(deps.db, id)
   const role = row ? await partyRole(deps.db, row, callerId) : undefined
   if (!row || !role) throw notFound()
-  const [acknowledgements, linked] = await Promise.all([
+  const [jws, acknowledgements, linked] = await Promise.all([
+    repo.findReferralJws(deps.db, id),
     repo.listAcknowledgements(deps.db, id),
-    row.linkage_token ? repo.findLinked(deps.db, row.linkage_token, id, callerId) : undefined,
+    repo.findLinked(deps.db, id, callerId),
   ])
   await recordAuditEvent(deps.db, {
     actor: callerId,
@@ -116,10 +117,10 @@ export async function getReferral(
   return {
     ...toSummary(row, deps.now()),
     receipt: row.receipt,
-    jws: row.jws,
+    jws: jws ?? null,
     acknowledgements: acknowledgements.map(toAcknowledgementView),
-    possibleDuplicates: linked?.count ?? 0,
-    possibleDuplicateIds: linked?.visibleIds ?? [],
+    possibleDuplicates: linked.count,
+    possibleDuplicateIds: linked.visibleIds,
   }
 }
 
