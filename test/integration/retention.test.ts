@@ -132,6 +132,11 @@ t.test('retention and erasure', async (t) => {
       "sanity: the search finds the payload before erasure (one copy: the inbox message shows the referral's)",
     )
     t.same(await tablesContaining(app, ackSignature), ['acknowledgement_payloads'], 'one copy of the ack too')
+    const byOperatorFirst = await operator.client
+      .request('GET', `/v1/referrals/${document.id}`)
+      .catch((error: HubRequestError) => error.status)
+    t.equal(byOperatorFirst, 404, 'an operator is no party: it does not read a live referral')
+
     const refuse = async (agency: typeof ro) => {
       try {
         await agency.client.request('POST', `/v1/referrals/${document.id}/erasure`, {
@@ -144,6 +149,44 @@ t.test('retention and erasure', async (t) => {
     }
     t.equal(await refuse(outsider), 404)
     t.equal(await refuse(de), 403)
+    const missing = '0190f3c4-8b1e-7000-8000-000000000000'
+    const refusedMissing = await outsider.client
+      .request('POST', `/v1/referrals/${missing}/erasure`, { reason: 'other' })
+      .catch((error: HubRequestError) => error.status)
+    t.equal(refusedMissing, 404)
+    const refusals = await app.db
+      .selectFrom('audit_events')
+      .select(['actor', 'target_id', 'referral_id', 'outcome', 'details'])
+      .where('action', '=', 'referral.erasure_refused')
+      .orderBy('id')
+      .execute()
+    t.same(
+      refusals,
+      [
+        {
+          actor: outsider.id,
+          target_id: document.id,
+          referral_id: document.id,
+          outcome: 'refused',
+          details: { reason: 'data_subject_request', refusal: 'not_found' },
+        },
+        {
+          actor: de.id,
+          target_id: document.id,
+          referral_id: document.id,
+          outcome: 'refused',
+          details: { reason: 'data_subject_request', refusal: 'not_sender' },
+        },
+        {
+          actor: outsider.id,
+          target_id: missing,
+          referral_id: missing,
+          outcome: 'refused',
+          details: { reason: 'other', refusal: 'not_found' },
+        },
+      ],
+      'refused attempts are audited: who, which referral, why; a missing one and a hidden one alike',
+    )
     const erased = await ro.client.request<Json>('POST', `/v1/referrals/${document.id}/erasure`, {
       reason: 'data_subject_request',
     })
@@ -162,5 +205,22 @@ t.test('retention and erasure', async (t) => {
       reason: 'other',
     })
     t.equal(byOperator['erased'], true, 'an operator may erase too (idempotent)')
+    const skeleton = await operator.client.request<Json>('GET', `/v1/referrals/${document.id}`)
+    t.match(
+      skeleton,
+      { id: document.id, erased: true, jws: null, status: 'received', sender: { agencyId: ro.id } },
+      'the operator reads the skeleton of an erased referral',
+    )
+    t.same(
+      skeleton['acknowledgements'].map((a: Json) => [a['type'], a['jws']]),
+      [['received', null]],
+    )
+    const read = await app.db
+      .selectFrom('audit_events')
+      .select(['details'])
+      .where('action', '=', 'referral.read')
+      .where('actor', '=', operator.id)
+      .executeTakeFirstOrThrow()
+    t.same(read.details, { role: 'operator' }, 'and that read is audited')
   })
 })

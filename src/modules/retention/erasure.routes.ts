@@ -26,7 +26,8 @@ export const erasureRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'eraseReferral',
         tags: ['referrals'],
         summary: 'Erase the payload (JWS and JWE) of a referral; the skeleton and the audit trail remain',
-        description: 'Sender or operator only (the recipient gets 403, anyone else 404). Idempotent.',
+        description:
+          'Sender or operator only (the recipient gets 403, anyone else 404; a refused attempt is audited). Idempotent. The erased bytes leave the database files at the next compaction (within the hour).',
         security: secured('referrals:write'),
         params: IdParams,
         body: Type.Ref('ErasureRequest'),

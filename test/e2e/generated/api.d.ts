@@ -334,7 +334,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** State, parties, deadlines, the original JWS and the acknowledgements (parties only) */
+        /**
+         * State, parties, deadlines, the original JWS and the acknowledgements (parties only)
+         * @description Parties only; an operator reads the skeleton of an erased referral (no JWS remains to show).
+         */
         get: operations["getReferral"];
         put?: never;
         post?: never;
@@ -392,7 +395,7 @@ export interface paths {
         put?: never;
         /**
          * Erase the payload (JWS and JWE) of a referral; the skeleton and the audit trail remain
-         * @description Sender or operator only (the recipient gets 403, anyone else 404). Idempotent.
+         * @description Sender or operator only (the recipient gets 403, anyone else 404; a refused attempt is audited). Idempotent. The erased bytes leave the database files at the next compaction (within the hour).
          */
         post: operations["eraseReferral"];
         delete?: never;
