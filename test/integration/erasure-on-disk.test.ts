@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto'
+import type { Job } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
+import pino from 'pino'
 import t from 'tap'
 import { createDb } from '../../src/db/create-db.js'
+import { maintenanceProcessor } from '../../src/jobs/maintenance.js'
 import { type CompactionRun, compactErasedPayloads } from '../../src/modules/retention/compaction.service.js'
 import { runRetention } from '../../src/modules/retention/retention.service.js'
 import { encryptSensitive, signAcknowledgement, signReferral } from '../../src/sdk/documents.js'
@@ -298,3 +301,55 @@ t.test('one compaction at a time per schema', async (t) => {
   await holder.query(`select pg_advisory_unlock_all()`)
   t.same(await compactErasedPayloads({ db: app.db }), { busy: false, tables: [] })
 })
+
+t.test(
+  'the maintenance jobs: retention purges then compacts, the hourly job compacts erasures',
+  async (t) => {
+    const { app } = await buildTestApp(t, { RETENTION_DAYS: '30' })
+    const ro = await addAgency(app, { country: 'RO' })
+    const de = await addAgency(app, { country: 'DE', kind: 'national_agency' })
+    const closed = await plant(ro, de, { large: false, acks: ['received', 'accepted', 'closed'] })
+    const erased = await plant(ro, de, { large: false, acks: [] })
+    await app.db
+      .updateTable('referrals')
+      .set({ terminal_at: new Date(Date.now() - 31 * DAY) })
+      .where('id', '=', closed.id)
+      .execute()
+    const run = maintenanceProcessor({
+      config: app.config,
+      db: app.db,
+      hubKeys: app.hubKeys,
+      log: pino({ level: 'silent' }),
+    })
+    const job = (name: string) => ({ name }) as Job
+    const deadline = Date.now() + 60_000
+    // Runs the job until nothing is due (another test's transaction may hold the horizon a moment).
+    const until = async (name: string) => {
+      const results: { purged?: number; compaction: CompactionRun }[] = []
+      for (;;) {
+        results.push((await run(job(name))) as (typeof results)[number])
+        const due = await app.db.selectFrom('compaction_due').select('table_name').execute()
+        if (due.length === 0) return results
+        if (Date.now() > deadline) throw new Error(`${name}: still due ${JSON.stringify(due)}`)
+      }
+    }
+    const retention = await until('retention')
+    t.equal(
+      retention.reduce((sum, result) => sum + (result.purged ?? 0), 0),
+      1,
+      'retention purged the old closed referral',
+    )
+    await ro.client.request('POST', `/v1/referrals/${erased.id}/erasure`, { reason: 'other' })
+    t.ok(
+      (await app.db.selectFrom('compaction_due').select('table_name').execute()).length > 0,
+      'due after erasure',
+    )
+    await until('compaction')
+    const secrets = secretsOf(
+      [closed, erased],
+      [closed, erased].flatMap((r) => [r.jws, r.token, ...r.acks, ...r.receipts]),
+    )
+    t.equal((await scan(app, secrets)).total, 0, 'both gone from the files')
+    await t.rejects(run(job('vacuum')), /unknown maintenance job vacuum/)
+  },
+)

@@ -34,8 +34,8 @@ export type CompactionOutcome = 'compacted' | 'held' | 'nothing'
 
 /**
  * Rewrites one payload table inside the caller's transaction (see migrations/2026-12-03-02): waits
- * at most `lockTimeoutMs` for its lock (a lock_not_available error after that), then holds it
- * ACCESS EXCLUSIVE until the transaction ends. The lock comes in a statement of its own so that the
+ * at most `lockTimeoutMs` for a lock (a lock_not_available error after that; the rewrite needs no
+ * other that anyone could hold), then holds the table ACCESS EXCLUSIVE until the transaction ends. The lock comes in a statement of its own so that the
  * rewrite's snapshot is taken after every erasure of the table has committed.
  */
 export async function compactTable(
@@ -48,7 +48,6 @@ export async function compactTable(
     trx,
   )
   await sql`lock table ${sql.table(table)} in access exclusive mode`.execute(trx)
-  await sql`select set_config('lock_timeout', '0', true)`.execute(trx)
   const { rows } = await sql<{ outcome: CompactionOutcome; erasures: number }>`
     select outcome, erasures from trm_compact_payloads(${table})`.execute(trx)
   return rows[0]!
