@@ -105,7 +105,9 @@ t.test('non-2xx statuses, redirects and refused schemes fail with what happened'
   t.match(await failure(post(url.replace('/hook', '/other'))), { kind: 'status', message: 'HTTP 404' })
   t.match(await failure(post('ftp://127.0.0.1/')), { kind: 'refused' })
   t.match(await failure(post('https://user:pw@127.0.0.1/')), { kind: 'refused', message: /credentials/ })
-  t.match(await failure(post('http://127.0.0.1:1/')), { kind: 'network', message: /ECONNREFUSED/ })
+  const refused = await failure(post('http://127.0.0.1:1/'))
+  t.match(refused, { kind: 'network', message: /ECONNREFUSED/ })
+  t.notMatch(refused?.message, /127\.0\.0\.1|:1\b/, 'the failure does not name the address it went to')
 })
 
 t.test('an abort from the caller (a worker shutting down) is reported as aborted', async (t) => {

@@ -5,6 +5,7 @@ export const ALL_SCOPES = [
   'acknowledgements:write',
   'inbox:read',
   'directory:read',
+  'agency:write',
   'stats:read',
   'audit:read',
   'agencies:admin',
@@ -17,9 +18,11 @@ export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   'acknowledgements:write': 'Acknowledge referrals',
   'inbox:read': 'Read and confirm the agency inbox',
   'directory:read': 'Read the agency directory',
+  'agency:write': "Change the agency's own delivery settings and add or revoke its own keys",
   'stats:read': 'Aggregate statistics (national contact points and operators)',
   'audit:read': 'Audit events (own referrals; all for operators)',
-  'agencies:admin': 'Register and change agencies (operators)',
+  'agencies:admin':
+    "Register agencies; change, suspend or manage the keys of any agency; retry other agencies' webhook deliveries and erase their referrals (operators)",
 }
 
 const EVERY_AGENCY: Scope[] = [
@@ -28,6 +31,7 @@ const EVERY_AGENCY: Scope[] = [
   'acknowledgements:write',
   'inbox:read',
   'directory:read',
+  'agency:write',
   'audit:read',
 ]
 

@@ -26,7 +26,9 @@ export const erasureRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'eraseReferral',
         tags: ['referrals'],
         summary: 'Erase the payload (JWS and JWE) of a referral; the skeleton and the audit trail remain',
-        description: 'Sender or operator only (the recipient gets 403, anyone else 404). Idempotent.',
+        description:
+          'The sender, or an operator whose token carries `agencies:admin` (a narrower operator token ' +
+          'and the recipient get 403, anyone else 404). Idempotent.',
         security: secured('referrals:write'),
         params: IdParams,
         body: Type.Ref('ErasureRequest'),

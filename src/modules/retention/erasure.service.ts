@@ -26,11 +26,12 @@ export interface ErasureDeps {
 
 /**
  * Erases a referral's payloads at once, in any state, on the sender's or an operator's request: the
- * skeleton and the audit trail remain; both parties are told through their inboxes.
+ * skeleton and the audit trail remain; both parties are told through their inboxes. An operator erases
+ * another agency's referral with `agencies:admin` in its token, the scope of its power over others.
  */
 export async function eraseReferral(
   deps: ErasureDeps,
-  caller: { id: string; operator: boolean },
+  caller: { id: string; operator: boolean; scopes: readonly string[] },
   referralId: string,
   reason: ErasureReason,
   requestId: string,
@@ -38,8 +39,13 @@ export async function eraseReferral(
   const referral = await findReferral(deps.db, referralId)
   const role = referral ? await partyRole(deps.db, referral, caller.id) : undefined
   if (!referral || (!role && !caller.operator)) throw notFound()
-  if (role !== 'sender' && !caller.operator) {
-    throw new HubError('TRM_AUTH_FORBIDDEN', 'Only the sender or an operator may erase a referral.')
+  if (role !== 'sender') {
+    if (!caller.operator) {
+      throw new HubError('TRM_AUTH_FORBIDDEN', 'Only the sender or an operator may erase a referral.')
+    }
+    if (!caller.scopes.includes('agencies:admin')) {
+      throw new HubError('TRM_AUTH_FORBIDDEN', 'This call needs the scope agencies:admin.')
+    }
   }
   return transact(deps.db, async (trx) => {
     const current = await lockReferral(trx, referralId)

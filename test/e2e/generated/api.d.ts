@@ -103,7 +103,10 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change an agency (operator: anything; the agency itself: its delivery settings) */
+        /**
+         * Change an agency (operator: anything; the agency itself: its delivery settings)
+         * @description The agency itself changes its `delivery` with the scope `agency:write`. Anything else (another agency, its name, kind, national contact point flag or status) is for an operator whose token carries `agencies:admin`. A token without the scope it needs gets 403 naming it.
+         */
         patch: operations["updateAgency"];
         trace?: never;
     };
@@ -133,7 +136,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Add a public key (operator or the agency itself) */
+        /** Add a public key (the agency itself with agency:write, an operator with agencies:admin) */
         post: operations["addAgencyKey"];
         delete?: never;
         options?: never;
@@ -151,7 +154,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke a key; it stays listed as revoked so old signatures remain checkable */
+        /**
+         * Revoke a key; it stays listed as revoked so old signatures remain checkable
+         * @description The agency itself with the scope `agency:write`; any agency an operator with `agencies:admin`.
+         */
         delete: operations["revokeAgencyKey"];
         options?: never;
         head?: never;
@@ -392,7 +398,7 @@ export interface paths {
         put?: never;
         /**
          * Erase the payload (JWS and JWE) of a referral; the skeleton and the audit trail remain
-         * @description Sender or operator only (the recipient gets 403, anyone else 404). Idempotent.
+         * @description The sender, or an operator whose token carries `agencies:admin` (a narrower operator token and the recipient get 403, anyone else 404). Idempotent.
          */
         post: operations["eraseReferral"];
         delete?: never;
