@@ -9,20 +9,10 @@ import { signReferral } from '../../src/sdk/documents.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { referralDocument } from '../helpers/referrals.js'
-import { eventually, WebhookReceiver } from '../helpers/webhook-receiver.js'
+import { eventually, receiverFor } from '../helpers/webhook-receiver.js'
 import { startTestWorker } from '../helpers/worker.js'
 
 type Page = { items: DeliveryView[]; next: string | null }
-
-const receiverFor = async (
-  t: { teardown: (fn: () => unknown) => void },
-  behaviour: ConstructorParameters<typeof WebhookReceiver>[0],
-) => {
-  const receiver = new WebhookReceiver(behaviour)
-  await receiver.start()
-  t.teardown(() => receiver.close())
-  return receiver
-}
 
 const submit = async (sender: TestAgency, recipient: TestAgency) => {
   const document = referralDocument(sender, { agencyId: recipient.id })
