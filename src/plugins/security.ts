@@ -33,8 +33,8 @@ async function count(limiter: Limiter, request: FastifyRequest, increment = true
     max: result.max,
     remaining: result.remaining,
     resetSeconds: result.ttlInSeconds,
-    // Counted here: over once past max. Only read (failed authentications, counted when they
-    // happen): over once max is reached, so at most max of them get a signature check.
+    // Counted here: over once past max. Only read (failed authentications, counted as they are
+    // answered): over once max have been counted, so no further token is verified.
     exceeded: increment ? result.isExceeded : result.remaining === 0 && result.ttl > 0,
   }
 }
