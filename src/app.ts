@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
+import type { Server } from 'node:http'
 import formbody from '@fastify/formbody'
 import { registerAjvFormats } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import { type HubKeys, loadHubKeys } from './lib/hub-keys.js'
 import { redact } from './lib/logging.js'
@@ -31,7 +32,7 @@ import { statsRoutes } from './modules/stats/stats.routes.js'
 import { STATS_SCHEMAS } from './modules/stats/stats.schemas.js'
 import authPlugin from './plugins/auth.js'
 import dbPlugin from './plugins/db.js'
-import errorsPlugin from './plugins/errors.js'
+import errorsPlugin, { clientErrorHandler } from './plugins/errors.js'
 import inboxWakeupsPlugin from './plugins/inbox-wakeups.js'
 import loadSheddingPlugin from './plugins/load-shedding.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -57,6 +58,24 @@ function loggerOptions(config: Config, options: BuildOptions): FastifyServerOpti
   if (options.logStream) return { ...base, stream: options.logStream }
   if (config.logPretty) return { ...base, transport: { target: 'pino-pretty', options: { colorize: true } } }
   return base
+}
+
+/**
+ * Node's requestTimeout bounds the time to receive a whole request, headers and body, not the time
+ * to answer it (a 30 s long-poll is not cut): it is the body-read deadline, answered 408 and closed.
+ * Node checks it every connectionsCheckingInterval (30 s by default): a fifth of it here, so the
+ * deadline holds within 1 s.
+ */
+function serverTimeouts({ timeouts }: Config): FastifyHttpOptions<Server> {
+  return {
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.connectionMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    http: {
+      headersTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: Math.min(1_000, Math.ceil(timeouts.requestMs / 5)),
+    },
+  }
 }
 
 registerAjvFormats()
@@ -86,6 +105,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // While closing, requests get the hub's own 503 problem (plugins/load-shedding.ts), not Fastify's.
     return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: true },
+    ...serverTimeouts(config),
+    clientErrorHandler,
   }).setValidatorCompiler(typeboxValidatorCompiler(SHARED_SCHEMAS))
 
   app.decorate('config', config)

@@ -25,6 +25,14 @@ const EnvSchema = Type.Object({
   BODY_LIMIT_BYTES: Type.Optional(Int({ minimum: 1024 })),
   RATE_LIMIT_MAX: Type.Optional(Int({ minimum: 1 })),
   RATE_LIMIT_WINDOW_SECONDS: Type.Optional(Int({ minimum: 1 })),
+  RATE_LIMIT_AUTH_FAILURES_MAX: Type.Optional(Int({ minimum: 1 })),
+  RATE_LIMIT_TOKEN_MAX: Type.Optional(Int({ minimum: 1 })),
+  REQUEST_TIMEOUT_MS: Type.Optional(Int({ minimum: 100 })),
+  // Above the longest long-poll (30 s) and its margin: an idle socket waiting for its answer is cut.
+  CONNECTION_TIMEOUT_MS: Type.Optional(Int({ minimum: 35_000 })),
+  KEEP_ALIVE_TIMEOUT_MS: Type.Optional(Int({ minimum: 1_000 })),
+  METRICS_HOST: Type.Optional(Type.String({ minLength: 1 })),
+  METRICS_PORT: Type.Optional(Type.String({ pattern: '^([0-9]+|off)$' })),
   TRUST_PROXY: Type.Optional(Bool),
   HUB_SIGNING_KEYS: Type.Optional(Type.String({ minLength: 2 })),
   HUB_SIGNING_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
@@ -57,7 +65,28 @@ export interface Config {
   readonly logLevel: string
   readonly logPretty: boolean
   readonly bodyLimitBytes: number
-  readonly rateLimit: { readonly max: number; readonly windowSeconds: number }
+  /**
+   * Budgets per client address and window, counted in Redis before authentication: every request,
+   * failed authentications (401s), and requests to the token endpoint.
+   */
+  readonly rateLimit: {
+    readonly max: number
+    readonly windowSeconds: number
+    readonly authFailuresMax: number
+    readonly tokenMax: number
+  }
+  /**
+   * `requestMs`: the whole request, headers and body, must arrive within it (Fastify's requestTimeout;
+   * the time to answer is not counted, so long-polls are not cut). `connectionMs`: a socket with no
+   * traffic either way for this long is closed. `keepAliveMs`: an idle keep-alive connection is closed.
+   */
+  readonly timeouts: {
+    readonly requestMs: number
+    readonly connectionMs: number
+    readonly keepAliveMs: number
+  }
+  /** Prometheus metrics on a listener of their own, never the public port; `port` undefined: off. */
+  readonly metrics: { readonly host: string; readonly port: number | undefined }
   readonly trustProxy: boolean
   readonly hubKeys: { readonly json?: string; readonly file?: string; readonly generate: boolean }
   readonly accessTokenTtlSeconds: number
@@ -129,6 +158,21 @@ function collectProblems(checker: typeof check | typeof checkDatabase, env: Reco
   return problems
 }
 
+/** TypeBox applies `minimum` to numbers only, and these are strings of digits: checked here. */
+function checkMinimums(
+  properties: Record<string, unknown>,
+  env: Record<string, string>,
+  problems: Map<string, string>,
+) {
+  for (const [name, schema] of Object.entries(properties)) {
+    const minimum = (schema as { minimum?: number }).minimum
+    const value = env[name]
+    if (minimum === undefined || value === undefined || problems.has(name) || !/^[0-9]+$/.test(value))
+      continue
+    if (Number(value) < minimum) problems.set(name, `is invalid (must be at least ${minimum})`)
+  }
+}
+
 const fail = (problems: Map<string, string>) =>
   new ConfigError([...problems].map(([variable, message]) => ({ variable, message })))
 
@@ -136,6 +180,7 @@ const fail = (problems: Map<string, string>) =>
 export function loadConfig(source: Source = process.env): Config {
   const env = pick(source, Object.keys(EnvSchema.properties))
   const problems = collectProblems(check, env)
+  checkMinimums(EnvSchema.properties, env, problems)
   if (!env['HUB_SIGNING_KEYS'] && !env['HUB_SIGNING_KEYS_FILE']) {
     problems.set('HUB_SIGNING_KEYS', 'is required (or HUB_SIGNING_KEYS_FILE)')
   }
@@ -152,6 +197,7 @@ export function loadDatabaseConfig(source: Source = process.env): Pick<
 } {
   const env = pick(source, Object.keys(DatabaseEnvSchema.properties))
   const problems = collectProblems(checkDatabase, env)
+  checkMinimums(DatabaseEnvSchema.properties, env, problems)
   if (problems.size > 0) throw fail(problems)
   return Object.freeze({
     databaseUrl: env['DATABASE_URL']!,
@@ -191,6 +237,17 @@ function freeze(env: Env): Config {
     rateLimit: {
       max: Number(env.RATE_LIMIT_MAX ?? 6000),
       windowSeconds: Number(env.RATE_LIMIT_WINDOW_SECONDS ?? 60),
+      authFailuresMax: Number(env.RATE_LIMIT_AUTH_FAILURES_MAX ?? 60),
+      tokenMax: Number(env.RATE_LIMIT_TOKEN_MAX ?? 120),
+    },
+    timeouts: {
+      requestMs: Number(env.REQUEST_TIMEOUT_MS ?? 10_000),
+      connectionMs: Number(env.CONNECTION_TIMEOUT_MS ?? 75_000),
+      keepAliveMs: Number(env.KEEP_ALIVE_TIMEOUT_MS ?? 72_000),
+    },
+    metrics: {
+      host: env.METRICS_HOST ?? '127.0.0.1',
+      port: env.METRICS_PORT === 'off' ? undefined : Number(env.METRICS_PORT ?? 9464),
     },
     trustProxy: env.TRUST_PROXY === 'true',
     hubKeys: {
