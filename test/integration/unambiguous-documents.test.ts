@@ -13,14 +13,19 @@ import { referralDocument, writeCounts } from '../helpers/referrals.js'
 // depth, a lone surrogate or bytes that are not UTF-8 (I-JSON, RFC 7493; RFC 8725 §3.11), and the
 // refusal names the place: /jws/header/… in the protected header, /jws/payload/… in the payload.
 
-type Json = Record<string, any>
+type Json = Record<string, unknown>
+interface Problem {
+  code: string
+  detail: string
+  errors?: { pointer: string; detail: string }[]
+}
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
 const refusal = async (promise: Promise<unknown>) => {
   try {
     await promise
   } catch (error) {
-    if (error instanceof HubRequestError) return { status: error.status, body: error.body as Json }
+    if (error instanceof HubRequestError) return { status: error.status, body: error.body as Problem }
     throw error
   }
   throw new Error('expected a refusal, the hub accepted it')
@@ -75,9 +80,9 @@ t.test(
       const before = await writeCounts(app)
       const { status, body } = await refusal(postReferral(signRawJws(header, payload, ro.keys.signing)))
       t.equal(status, 422)
-      t.equal(body['code'], expected.code)
+      t.equal(body.code, expected.code)
       t.same(
-        body['errors']?.map((e: Json) => e['pointer']),
+        body.errors?.map((e) => e.pointer),
         [expected.pointer],
         `errors[].pointer is ${expected.pointer}`,
       )
@@ -93,7 +98,7 @@ t.test(
         code: 'TRM_DOCUMENT_INVALID',
         pointer: '/jws/payload/recipient',
       })
-      t.match(body['detail'], /member name "recipient" twice/)
+      t.match(body.detail, /member name "recipient" twice/)
       t.equal(
         await app.db.selectFrom('referrals').select('id').where('id', '=', document.id).executeTakeFirst(),
         undefined,
@@ -144,9 +149,9 @@ t.test(
         )
         const { status, body } = await refusal(postAck(de, referralId, jws))
         t.equal(status, 422)
-        t.equal(body['code'], 'TRM_DOCUMENT_INVALID')
+        t.equal(body.code, 'TRM_DOCUMENT_INVALID')
         t.same(
-          body['errors']?.map((e: Json) => e['pointer']),
+          body.errors?.map((e) => e.pointer),
           ['/jws/payload/type'],
         )
         t.same(await writeCounts(app), before, 'no acknowledgement, inbox message or audit event written')
@@ -172,12 +177,12 @@ t.test(
         postAck(de, referralId, signRawJws(ackHeader(de), text, de.keys.signing)),
       )
       t.equal(status, 422)
-      t.equal(body['code'], 'TRM_DOCUMENT_INVALID')
+      t.equal(body.code, 'TRM_DOCUMENT_INVALID')
       t.same(
-        body['errors']?.map((e: Json) => e['pointer']),
+        body.errors?.map((e) => e.pointer),
         ['/jws/payload/note'],
       )
-      t.match(body['detail'], /lone surrogate/)
+      t.match(body.detail, /lone surrogate/)
       t.same(await writeCounts(app), before, 'nothing written')
       t.equal(await referralStatus(referralId), 'received')
     })
@@ -195,7 +200,7 @@ t.test(
           code: 'TRM_DOCUMENT_INVALID',
           pointer: '/jws/payload',
         })
-        t.match(body['detail'], /not UTF-8/)
+        t.match(body.detail, /not UTF-8/)
       },
     )
 
@@ -236,7 +241,7 @@ t.test(
             { code: 'TRM_JWS_HEADER_REFUSED', pointer: `/jws/header/${member}` },
             header,
           )
-          t.match(body['detail'], /^The protected header has the member name/)
+          t.match(body.detail, /^The protected header has the member name/)
         })
       }
     })
