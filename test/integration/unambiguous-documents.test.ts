@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { signAcknowledgement, signReferral } from '../../src/sdk/documents.js'
+import { encryptSensitive, signAcknowledgement, signReferral } from '../../src/sdk/documents.js'
 import { HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
@@ -244,6 +244,30 @@ t.test(
           t.match(body.detail, /^The protected header has the member name/)
         })
       }
+    })
+
+    t.test('a sensitive JWE whose header names two kids: refused at /sensitive', async (t) => {
+      // The hub checked the last kid (DE's encryption key); a first-wins reader sees another key.
+      const deEncKey = de.keys.publicJwks.keys.find((k) => k.use === 'enc')!
+      const jwe = await encryptSensitive({ note: 'Fictional details for a test' }, deEncKey)
+      const header = JSON.parse(Buffer.from(jwe.split('.')[0]!, 'base64url').toString('utf8'))
+      const twoKids = withFirstMember(
+        header,
+        'kid',
+        third.keys.publicJwks.keys.find((k) => k.use === 'enc')!.kid,
+      )
+      const sensitive = [Buffer.from(twoKids).toString('base64url'), ...jwe.split('.').slice(1)].join('.')
+      const document = referralDocument(ro, { agencyId: de.id }, { sensitive })
+      const before = await writeCounts(app)
+      const { status, body } = await refusal(postReferral(await signReferral(document, ro.keys.signing)))
+      t.equal(status, 422)
+      t.equal(body.code, 'TRM_SENSITIVE_INVALID')
+      t.same(
+        body.errors?.map((e) => e.pointer),
+        ['/sensitive'],
+      )
+      t.match(body.detail, /JWE protected header has the member name "kid" twice/)
+      t.same(await writeCounts(app), before, 'nothing written')
     })
 
     t.test('bytes that are not UTF-8 in a protected header: refused at /jws/header', async (t) => {
