@@ -38,6 +38,7 @@ const EnvSchema = Type.Object({
   HUB_SIGNING_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   HUB_SIGNING_KEYS_GENERATE: Type.Optional(Bool),
   ACCESS_TOKEN_TTL_SECONDS: Type.Optional(Int({ minimum: 60 })),
+  AUDIT_TOKEN_REFUSALS_PER_MINUTE: Type.Optional(Int({ minimum: 1 })),
   DEADLINE_IMMEDIATE_SECONDS: Type.Optional(Int({ minimum: 1 })),
   DEADLINE_URGENT_SECONDS: Type.Optional(Int({ minimum: 1 })),
   DEADLINE_ROUTINE_SECONDS: Type.Optional(Int({ minimum: 1 })),
@@ -90,6 +91,8 @@ export interface Config {
   readonly trustProxy: boolean
   readonly hubKeys: { readonly json?: string; readonly file?: string; readonly generate: boolean }
   readonly accessTokenTtlSeconds: number
+  /** token.refused audit events written per client address per minute; the rest are counted, not each written. */
+  readonly auditTokenRefusalsPerMinute: number
   readonly deadlines: { readonly immediate: number; readonly urgent: number; readonly routine: number }
   readonly webhooks: {
     readonly allowLoopback: boolean
@@ -256,6 +259,7 @@ function freeze(env: Env): Config {
       generate: env.HUB_SIGNING_KEYS_GENERATE === 'true',
     },
     accessTokenTtlSeconds: Number(env.ACCESS_TOKEN_TTL_SECONDS ?? 900),
+    auditTokenRefusalsPerMinute: Number(env.AUDIT_TOKEN_REFUSALS_PER_MINUTE ?? 20),
     deadlines: {
       immediate: Number(env.DEADLINE_IMMEDIATE_SECONDS ?? 4 * 3600),
       urgent: Number(env.DEADLINE_URGENT_SECONDS ?? 24 * 3600),

@@ -1,4 +1,5 @@
 import type { JWSHeaderParameters } from 'jose'
+import { parseStrictJson, StrictJsonError } from './strict-json.js'
 
 /** Algorithms the hub accepts from agencies. Everything else (none, HS*, RS*, PS*) is refused. */
 export const AGENCY_SIGNING_ALGS = ['ES256', 'EdDSA'] as const
@@ -35,4 +36,18 @@ export function algForKey(jwk: { kty?: string; crv?: string }): AgencySigningAlg
   if (jwk.kty === 'EC' && jwk.crv === 'P-256') return 'ES256'
   if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return 'EdDSA'
   return undefined
+}
+
+/**
+ * The JSON object a base64url part of a compact JWS stands for (its protected header, or a JWT's
+ * claims), read as I-JSON: a header or payload with two `alg`s, two `kid`s or two `iss`s means one
+ * thing to the hub and another to a reader that keeps the first (RFC 8725 §3.11). The caller has
+ * checked that the part holds only base64url characters. Throws a {@link StrictJsonError}.
+ */
+export function decodeJsonObjectPart(part: string): Record<string, unknown> {
+  const value = parseStrictJson(Buffer.from(part, 'base64url'))
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new StrictJsonError('syntax', '', 'is not a JSON object.')
+  }
+  return value as Record<string, unknown>
 }
