@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import formbody from '@fastify/formbody'
-import { registerAjvFormats } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import { type HubKeys, loadHubKeys } from './lib/hub-keys.js'
@@ -31,8 +30,9 @@ import { statsRoutes } from './modules/stats/stats.routes.js'
 import { STATS_SCHEMAS } from './modules/stats/stats.schemas.js'
 import authPlugin from './plugins/auth.js'
 import dbPlugin from './plugins/db.js'
-import errorsPlugin from './plugins/errors.js'
+import errorsPlugin, { answerFrameworkError } from './plugins/errors.js'
 import inboxWakeupsPlugin from './plugins/inbox-wakeups.js'
+import jsonBodyPlugin from './plugins/json-body.js'
 import loadSheddingPlugin from './plugins/load-shedding.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
@@ -59,8 +59,6 @@ function loggerOptions(config: Config, options: BuildOptions): FastifyServerOpti
   return base
 }
 
-registerAjvFormats()
-
 /** Schemas with an $id: registered once, referenced by name from routes and the OpenAPI document. */
 const SHARED_SCHEMAS = [
   ProblemSchema,
@@ -85,7 +83,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     genReqId: () => randomUUID(),
     // While closing, requests get the hub's own 503 problem (plugins/load-shedding.ts), not Fastify's.
     return503OnClosing: false,
-    routerOptions: { ignoreTrailingSlash: true },
+    // A kid of 200 characters percent-encoded takes up to 2,400; longer path segments are 414 problems.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2500 },
+    frameworkErrors: answerFrameworkError,
   }).setValidatorCompiler(typeboxValidatorCompiler(SHARED_SCHEMAS))
 
   app.decorate('config', config)
@@ -103,6 +103,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(loadSheddingPlugin, { config })
   // JSON everywhere, form-encoded only for the token endpoint (RFC 6749); anything else is 415.
   app.removeContentTypeParser('text/plain')
+  await app.register(jsonBodyPlugin)
   await app.register(formbody)
   await app.register(openapiPlugin)
 

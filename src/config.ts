@@ -6,8 +6,21 @@ import { Compile } from 'typebox/compile'
  * Every process (API, worker, CLI) loads it through {@link loadConfig}.
  */
 const Bool = Type.Union([Type.Literal('true'), Type.Literal('false')])
+/** A whole number in an environment string; its bounds are checked by `outOfBounds` (JSON Schema's apply to numbers only). */
 const Int = (options: { minimum: number; maximum?: number }) =>
   Type.String({ pattern: '^[0-9]+$', ...options })
+
+function outOfBounds(schema: { properties: Record<string, unknown> }, env: Record<string, string>) {
+  const problems = new Map<string, string>()
+  for (const [name, property] of Object.entries(schema.properties)) {
+    const { minimum, maximum } = property as { minimum?: number; maximum?: number }
+    const value = env[name]
+    if (value === undefined || !/^[0-9]+$/.test(value)) continue
+    if (minimum !== undefined && Number(value) < minimum) problems.set(name, `is below ${minimum}`)
+    if (maximum !== undefined && Number(value) > maximum) problems.set(name, `is above ${maximum}`)
+  }
+  return problems
+}
 
 const EnvSchema = Type.Object({
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL connection URL' }),
@@ -29,7 +42,7 @@ const EnvSchema = Type.Object({
   HUB_SIGNING_KEYS: Type.Optional(Type.String({ minLength: 2 })),
   HUB_SIGNING_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   HUB_SIGNING_KEYS_GENERATE: Type.Optional(Bool),
-  ACCESS_TOKEN_TTL_SECONDS: Type.Optional(Int({ minimum: 60 })),
+  ACCESS_TOKEN_TTL_SECONDS: Type.Optional(Int({ minimum: 60, maximum: 86_400 })),
   DEADLINE_IMMEDIATE_SECONDS: Type.Optional(Int({ minimum: 1 })),
   DEADLINE_URGENT_SECONDS: Type.Optional(Int({ minimum: 1 })),
   DEADLINE_ROUTINE_SECONDS: Type.Optional(Int({ minimum: 1 })),
@@ -40,7 +53,7 @@ const EnvSchema = Type.Object({
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Optional(Int({ minimum: 0 })),
   OVERLOAD_MAX_HEAP_USED_BYTES: Type.Optional(Int({ minimum: 0 })),
   SUBMISSION_QUEUE_MAX: Type.Optional(Int({ minimum: 1 })),
-  STATS_MIN_CELL: Type.Optional(Int({ minimum: 1 })),
+  STATS_MIN_CELL: Type.Optional(Int({ minimum: 1, maximum: 1_000_000 })),
   RETENTION_DAYS: Type.Optional(Int({ minimum: 1 })),
 })
 type Env = Static<typeof EnvSchema>
@@ -135,7 +148,7 @@ const fail = (problems: Map<string, string>) =>
 /** Validates the environment and returns a frozen Config; throws one ConfigError naming every bad variable. */
 export function loadConfig(source: Source = process.env): Config {
   const env = pick(source, Object.keys(EnvSchema.properties))
-  const problems = collectProblems(check, env)
+  const problems = new Map([...outOfBounds(EnvSchema, env), ...collectProblems(check, env)])
   if (!env['HUB_SIGNING_KEYS'] && !env['HUB_SIGNING_KEYS_FILE']) {
     problems.set('HUB_SIGNING_KEYS', 'is required (or HUB_SIGNING_KEYS_FILE)')
   }
@@ -151,7 +164,7 @@ export function loadDatabaseConfig(source: Source = process.env): Pick<
   webhooks: Pick<Config['webhooks'], 'allowLoopback'>
 } {
   const env = pick(source, Object.keys(DatabaseEnvSchema.properties))
-  const problems = collectProblems(checkDatabase, env)
+  const problems = new Map([...outOfBounds(DatabaseEnvSchema, env), ...collectProblems(checkDatabase, env)])
   if (problems.size > 0) throw fail(problems)
   return Object.freeze({
     databaseUrl: env['DATABASE_URL']!,

@@ -460,11 +460,15 @@ export interface components {
             receipt: string;
             /** Format: uuid */
             referralId: string;
-            /** @description The referral's state after this acknowledgement */
-            status: string;
+            /**
+             * @description The referral's state after this acknowledgement
+             * @enum {unknown}
+             */
+            status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
-            type: string;
+            /** @enum {unknown} */
+            type: "received" | "accepted" | "declined" | "info_requested" | "info_provided" | "closed" | "withdrawn";
         };
         AcknowledgementView: {
             /** Format: uuid */
@@ -472,25 +476,29 @@ export interface components {
             /** Format: uuid */
             id: string;
             jws: string | null;
-            outcome: string | null;
-            reason: string | null;
+            outcome: ("assistance_completed" | "returned_home" | "transferred" | "lost_contact" | "victim_declined" | "other") | null;
+            reason: ("capacity" | "eligibility" | "jurisdiction" | "consent_missing" | "safety" | "duplicate" | "other") | null;
+            /** @description Hub-signed compact JWS, typ trm-receipt+json */
             receipt: string;
-            /** @description the referral state this acknowledgement led to */
-            status: string;
+            /**
+             * @description the referral state this acknowledgement led to
+             * @enum {unknown}
+             */
+            status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
-            type: string;
+            /** @enum {unknown} */
+            type: "received" | "accepted" | "declined" | "info_requested" | "info_provided" | "closed" | "withdrawn";
         };
         Agency: {
+            /** @description ISO 3166-1 alpha-2 */
             country: string;
             /** Format: date-time */
             createdAt: string;
             delivery: components["schemas"]["Delivery"];
             /** Format: uuid */
             id: string;
-            jwks: {
-                keys: components["schemas"]["RegisteredKey"][];
-            };
+            jwks: components["schemas"]["AgencyJwks"];
             kind: components["schemas"]["AgencyKind"];
             name: string;
             nationalContactPoint: boolean;
@@ -510,9 +518,14 @@ export interface components {
             /** @default false */
             nationalContactPoint: boolean;
         };
+        /** @description An agency's keys, revoked ones included, as a JWKS */
+        AgencyJwks: {
+            keys: components["schemas"]["RegisteredKey"][];
+        };
         AgencyKind: "ngo" | "national_agency" | "law_enforcement" | "prosecution" | "social_services" | "child_protection" | "consular" | "labour_inspection" | "hub_operator";
         AgencyPage: {
             items: components["schemas"]["Agency"][];
+            /** @description Pass as `after` for the following page */
             next: string | null;
         };
         AgencyPatch: {
@@ -530,7 +543,10 @@ export interface components {
             hash: string;
             /** @description Compact JWS by the hub (EdDSA, typ trm-checkpoint+json, kid in /.well-known/jwks.json) over { seq, hash, at } */
             jws: string;
-            /** @description The last event this checkpoint covers */
+            /**
+             * Format: int64
+             * @description The last event this checkpoint covers
+             */
             seq: number;
         };
         /** @description One sealed event of the tamper-evident audit log */
@@ -556,7 +572,10 @@ export interface components {
             prevHash: string;
             referralId: string | null;
             requestId: string | null;
-            /** @description Place in the chain: 1, 2, 3… without gaps */
+            /**
+             * Format: int64
+             * @description Place in the chain: 1, 2, 3… without gaps
+             */
             seq: number;
             target: {
                 id: string;
@@ -565,17 +584,23 @@ export interface components {
         };
         AuditPage: {
             items: components["schemas"]["AuditEvent"][];
+            /** @description Pass as `after` for the following page */
             next: string | null;
         };
         AuthorizationServerMetadata: {
-            grant_types_supported: string[];
+            grant_types_supported: "client_credentials"[];
+            /** Format: uri */
             issuer: string;
+            /** Format: uri */
             jwks_uri: string;
-            scopes_supported: string[];
-            /** @description Also the audience client assertions must name */
+            scopes_supported: ("referrals:write" | "referrals:read" | "acknowledgements:write" | "inbox:read" | "directory:read" | "stats:read" | "audit:read" | "agencies:admin")[];
+            /**
+             * Format: uri
+             * @description Also the audience client assertions must name
+             */
             token_endpoint: string;
-            token_endpoint_auth_methods_supported: string[];
-            token_endpoint_auth_signing_alg_values_supported: string[];
+            token_endpoint_auth_methods_supported: "private_key_jwt"[];
+            token_endpoint_auth_signing_alg_values_supported: ("ES256" | "EdDSA")[];
         };
         Delivery: {
             /** @enum {string} */
@@ -603,17 +628,28 @@ export interface components {
         };
         HubJwks: {
             keys: {
-                alg: string;
-                crv: string;
+                /** @enum {string} */
+                alg: "EdDSA";
+                /** @enum {string} */
+                crv: "Ed25519";
                 kid: string;
-                kty: string;
-                use: string;
+                /** @enum {string} */
+                kty: "OKP";
+                /** @enum {string} */
+                use: "sig";
                 x: string;
             }[];
         };
         InboxConfirm: {
             /** @description Opaque cursor from a previous page */
             through: string;
+        };
+        InboxConfirmed: {
+            /**
+             * Format: int64
+             * @description Messages confirmed by this call
+             */
+            confirmed: number;
         };
         InboxItem: {
             /** Format: uuid */
@@ -624,6 +660,7 @@ export interface components {
             };
             /** Format: date-time */
             createdAt: string;
+            /** @description Opaque cursor from a previous page */
             cursor: string;
             /** Format: uuid */
             id: string;
@@ -640,19 +677,30 @@ export interface components {
             next: string | null;
         };
         OAuthError: {
-            code: string;
+            /**
+             * @description Stable TRM_… error code
+             * @enum {unknown}
+             */
+            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_RATE_LIMITED" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
+            /** @description What to fix (4xx) or the request id to quote (5xx); it can repeat the request path */
             detail: string;
-            error: string;
+            /** @enum {unknown} */
+            error: "invalid_request" | "invalid_client" | "invalid_grant" | "invalid_scope" | "unsupported_grant_type" | "temporarily_unavailable";
             error_description: string;
             instance: string;
+            /** Format: int32 */
             status: number;
             title: string;
             type: string;
         };
         /** @description RFC 9457 problem details */
         Problem: {
-            /** @description Stable TRM_… error code */
-            code: string;
+            /**
+             * @description Stable TRM_… error code
+             * @enum {unknown}
+             */
+            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_RATE_LIMITED" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
+            /** @description What to fix (4xx) or the request id to quote (5xx); it can repeat the request path */
             detail: string;
             errors?: {
                 detail: string;
@@ -660,15 +708,20 @@ export interface components {
                 pointer: string;
             }[];
             instance: string;
+            /** Format: int32 */
             status: number;
             title: string;
             type: string;
         };
         PublicJwk: {
+            /** @enum {unknown} */
             alg: "ES256" | "EdDSA" | "ECDH-ES+A256KW";
+            /** @enum {unknown} */
             crv: "P-256" | "Ed25519" | "X25519";
             kid: string;
+            /** @enum {unknown} */
             kty: "EC" | "OKP";
+            /** @enum {unknown} */
             use: "sig" | "enc";
             x: string;
             y?: string;
@@ -678,9 +731,12 @@ export interface components {
         ReferralAuditTrail: {
             /** @description The first checkpoint covering the last event listed; null while none is sealed */
             checkpoint: components["schemas"]["AuditCheckpoint"] | null;
-            /** @description Every sealed event of the referral, by seq */
+            /** @description The sealed events of the referral by seq, the first 1000; GET /v1/audit?referralId= pages through every one */
             events: components["schemas"]["AuditEvent"][];
-            /** @description Events of the referral recorded but not sealed yet (they are, within seconds) */
+            /**
+             * Format: int64
+             * @description Events of the referral recorded but not sealed yet (they are, within seconds)
+             */
             pending: number;
             /** Format: uuid */
             referralId: string;
@@ -740,6 +796,7 @@ export interface components {
         };
         ReferralPage: {
             items: components["schemas"]["ReferralSummary"][];
+            /** @description Pass as `after` for the following page */
             next: string | null;
         };
         ReferralStatistics: {
@@ -748,7 +805,10 @@ export interface components {
             /** Format: date-time */
             from: string;
             groupBy: ("originCountry" | "destinationCountry" | "exploitationForm" | "ageGroup" | "gender" | "minor" | "urgency" | "status" | "month")[];
-            /** @description Counts below this are suppressed (STATS_MIN_CELL) */
+            /**
+             * Format: int32
+             * @description Counts below this are suppressed (STATS_MIN_CELL)
+             */
             minCell: number;
             /** @description How to read these counts */
             notes: string[];
@@ -773,16 +833,21 @@ export interface components {
             ackDueAt: string;
             /** Format: uuid */
             id: string;
-            /** @description Other referrals carrying the same linkage token */
+            /**
+             * Format: int32
+             * @description Other referrals carrying the same linkage token (counted up to 1000)
+             */
             possibleDuplicates: number;
             /** @description Hub-signed compact JWS, typ trm-receipt+json */
             receipt: string;
             recipient: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
-            status: string;
+            /** @enum {unknown} */
+            status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
             victimReference: string;
@@ -801,19 +866,23 @@ export interface components {
             recipient: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
             sender: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
-            stage: string;
+            /** @enum {unknown} */
+            stage: "identification" | "first_assistance" | "long_term_assistance" | "return" | "proceedings";
             /** @enum {unknown} */
             status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
-            urgency: string;
+            /** @enum {unknown} */
+            urgency: "immediate" | "urgent" | "routine";
             victimReference: string;
         };
         ReferralView: {
@@ -831,38 +900,51 @@ export interface components {
             overdue: boolean;
             /** @description Only those the caller is party to */
             possibleDuplicateIds: string[];
+            /**
+             * Format: int32
+             * @description Other referrals carrying the same linkage token (counted up to 1000)
+             */
             possibleDuplicates: number;
+            /** @description Hub-signed compact JWS, typ trm-receipt+json */
             receipt: string;
             receivedAt: string | null;
             recipient: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
             sender: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
-            stage: string;
+            /** @enum {unknown} */
+            stage: "identification" | "first_assistance" | "long_term_assistance" | "return" | "proceedings";
             /** @enum {unknown} */
             status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
-            urgency: string;
+            /** @enum {unknown} */
+            urgency: "immediate" | "urgent" | "routine";
             victimReference: string;
         };
         RegisteredKey: {
-            alg: string;
+            /** @enum {unknown} */
+            alg: "ES256" | "EdDSA" | "ECDH-ES+A256KW";
             /** Format: date-time */
             createdAt: string;
-            crv: string;
+            /** @enum {unknown} */
+            crv: "P-256" | "Ed25519" | "X25519";
             kid: string;
-            kty: string;
+            /** @enum {unknown} */
+            kty: "EC" | "OKP";
             /** Format: date-time */
             revokedAt?: string;
             status: "active" | "revoked";
-            use: string;
+            /** @enum {unknown} */
+            use: "sig" | "enc";
             x: string;
             y?: string;
         };
@@ -906,19 +988,30 @@ export interface components {
             scope?: string;
         };
         TokenResponse: {
+            /** @description Hub-signed JWT (EdDSA), sent as `Authorization: Bearer …` */
             access_token: string;
+            /**
+             * Format: int32
+             * @description Seconds the token is valid (ACCESS_TOKEN_TTL_SECONDS)
+             */
             expires_in: number;
             scope: string;
             /** @enum {string} */
             token_type: "Bearer";
         };
         WebhookDeliveriesRetried: {
-            /** @description Failed deliveries put back to pending */
+            /**
+             * Format: int32
+             * @description Failed deliveries put back to pending
+             */
             retried: number;
         };
         /** @description One inbox message pushed to the agency's webhook */
         WebhookDelivery: {
-            /** @description POSTs tried so far, retries included */
+            /**
+             * Format: int32
+             * @description POSTs tried so far, retries included
+             */
             attempts: number;
             /** Format: date-time */
             createdAt: string;
@@ -930,7 +1023,10 @@ export interface components {
             messageId: string;
             /** Format: uuid */
             referralId: string;
-            /** @description How many times a retry was asked for (POST /v1/deliveries/{messageId}/retry or the bulk form) */
+            /**
+             * Format: int32
+             * @description How many times a retry was asked for (POST /v1/deliveries/{messageId}/retry or the bulk form)
+             */
             retries: number;
             /**
              * @description - `pending`: being tried, or tried again after a retry was asked for
@@ -943,6 +1039,7 @@ export interface components {
         };
         WebhookDeliveryPage: {
             items: components["schemas"]["WebhookDelivery"][];
+            /** @description Pass as `after` for the following page */
             next: string | null;
         };
         WebhookDeliveryRetryAll: {
@@ -961,7 +1058,16 @@ export interface components {
     responses: never;
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description Seconds to wait before trying again (RFC 9110 §10.2.3) */
+        "Retry-After": number;
+        /** @description Requests this client address may make in the current window (RATE_LIMIT_MAX) */
+        "X-RateLimit-Limit": number;
+        /** @description Requests left in the current window */
+        "X-RateLimit-Remaining": number;
+        /** @description Seconds until the current window ends */
+        "X-RateLimit-Reset": number;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -984,6 +1090,25 @@ export interface operations {
                     "application/json": components["schemas"]["HubJwks"];
                 };
             };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getAuthorizationServerMetadata: {
@@ -1002,6 +1127,25 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuthorizationServerMetadata"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1025,6 +1169,15 @@ export interface operations {
                         /** @enum {string} */
                         status: "ok";
                     };
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1053,6 +1206,15 @@ export interface operations {
                         /** @description ok: everything answers; degraded: Postgres answers but Redis does not (work waits in the outbox, the process stays ready); unavailable: this process cannot store work (Postgres away, overloaded or closing) */
                         status: "ok" | "degraded" | "unavailable";
                     };
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
             /** @description Default Response */
@@ -1094,6 +1256,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1103,6 +1268,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1112,6 +1280,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1121,6 +1292,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1130,6 +1304,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1154,6 +1351,9 @@ export interface operations {
             /** @description Default Response */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1163,6 +1363,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1172,6 +1375,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1181,6 +1387,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1190,6 +1399,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1199,6 +1411,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             413: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1208,6 +1423,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1217,6 +1435,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1239,6 +1480,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1248,6 +1492,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1257,6 +1504,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1266,6 +1516,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1275,6 +1528,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1284,6 +1540,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1310,6 +1589,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1319,6 +1601,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1328,6 +1613,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1337,6 +1625,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1346,6 +1637,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1355,6 +1649,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1364,6 +1661,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1373,6 +1673,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1392,20 +1715,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description An agency's keys, revoked ones included, as a JWKS */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        keys: components["schemas"]["RegisteredKey"][];
-                    };
+                    "application/json": components["schemas"]["AgencyJwks"];
                 };
             };
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1415,6 +1742,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1424,6 +1754,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1433,6 +1766,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1442,6 +1778,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1468,6 +1827,9 @@ export interface operations {
             /** @description Default Response */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1477,6 +1839,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1486,6 +1851,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1495,6 +1863,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1504,6 +1875,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1513,6 +1887,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1522,6 +1899,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1531,6 +1911,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1554,6 +1957,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1563,6 +1969,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1572,6 +1981,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1581,6 +1993,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1590,6 +2005,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1599,6 +2017,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1625,6 +2066,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1634,6 +2078,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1643,6 +2090,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1652,6 +2102,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1661,6 +2114,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1681,6 +2157,9 @@ export interface operations {
             /** @description A hub-signed statement of the head of the audit chain */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1690,6 +2169,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1699,6 +2181,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1708,6 +2193,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1717,6 +2205,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1742,6 +2253,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1751,6 +2265,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1760,6 +2277,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1769,6 +2289,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1778,6 +2301,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1802,6 +2348,9 @@ export interface operations {
             /** @description Default Response */
             202: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1811,6 +2360,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1820,6 +2372,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1829,6 +2384,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1838,6 +2396,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1847,6 +2408,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1856,6 +2420,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1865,6 +2432,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1887,6 +2477,9 @@ export interface operations {
             /** @description One inbox message pushed to the agency's webhook */
             202: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1896,6 +2489,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1905,6 +2501,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1914,6 +2513,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1923,6 +2525,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1932,6 +2537,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1941,6 +2549,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1967,6 +2598,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1976,6 +2610,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1985,6 +2622,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1994,6 +2634,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2003,6 +2646,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2027,17 +2693,21 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        confirmed: number;
-                    };
+                    "application/json": components["schemas"]["InboxConfirmed"];
                 };
             };
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2047,6 +2717,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2056,6 +2729,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2065,6 +2741,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2074,6 +2753,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2098,6 +2800,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2107,6 +2812,9 @@ export interface operations {
             /** @description Default Response */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2116,10 +2824,35 @@ export interface operations {
             /** @description Default Response */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description Rate limit exceeded (TRM_RATE_LIMITED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
             /** @description Default Response */
@@ -2151,6 +2884,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2160,6 +2896,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2169,6 +2908,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2178,6 +2920,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2187,6 +2932,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2211,6 +2979,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2220,6 +2991,9 @@ export interface operations {
             /** @description Default Response */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2229,6 +3003,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2238,6 +3015,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2247,6 +3027,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2256,6 +3039,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2265,6 +3051,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             413: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2274,6 +3063,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2283,6 +3075,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             422: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2291,6 +3086,19 @@ export interface operations {
             };
             /** @description RFC 9457 problem details */
             429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2301,6 +3109,7 @@ export interface operations {
             /** @description RFC 9457 problem details */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2323,6 +3132,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2332,6 +3144,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2341,6 +3156,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2350,6 +3168,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2359,6 +3180,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2368,6 +3192,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2394,6 +3241,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2403,6 +3253,9 @@ export interface operations {
             /** @description Default Response */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2412,6 +3265,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2421,6 +3277,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2430,6 +3289,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2439,6 +3301,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2448,6 +3313,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2457,6 +3325,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             413: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2466,6 +3337,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2475,6 +3349,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             422: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2484,6 +3361,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2506,6 +3406,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2515,6 +3418,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2524,6 +3430,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2533,6 +3442,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2542,6 +3454,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2551,6 +3466,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2577,6 +3515,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2586,6 +3527,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2595,6 +3539,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2604,6 +3551,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2613,6 +3563,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2622,6 +3575,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2631,6 +3587,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2661,6 +3640,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2670,6 +3652,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2679,6 +3664,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2688,6 +3676,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2697,6 +3688,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
