@@ -6,8 +6,21 @@ import { Compile } from 'typebox/compile'
  * Every process (API, worker, CLI) loads it through {@link loadConfig}.
  */
 const Bool = Type.Union([Type.Literal('true'), Type.Literal('false')])
+/** A whole number in an environment string; its bounds are checked by `outOfBounds` (JSON Schema's apply to numbers only). */
 const Int = (options: { minimum: number; maximum?: number }) =>
   Type.String({ pattern: '^[0-9]+$', ...options })
+
+function outOfBounds(schema: { properties: Record<string, unknown> }, env: Record<string, string>) {
+  const problems = new Map<string, string>()
+  for (const [name, property] of Object.entries(schema.properties)) {
+    const { minimum, maximum } = property as { minimum?: number; maximum?: number }
+    const value = env[name]
+    if (value === undefined || !/^[0-9]+$/.test(value)) continue
+    if (minimum !== undefined && Number(value) < minimum) problems.set(name, `is below ${minimum}`)
+    if (maximum !== undefined && Number(value) > maximum) problems.set(name, `is above ${maximum}`)
+  }
+  return problems
+}
 
 const EnvSchema = Type.Object({
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL connection URL' }),
@@ -37,7 +50,7 @@ const EnvSchema = Type.Object({
   HUB_SIGNING_KEYS: Type.Optional(Type.String({ minLength: 2 })),
   HUB_SIGNING_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   HUB_SIGNING_KEYS_GENERATE: Type.Optional(Bool),
-  ACCESS_TOKEN_TTL_SECONDS: Type.Optional(Int({ minimum: 60 })),
+  ACCESS_TOKEN_TTL_SECONDS: Type.Optional(Int({ minimum: 60, maximum: 86_400 })),
   AUDIT_TOKEN_REFUSALS_PER_MINUTE: Type.Optional(Int({ minimum: 1 })),
   DEADLINE_IMMEDIATE_SECONDS: Type.Optional(Int({ minimum: 1 })),
   DEADLINE_URGENT_SECONDS: Type.Optional(Int({ minimum: 1 })),
@@ -49,7 +62,7 @@ const EnvSchema = Type.Object({
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Optional(Int({ minimum: 0 })),
   OVERLOAD_MAX_HEAP_USED_BYTES: Type.Optional(Int({ minimum: 0 })),
   SUBMISSION_QUEUE_MAX: Type.Optional(Int({ minimum: 1 })),
-  STATS_MIN_CELL: Type.Optional(Int({ minimum: 1 })),
+  STATS_MIN_CELL: Type.Optional(Int({ minimum: 1, maximum: 1_000_000 })),
   RETENTION_DAYS: Type.Optional(Int({ minimum: 1 })),
 })
 type Env = Static<typeof EnvSchema>
@@ -161,29 +174,13 @@ function collectProblems(checker: typeof check | typeof checkDatabase, env: Reco
   return problems
 }
 
-/** TypeBox applies `minimum` to numbers only, and these are strings of digits: checked here. */
-function checkMinimums(
-  properties: Record<string, unknown>,
-  env: Record<string, string>,
-  problems: Map<string, string>,
-) {
-  for (const [name, schema] of Object.entries(properties)) {
-    const minimum = (schema as { minimum?: number }).minimum
-    const value = env[name]
-    if (minimum === undefined || value === undefined || problems.has(name) || !/^[0-9]+$/.test(value))
-      continue
-    if (Number(value) < minimum) problems.set(name, `is invalid (must be at least ${minimum})`)
-  }
-}
-
 const fail = (problems: Map<string, string>) =>
   new ConfigError([...problems].map(([variable, message]) => ({ variable, message })))
 
 /** Validates the environment and returns a frozen Config; throws one ConfigError naming every bad variable. */
 export function loadConfig(source: Source = process.env): Config {
   const env = pick(source, Object.keys(EnvSchema.properties))
-  const problems = collectProblems(check, env)
-  checkMinimums(EnvSchema.properties, env, problems)
+  const problems = new Map([...outOfBounds(EnvSchema, env), ...collectProblems(check, env)])
   if (!env['HUB_SIGNING_KEYS'] && !env['HUB_SIGNING_KEYS_FILE']) {
     problems.set('HUB_SIGNING_KEYS', 'is required (or HUB_SIGNING_KEYS_FILE)')
   }
@@ -199,8 +196,7 @@ export function loadDatabaseConfig(source: Source = process.env): Pick<
   webhooks: Pick<Config['webhooks'], 'allowLoopback'>
 } {
   const env = pick(source, Object.keys(DatabaseEnvSchema.properties))
-  const problems = collectProblems(checkDatabase, env)
-  checkMinimums(DatabaseEnvSchema.properties, env, problems)
+  const problems = new Map([...outOfBounds(DatabaseEnvSchema, env), ...collectProblems(checkDatabase, env)])
   if (problems.size > 0) throw fail(problems)
   return Object.freeze({
     databaseUrl: env['DATABASE_URL']!,

@@ -16,6 +16,7 @@ export const ERRORS = {
   TRM_IN_PROGRESS: { status: 409, title: 'Same request still being processed' },
   TRM_INVALID_TRANSITION: { status: 409, title: 'Transition not allowed in the current state' },
   TRM_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  TRM_URI_TOO_LONG: { status: 414, title: 'A path segment is too long' },
   TRM_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   TRM_DIRECTORY_CONFLICT: { status: 409, title: 'Directory conflict' },
   TRM_DELIVERY_NOT_FAILED: { status: 409, title: 'Only a failed delivery can be retried' },

@@ -1,5 +1,7 @@
 import type { JWSHeaderParameters } from 'jose'
 import { parseStrictJson, StrictJsonError } from './strict-json.js'
+import { Compile } from 'typebox/compile'
+import { KeyId } from './schemas.js'
 
 /** Algorithms the hub accepts from agencies. Everything else (none, HS*, RS*, PS*) is refused. */
 export const AGENCY_SIGNING_ALGS = ['ES256', 'EdDSA'] as const
@@ -10,6 +12,9 @@ export type AgencySigningAlg = (typeof AGENCY_SIGNING_ALGS)[number]
  * read (RFC 7515 §4.1.2–4.1.6, §4.1.11; RFC 7797). Keys come only from the hub's directory.
  */
 const FORBIDDEN_HEADERS = ['jku', 'jwk', 'x5u', 'x5c', 'crit', 'b64'] as const
+
+// The kid is looked up in Postgres: it is held to the directory's own schema for a kid (no NUL).
+const isKeyId = Compile(KeyId)
 
 export type HeaderProblem = 'alg' | 'kid' | 'forbidden-header' | 'typ' | 'malformed'
 
@@ -24,7 +29,7 @@ export function checkProtectedHeader(
   if (typeof header.alg !== 'string' || !(AGENCY_SIGNING_ALGS as readonly string[]).includes(header.alg)) {
     return { problem: 'alg', member: 'alg' }
   }
-  if (typeof header.kid !== 'string' || header.kid.length === 0 || header.kid.length > 200) {
+  if (!isKeyId.Check(header.kid)) {
     return { problem: 'kid', member: 'kid' }
   }
   if (expectedTyp !== undefined && header.typ !== expectedTyp) return { problem: 'typ', member: 'typ' }

@@ -122,6 +122,22 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
   socket.destroy()
 }
 
+/**
+ * Errors Fastify's router meets before any hook or error handler runs (Fastify's `frameworkErrors`):
+ * a URL that is not valid percent-encoding, a path parameter past `maxParamLength`. They are problems
+ * like every other 4xx; the detail does not repeat the URL.
+ */
+export function answerFrameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return sendProblem(reply, 'TRM_URI_TOO_LONG', 'A path segment of the URL is longer than the hub reads.')
+  }
+  if (error.code === 'FST_ERR_BAD_URL') {
+    return sendProblem(reply, 'TRM_BAD_REQUEST', 'The URL path is not valid percent-encoded UTF-8.')
+  }
+  reply.log.error({ err: error }, 'unhandled framework error')
+  return sendProblem(reply, 'TRM_BAD_REQUEST', 'The request could not be read.')
+}
+
 /** Route patterns by method, to tell 405 (path known, method not) from 404. */
 function routeMatcher(app: FastifyInstance) {
   const routes: { pattern: RegExp; methods: Set<string> }[] = []

@@ -89,3 +89,25 @@ t.test('the database part can be loaded alone', async (t) => {
   const error = t.throws(() => loadDatabaseConfig({ DATABASE_SCHEMA: 'Bad-Name' })) as unknown as ConfigError
   t.same(error.variables.sort(), ['DATABASE_SCHEMA', 'DATABASE_URL'])
 })
+
+t.test(
+  'numeric bounds are enforced (the access token lifetime the OpenAPI document states among them)',
+  async (t) => {
+    const error = t.throws(() =>
+      loadConfig({
+        ...valid,
+        ACCESS_TOKEN_TTL_SECONDS: '86401',
+        BODY_LIMIT_BYTES: '1000',
+        STATS_MIN_CELL: '0',
+      }),
+    ) as unknown as ConfigError
+    t.same([...error.variables].sort(), ['ACCESS_TOKEN_TTL_SECONDS', 'BODY_LIMIT_BYTES', 'STATS_MIN_CELL'])
+    t.match(error.message, /ACCESS_TOKEN_TTL_SECONDS: is above 86400/)
+    t.match(error.message, /BODY_LIMIT_BYTES: is below 1024/)
+    t.equal(loadConfig({ ...valid, ACCESS_TOKEN_TTL_SECONDS: '86400' }).accessTokenTtlSeconds, 86_400)
+    t.throws(
+      () => loadDatabaseConfig({ DATABASE_URL: valid.DATABASE_URL, DATABASE_POOL_MAX: '0' }),
+      ConfigError,
+    )
+  },
+)

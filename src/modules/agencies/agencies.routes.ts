@@ -89,10 +89,7 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "An agency's public keys as a JWKS, to verify its signatures",
         security: secured('directory:read'),
         params: IdParams,
-        response: {
-          200: Type.Object({ keys: Type.Array(Type.Ref('RegisteredKey')) }),
-          ...problems(400, 401, 403, 404, 429),
-        },
+        response: { 200: Type.Ref('AgencyJwks'), ...problems(400, 401, 403, 404, 429) },
       },
     },
     async (request) => (await directory.getAgency(deps, request.params.id)).jwks as never,

@@ -8,14 +8,15 @@ import { isUniqueViolation } from '../../lib/pg-errors.js'
 import { recordAuditEvent } from '../audit/audit.service.js'
 import { cancelPendingDeliveries } from '../deliveries/deliveries.service.js'
 import * as repo from './agencies.repository.js'
-import type {
-  Agency,
-  AgencyCreate,
-  AgencyKind,
-  AgencyPatch,
-  Delivery,
-  PublicJwk,
-  RegisteredKey,
+import {
+  type Agency,
+  type AgencyCreate,
+  type AgencyKind,
+  type AgencyPatch,
+  type Delivery,
+  MAX_AGENCY_KEYS,
+  type PublicJwk,
+  type RegisteredKey,
 } from './agencies.schemas.js'
 import { type AgencyChange, type DirectoryCaller, directoryChangeRefusal } from './agency-access.core.js'
 import { canonicalPublicJwk, checkKeyShape, privateMembers } from './keys.core.js'
@@ -228,6 +229,12 @@ export async function addKey(
   try {
     return await deps.db.transaction().execute(async (trx) => {
       if (!(await repo.lockAgency(trx, id))) throw new HubError('TRM_NOT_FOUND', 'No agency with this id.')
+      if ((await repo.countKeys(trx, id)) >= MAX_AGENCY_KEYS) {
+        throw new HubError(
+          'TRM_DIRECTORY_CONFLICT',
+          `An agency holds at most ${MAX_AGENCY_KEYS} keys, revoked ones included.`,
+        )
+      }
       const row = await repo.insertKey(trx, {
         agency_id: id,
         kid: key.kid,

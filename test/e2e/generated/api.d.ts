@@ -466,11 +466,15 @@ export interface components {
             receipt: string;
             /** Format: uuid */
             referralId: string;
-            /** @description The referral's state after this acknowledgement */
-            status: string;
+            /**
+             * @description The referral's state after this acknowledgement
+             * @enum {unknown}
+             */
+            status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
-            type: string;
+            /** @enum {unknown} */
+            type: "received" | "accepted" | "declined" | "info_requested" | "info_provided" | "closed" | "withdrawn";
         };
         AcknowledgementView: {
             /** Format: uuid */
@@ -478,25 +482,29 @@ export interface components {
             /** Format: uuid */
             id: string;
             jws: string | null;
-            outcome: string | null;
-            reason: string | null;
+            outcome: ("assistance_completed" | "returned_home" | "transferred" | "lost_contact" | "victim_declined" | "other") | null;
+            reason: ("capacity" | "eligibility" | "jurisdiction" | "consent_missing" | "safety" | "duplicate" | "other") | null;
+            /** @description Hub-signed compact JWS, typ trm-receipt+json */
             receipt: string;
-            /** @description the referral state this acknowledgement led to */
-            status: string;
+            /**
+             * @description the referral state this acknowledgement led to
+             * @enum {unknown}
+             */
+            status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
-            type: string;
+            /** @enum {unknown} */
+            type: "received" | "accepted" | "declined" | "info_requested" | "info_provided" | "closed" | "withdrawn";
         };
         Agency: {
+            /** @description ISO 3166-1 alpha-2 */
             country: string;
             /** Format: date-time */
             createdAt: string;
             delivery: components["schemas"]["Delivery"];
             /** Format: uuid */
             id: string;
-            jwks: {
-                keys: components["schemas"]["RegisteredKey"][];
-            };
+            jwks: components["schemas"]["AgencyJwks"];
             kind: components["schemas"]["AgencyKind"];
             name: string;
             nationalContactPoint: boolean;
@@ -516,9 +524,14 @@ export interface components {
             /** @default false */
             nationalContactPoint: boolean;
         };
+        /** @description An agency's keys, revoked ones included, as a JWKS */
+        AgencyJwks: {
+            keys: components["schemas"]["RegisteredKey"][];
+        };
         AgencyKind: "ngo" | "national_agency" | "law_enforcement" | "prosecution" | "social_services" | "child_protection" | "consular" | "labour_inspection" | "hub_operator";
         AgencyPage: {
             items: components["schemas"]["Agency"][];
+            /** @description Pass as `after` for the following page */
             next: string | null;
         };
         AgencyPatch: {
@@ -536,14 +549,17 @@ export interface components {
             hash: string;
             /** @description Compact JWS by the hub (EdDSA, typ trm-checkpoint+json, kid in /.well-known/jwks.json) over { seq, hash, at } */
             jws: string;
-            /** @description The last event this checkpoint covers */
+            /**
+             * Format: int64
+             * @description The last event this checkpoint covers
+             */
             seq: number;
         };
         /** @description One sealed event of the tamper-evident audit log */
         AuditEvent: {
             /** @description What happened, e.g. referral.submitted, referral.read */
             action: string;
-            /** @description The agency id that acted, or `system` */
+            /** @description The agency id that acted, `system` (the hub itself), or `anonymous` (a caller whose signature did not verify; see details.claimedIssuer) */
             actor: string;
             /**
              * Format: date-time
@@ -562,7 +578,10 @@ export interface components {
             prevHash: string;
             referralId: string | null;
             requestId: string | null;
-            /** @description Place in the chain: 1, 2, 3… without gaps */
+            /**
+             * Format: int64
+             * @description Place in the chain: 1, 2, 3… without gaps
+             */
             seq: number;
             target: {
                 id: string;
@@ -571,17 +590,23 @@ export interface components {
         };
         AuditPage: {
             items: components["schemas"]["AuditEvent"][];
+            /** @description Pass as `after` for the following page */
             next: string | null;
         };
         AuthorizationServerMetadata: {
-            grant_types_supported: string[];
+            grant_types_supported: "client_credentials"[];
+            /** Format: uri */
             issuer: string;
+            /** Format: uri */
             jwks_uri: string;
-            scopes_supported: string[];
-            /** @description Also the audience client assertions must name */
+            scopes_supported: ("referrals:write" | "referrals:read" | "acknowledgements:write" | "inbox:read" | "directory:read" | "agency:write" | "stats:read" | "audit:read" | "agencies:admin")[];
+            /**
+             * Format: uri
+             * @description Also the audience client assertions must name
+             */
             token_endpoint: string;
-            token_endpoint_auth_methods_supported: string[];
-            token_endpoint_auth_signing_alg_values_supported: string[];
+            token_endpoint_auth_methods_supported: "private_key_jwt"[];
+            token_endpoint_auth_signing_alg_values_supported: ("ES256" | "EdDSA")[];
         };
         Delivery: {
             /** @enum {string} */
@@ -609,17 +634,28 @@ export interface components {
         };
         HubJwks: {
             keys: {
-                alg: string;
-                crv: string;
+                /** @enum {string} */
+                alg: "EdDSA";
+                /** @enum {string} */
+                crv: "Ed25519";
                 kid: string;
-                kty: string;
-                use: string;
+                /** @enum {string} */
+                kty: "OKP";
+                /** @enum {string} */
+                use: "sig";
                 x: string;
             }[];
         };
         InboxConfirm: {
             /** @description Opaque cursor from a previous page */
             through: string;
+        };
+        InboxConfirmed: {
+            /**
+             * Format: int64
+             * @description Messages confirmed by this call
+             */
+            confirmed: number;
         };
         InboxItem: {
             /** Format: uuid */
@@ -630,6 +666,7 @@ export interface components {
             };
             /** Format: date-time */
             createdAt: string;
+            /** @description Opaque cursor from a previous page */
             cursor: string;
             /** Format: uuid */
             id: string;
@@ -646,19 +683,30 @@ export interface components {
             next: string | null;
         };
         OAuthError: {
-            code: string;
+            /**
+             * @description Stable TRM_… error code
+             * @enum {unknown}
+             */
+            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
+            /** @description What to fix (4xx) or the request id to quote (5xx); it can repeat the request path */
             detail: string;
-            error: string;
+            /** @enum {unknown} */
+            error: "invalid_request" | "invalid_client" | "invalid_grant" | "invalid_scope" | "unsupported_grant_type" | "temporarily_unavailable";
             error_description: string;
             instance: string;
+            /** Format: int32 */
             status: number;
             title: string;
             type: string;
         };
         /** @description RFC 9457 problem details */
         Problem: {
-            /** @description Stable TRM_… error code */
-            code: string;
+            /**
+             * @description Stable TRM_… error code
+             * @enum {unknown}
+             */
+            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
+            /** @description What to fix (4xx) or the request id to quote (5xx); it can repeat the request path */
             detail: string;
             errors?: {
                 detail: string;
@@ -666,15 +714,20 @@ export interface components {
                 pointer: string;
             }[];
             instance: string;
+            /** Format: int32 */
             status: number;
             title: string;
             type: string;
         };
         PublicJwk: {
+            /** @enum {unknown} */
             alg: "ES256" | "EdDSA" | "ECDH-ES+A256KW";
+            /** @enum {unknown} */
             crv: "P-256" | "Ed25519" | "X25519";
             kid: string;
+            /** @enum {unknown} */
             kty: "EC" | "OKP";
+            /** @enum {unknown} */
             use: "sig" | "enc";
             x: string;
             y?: string;
@@ -684,9 +737,12 @@ export interface components {
         ReferralAuditTrail: {
             /** @description The first checkpoint covering the last event listed; null while none is sealed */
             checkpoint: components["schemas"]["AuditCheckpoint"] | null;
-            /** @description Every sealed event of the referral, by seq */
+            /** @description The sealed events of the referral by seq, the first 1000; GET /v1/audit?referralId= pages through every one */
             events: components["schemas"]["AuditEvent"][];
-            /** @description Events of the referral recorded but not sealed yet (they are, within seconds) */
+            /**
+             * Format: int64
+             * @description Events of the referral recorded but not sealed yet (they are, within seconds)
+             */
             pending: number;
             /** Format: uuid */
             referralId: string;
@@ -746,6 +802,7 @@ export interface components {
         };
         ReferralPage: {
             items: components["schemas"]["ReferralSummary"][];
+            /** @description Pass as `after` for the following page */
             next: string | null;
         };
         ReferralStatistics: {
@@ -754,7 +811,10 @@ export interface components {
             /** Format: date-time */
             from: string;
             groupBy: ("originCountry" | "destinationCountry" | "exploitationForm" | "ageGroup" | "gender" | "minor" | "urgency" | "status" | "month")[];
-            /** @description Counts below this are suppressed (STATS_MIN_CELL) */
+            /**
+             * Format: int32
+             * @description Counts below this are suppressed (STATS_MIN_CELL)
+             */
             minCell: number;
             /** @description How to read these counts */
             notes: string[];
@@ -779,16 +839,21 @@ export interface components {
             ackDueAt: string;
             /** Format: uuid */
             id: string;
-            /** @description Other referrals you are party to (sent or received) that carry the same linkage token */
+            /**
+             * Format: int32
+             * @description Other referrals the caller is party to (sent or received) that carry the same linkage token (counted up to 1000)
+             */
             possibleDuplicates: number;
             /** @description Hub-signed compact JWS, typ trm-receipt+json */
             receipt: string;
             recipient: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
-            status: string;
+            /** @enum {unknown} */
+            status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
             victimReference: string;
@@ -807,19 +872,23 @@ export interface components {
             recipient: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
             sender: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
-            stage: string;
+            /** @enum {unknown} */
+            stage: "identification" | "first_assistance" | "long_term_assistance" | "return" | "proceedings";
             /** @enum {unknown} */
             status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
-            urgency: string;
+            /** @enum {unknown} */
+            urgency: "immediate" | "urgent" | "routine";
             victimReference: string;
         };
         ReferralView: {
@@ -837,39 +906,51 @@ export interface components {
             overdue: boolean;
             /** @description Their ids */
             possibleDuplicateIds: string[];
-            /** @description Other referrals the caller is party to that carry the same linkage token */
+            /**
+             * Format: int32
+             * @description Other referrals the caller is party to (sent or received) that carry the same linkage token (counted up to 1000)
+             */
             possibleDuplicates: number;
+            /** @description Hub-signed compact JWS, typ trm-receipt+json */
             receipt: string;
             receivedAt: string | null;
             recipient: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
             sender: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
-            stage: string;
+            /** @enum {unknown} */
+            stage: "identification" | "first_assistance" | "long_term_assistance" | "return" | "proceedings";
             /** @enum {unknown} */
             status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
-            urgency: string;
+            /** @enum {unknown} */
+            urgency: "immediate" | "urgent" | "routine";
             victimReference: string;
         };
         RegisteredKey: {
-            alg: string;
+            /** @enum {unknown} */
+            alg: "ES256" | "EdDSA" | "ECDH-ES+A256KW";
             /** Format: date-time */
             createdAt: string;
-            crv: string;
+            /** @enum {unknown} */
+            crv: "P-256" | "Ed25519" | "X25519";
             kid: string;
-            kty: string;
+            /** @enum {unknown} */
+            kty: "EC" | "OKP";
             /** Format: date-time */
             revokedAt?: string;
             status: "active" | "revoked";
-            use: string;
+            /** @enum {unknown} */
+            use: "sig" | "enc";
             x: string;
             y?: string;
         };
@@ -913,19 +994,30 @@ export interface components {
             scope?: string;
         };
         TokenResponse: {
+            /** @description Hub-signed JWT (EdDSA), sent as `Authorization: Bearer …` */
             access_token: string;
+            /**
+             * Format: int32
+             * @description Seconds the token is valid (ACCESS_TOKEN_TTL_SECONDS)
+             */
             expires_in: number;
             scope: string;
             /** @enum {string} */
             token_type: "Bearer";
         };
         WebhookDeliveriesRetried: {
-            /** @description Failed deliveries put back to pending */
+            /**
+             * Format: int32
+             * @description Failed deliveries put back to pending
+             */
             retried: number;
         };
         /** @description One inbox message pushed to the agency's webhook */
         WebhookDelivery: {
-            /** @description POSTs tried so far, retries included */
+            /**
+             * Format: int32
+             * @description POSTs tried so far, retries included
+             */
             attempts: number;
             /** Format: date-time */
             createdAt: string;
@@ -937,7 +1029,10 @@ export interface components {
             messageId: string;
             /** Format: uuid */
             referralId: string;
-            /** @description How many times a retry was asked for (POST /v1/deliveries/{messageId}/retry or the bulk form) */
+            /**
+             * Format: int32
+             * @description How many times a retry was asked for (POST /v1/deliveries/{messageId}/retry or the bulk form)
+             */
             retries: number;
             /**
              * @description - `pending`: being tried, or tried again after a retry was asked for
@@ -950,6 +1045,7 @@ export interface components {
         };
         WebhookDeliveryPage: {
             items: components["schemas"]["WebhookDelivery"][];
+            /** @description Pass as `after` for the following page */
             next: string | null;
         };
         WebhookDeliveryRetryAll: {
@@ -968,7 +1064,16 @@ export interface components {
     responses: never;
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description Seconds to wait before trying again (RFC 9110 §10.2.3) */
+        "Retry-After": number;
+        /** @description Requests this client address may make in the current window (RATE_LIMIT_MAX) */
+        "X-RateLimit-Limit": number;
+        /** @description Requests left in the current window */
+        "X-RateLimit-Remaining": number;
+        /** @description Seconds until the current window ends */
+        "X-RateLimit-Reset": number;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -991,6 +1096,25 @@ export interface operations {
                     "application/json": components["schemas"]["HubJwks"];
                 };
             };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getAuthorizationServerMetadata: {
@@ -1009,6 +1133,25 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuthorizationServerMetadata"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1032,6 +1175,15 @@ export interface operations {
                         /** @enum {string} */
                         status: "ok";
                     };
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1060,6 +1212,15 @@ export interface operations {
                         /** @description ok: everything answers; degraded: Postgres answers but Redis does not (work waits in the outbox, the process stays ready); unavailable: this process cannot store work (Postgres away, overloaded or closing) */
                         status: "ok" | "degraded" | "unavailable";
                     };
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
             /** @description Default Response */
@@ -1101,6 +1262,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1110,6 +1274,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1119,6 +1286,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1128,6 +1298,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1137,6 +1310,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1161,6 +1357,9 @@ export interface operations {
             /** @description Default Response */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1170,6 +1369,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1179,6 +1381,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1188,6 +1393,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1197,6 +1405,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1206,6 +1417,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             413: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1215,6 +1429,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1224,6 +1441,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1246,6 +1486,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1255,6 +1498,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1264,6 +1510,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1273,6 +1522,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1282,6 +1534,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1291,6 +1546,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1317,6 +1595,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1326,6 +1607,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1335,6 +1619,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1344,6 +1631,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1353,6 +1643,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1362,6 +1655,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1371,6 +1667,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1380,6 +1679,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1399,20 +1721,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description An agency's keys, revoked ones included, as a JWKS */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        keys: components["schemas"]["RegisteredKey"][];
-                    };
+                    "application/json": components["schemas"]["AgencyJwks"];
                 };
             };
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1422,6 +1748,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1431,6 +1760,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1440,6 +1772,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1449,6 +1784,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1475,6 +1833,9 @@ export interface operations {
             /** @description Default Response */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1484,6 +1845,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1493,6 +1857,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1502,6 +1869,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1511,6 +1881,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1520,6 +1893,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1529,6 +1905,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1538,6 +1917,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1561,6 +1963,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1570,6 +1975,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1579,6 +1987,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1588,6 +1999,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1597,6 +2011,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1606,6 +2023,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1632,6 +2072,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1641,6 +2084,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1650,6 +2096,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1659,6 +2108,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1668,6 +2120,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1688,6 +2163,9 @@ export interface operations {
             /** @description A hub-signed statement of the head of the audit chain */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1697,6 +2175,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1706,6 +2187,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1715,6 +2199,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1724,6 +2211,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1749,6 +2259,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1758,6 +2271,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1767,6 +2283,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1776,6 +2295,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1785,6 +2307,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1809,6 +2354,9 @@ export interface operations {
             /** @description Default Response */
             202: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1818,6 +2366,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1827,6 +2378,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1836,6 +2390,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1845,6 +2402,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1854,6 +2414,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1863,6 +2426,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1872,6 +2438,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1894,6 +2483,9 @@ export interface operations {
             /** @description One inbox message pushed to the agency's webhook */
             202: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1903,6 +2495,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1912,6 +2507,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1921,6 +2519,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1930,6 +2531,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1939,6 +2543,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1948,6 +2555,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1974,6 +2604,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1983,6 +2616,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1992,6 +2628,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2001,6 +2640,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2010,6 +2652,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2034,17 +2699,21 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        confirmed: number;
-                    };
+                    "application/json": components["schemas"]["InboxConfirmed"];
                 };
             };
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2054,6 +2723,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2063,6 +2735,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2072,6 +2747,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2081,6 +2759,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2105,6 +2806,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2114,6 +2818,9 @@ export interface operations {
             /** @description Default Response */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2123,10 +2830,35 @@ export interface operations {
             /** @description Default Response */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description Rate limit exceeded (TRM_RATE_LIMITED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
             /** @description Default Response */
@@ -2158,6 +2890,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2167,6 +2902,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2176,6 +2914,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2185,6 +2926,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2194,6 +2938,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2218,6 +2985,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2227,6 +2997,9 @@ export interface operations {
             /** @description Default Response */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2236,6 +3009,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2245,6 +3021,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2254,6 +3033,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2263,6 +3045,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2272,6 +3057,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             413: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2281,6 +3069,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2290,6 +3081,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             422: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2298,6 +3092,19 @@ export interface operations {
             };
             /** @description RFC 9457 problem details */
             429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2308,6 +3115,7 @@ export interface operations {
             /** @description RFC 9457 problem details */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2330,6 +3138,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2339,6 +3150,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2348,6 +3162,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2357,6 +3174,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2366,6 +3186,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2375,6 +3198,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2401,6 +3247,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2410,6 +3259,9 @@ export interface operations {
             /** @description Default Response */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2419,6 +3271,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2428,6 +3283,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2437,6 +3295,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2446,6 +3307,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2455,6 +3319,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2464,6 +3331,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             413: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2473,6 +3343,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2482,6 +3355,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             422: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2491,6 +3367,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2513,6 +3412,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2522,6 +3424,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2531,6 +3436,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2540,6 +3448,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2549,6 +3460,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2558,6 +3472,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2584,6 +3521,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2593,6 +3533,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2602,6 +3545,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2611,6 +3557,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2620,6 +3569,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2629,6 +3581,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2638,6 +3593,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2668,6 +3646,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2677,6 +3658,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2686,6 +3670,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2695,6 +3682,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2704,6 +3694,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
