@@ -1,7 +1,7 @@
 import type { JWSHeaderParameters } from 'jose'
-import { parseStrictJson, StrictJsonError } from './strict-json.js'
 import { Compile } from 'typebox/compile'
 import { KeyId } from './schemas.js'
+import { parseStrictJson, StrictJsonError } from './strict-json.js'
 
 /** Algorithms the hub accepts from agencies. Everything else (none, HS*, RS*, PS*) is refused. */
 export const AGENCY_SIGNING_ALGS = ['ES256', 'EdDSA'] as const
