@@ -254,8 +254,12 @@ t.test(
         `"needs":[${deep},`,
       )
       const response = await submit(signRaw(ro, payload))
-      assertRefused(t, response, { status: 422, code: 'TRM_DOCUMENT_INVALID', pointer: /^\/needs\/0\/0\// })
-      t.match(response.body, /nests objects and arrays more than 32 deep/)
+      assertRefused(t, response, {
+        status: 422,
+        code: 'TRM_DOCUMENT_INVALID',
+        pointer: /^\/jws\/payload\/needs\/0\/0\//,
+      })
+      t.match(response.body, /nested deeper than 32 levels/)
     })
 
     await t.test('20,000 nested arrays in a JSON body are refused before they are parsed', async (t) => {
