@@ -222,7 +222,7 @@ async function main(): Promise<number> {
     }
     const apiPorts = [await freePort(), await freePort()]
     const apis = apiPorts.map((port, i) => {
-      const apiEnv = { ...env, PORT: String(port) }
+      const apiEnv = { ...env, PORT: String(port), METRICS_PORT: 'off' }
       return new HubProcess(`api-${i + 1}`, join(DIST, 'server.js'), apiEnv, hubDir, onDeath, port)
     })
     const workers = [1, 2].map(

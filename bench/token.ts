@@ -97,6 +97,7 @@ async function main() {
     LOG_LEVEL: 'info',
     // The limiter still runs (its Redis round trip is part of the cost); it must just not refuse.
     RATE_LIMIT_MAX: '100000000',
+    RATE_LIMIT_TOKEN_MAX: '100000000',
   })
   await provisionTestServices(fakeTap, config)
   let app: FastifyInstance | undefined

@@ -1,5 +1,9 @@
-// Writes openapi/openapi.json from the route schemas (`write`) or fails when the committed file differs (`check`).
+// Writes openapi/openapi.json from the route schemas (`write`) or fails when the committed file differs
+// or Spectral (OpenAPI rules and the OWASP API Security ruleset, .spectral.yaml) finds an error (`check`).
+import { execFile } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import openapiTS, { astToString } from 'openapi-typescript'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
@@ -45,6 +49,47 @@ export async function generateOpenApi(): Promise<string> {
   return stableStringify(document)
 }
 
+interface SpectralResult {
+  code: string
+  severity: number
+  message: string
+  path: string[]
+}
+const SEVERITIES = ['error', 'warning', 'information', 'hint']
+
+/**
+ * Lints the committed document with the local ruleset, offline. Returns how many results each rule
+ * gave at each severity (`error owasp:api4:2023-string-limit` → n), and the errors in full.
+ */
+export async function lintOpenApi(): Promise<{ counts: Map<string, number>; errors: SpectralResult[] }> {
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  const run = await promisify(execFile)(
+    'npx',
+    [
+      'spectral',
+      'lint',
+      'openapi/openapi.json',
+      '--ruleset',
+      '.spectral.yaml',
+      '--format',
+      'json',
+      '--quiet',
+    ],
+    { cwd: root, maxBuffer: 64 * 1024 * 1024 },
+  ).catch((error: { stdout?: string; code?: number }) => {
+    // Spectral exits 1 when it finds an error; its findings are on stdout all the same.
+    if (typeof error.stdout === 'string' && error.stdout.startsWith('[')) return { stdout: error.stdout }
+    throw error
+  })
+  const results = JSON.parse(run.stdout) as SpectralResult[]
+  const counts = new Map<string, number>()
+  for (const result of results) {
+    const key = `${SEVERITIES[result.severity] ?? result.severity} ${result.code}`
+    counts.set(key, (counts.get(key) ?? 0) + 1)
+  }
+  return { counts, errors: results.filter((r) => r.severity === 0) }
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const mode = process.argv[2]
   const generated = await generateOpenApi()
@@ -63,6 +108,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       process.exit(1)
     }
     process.stdout.write('openapi/openapi.json and test/e2e/generated/api.d.ts are up to date\n')
+    const { counts, errors } = await lintOpenApi()
+    for (const [rule, n] of [...counts].sort()) process.stdout.write(`  ${String(n).padStart(4)} ${rule}\n`)
+    if (errors.length > 0) {
+      for (const e of errors) process.stderr.write(`${e.code} at ${e.path.join('.')}: ${e.message}\n`)
+      process.stderr.write(`Spectral: ${errors.length} errors (OWASP API Security ruleset, .spectral.yaml)\n`)
+      process.exit(1)
+    }
+    const warnings = [...counts].filter(([rule]) => rule.startsWith('warning')).reduce((n, [, c]) => n + c, 0)
+    process.stdout.write(`Spectral: 0 errors, ${warnings} warnings (README.md, OpenAPI document, says why)\n`)
   } else {
     process.stderr.write('usage: tsx scripts/openapi.ts write|check\n')
     process.exit(2)

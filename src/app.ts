@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
+import type { Server } from 'node:http'
 import formbody from '@fastify/formbody'
-import { registerAjvFormats } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import { type HubKeys, loadHubKeys } from './lib/hub-keys.js'
 import { redact } from './lib/logging.js'
@@ -31,8 +31,9 @@ import { statsRoutes } from './modules/stats/stats.routes.js'
 import { STATS_SCHEMAS } from './modules/stats/stats.schemas.js'
 import authPlugin from './plugins/auth.js'
 import dbPlugin from './plugins/db.js'
-import errorsPlugin from './plugins/errors.js'
+import errorsPlugin, { answerFrameworkError, clientErrorHandler } from './plugins/errors.js'
 import inboxWakeupsPlugin from './plugins/inbox-wakeups.js'
+import jsonBodyPlugin from './plugins/json-body.js'
 import loadSheddingPlugin from './plugins/load-shedding.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
@@ -59,7 +60,23 @@ function loggerOptions(config: Config, options: BuildOptions): FastifyServerOpti
   return base
 }
 
-registerAjvFormats()
+/**
+ * Node's requestTimeout bounds the time to receive a whole request, headers and body, not the time
+ * to answer it (a 30 s long-poll is not cut): it is the body-read deadline, answered 408 and closed.
+ * Node checks it every connectionsCheckingInterval (30 s by default): a fifth of it here, so the
+ * deadline holds within 1 s.
+ */
+function serverTimeouts({ timeouts }: Config): FastifyHttpOptions<Server> {
+  return {
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.connectionMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    http: {
+      headersTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: Math.min(1_000, Math.ceil(timeouts.requestMs / 5)),
+    },
+  }
+}
 
 /** Schemas with an $id: registered once, referenced by name from routes and the OpenAPI document. */
 const SHARED_SCHEMAS = [
@@ -85,7 +102,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     genReqId: () => randomUUID(),
     // While closing, requests get the hub's own 503 problem (plugins/load-shedding.ts), not Fastify's.
     return503OnClosing: false,
-    routerOptions: { ignoreTrailingSlash: true },
+    // A kid of 200 characters percent-encoded takes up to 2,400; longer path segments are 414 problems.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2500 },
+    frameworkErrors: answerFrameworkError,
+    ...serverTimeouts(config),
+    clientErrorHandler,
   }).setValidatorCompiler(typeboxValidatorCompiler(SHARED_SCHEMAS))
 
   app.decorate('config', config)
@@ -103,6 +124,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(loadSheddingPlugin, { config })
   // JSON everywhere, form-encoded only for the token endpoint (RFC 6749); anything else is 415.
   app.removeContentTypeParser('text/plain')
+  await app.register(jsonBodyPlugin)
   await app.register(formbody)
   await app.register(openapiPlugin)
 

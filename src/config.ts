@@ -6,8 +6,21 @@ import { Compile } from 'typebox/compile'
  * Every process (API, worker, CLI) loads it through {@link loadConfig}.
  */
 const Bool = Type.Union([Type.Literal('true'), Type.Literal('false')])
+/** A whole number in an environment string; its bounds are checked by `outOfBounds` (JSON Schema's apply to numbers only). */
 const Int = (options: { minimum: number; maximum?: number }) =>
   Type.String({ pattern: '^[0-9]+$', ...options })
+
+function outOfBounds(schema: { properties: Record<string, unknown> }, env: Record<string, string>) {
+  const problems = new Map<string, string>()
+  for (const [name, property] of Object.entries(schema.properties)) {
+    const { minimum, maximum } = property as { minimum?: number; maximum?: number }
+    const value = env[name]
+    if (value === undefined || !/^[0-9]+$/.test(value)) continue
+    if (minimum !== undefined && Number(value) < minimum) problems.set(name, `is below ${minimum}`)
+    if (maximum !== undefined && Number(value) > maximum) problems.set(name, `is above ${maximum}`)
+  }
+  return problems
+}
 
 const EnvSchema = Type.Object({
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL connection URL' }),
@@ -25,11 +38,20 @@ const EnvSchema = Type.Object({
   BODY_LIMIT_BYTES: Type.Optional(Int({ minimum: 1024 })),
   RATE_LIMIT_MAX: Type.Optional(Int({ minimum: 1 })),
   RATE_LIMIT_WINDOW_SECONDS: Type.Optional(Int({ minimum: 1 })),
+  RATE_LIMIT_AUTH_FAILURES_MAX: Type.Optional(Int({ minimum: 1 })),
+  RATE_LIMIT_TOKEN_MAX: Type.Optional(Int({ minimum: 1 })),
+  REQUEST_TIMEOUT_MS: Type.Optional(Int({ minimum: 100 })),
+  // Above the longest long-poll (30 s) and its margin: an idle socket waiting for its answer is cut.
+  CONNECTION_TIMEOUT_MS: Type.Optional(Int({ minimum: 35_000 })),
+  KEEP_ALIVE_TIMEOUT_MS: Type.Optional(Int({ minimum: 1_000 })),
+  METRICS_HOST: Type.Optional(Type.String({ minLength: 1 })),
+  METRICS_PORT: Type.Optional(Type.String({ pattern: '^([0-9]+|off)$' })),
   TRUST_PROXY: Type.Optional(Bool),
   HUB_SIGNING_KEYS: Type.Optional(Type.String({ minLength: 2 })),
   HUB_SIGNING_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   HUB_SIGNING_KEYS_GENERATE: Type.Optional(Bool),
-  ACCESS_TOKEN_TTL_SECONDS: Type.Optional(Int({ minimum: 60 })),
+  ACCESS_TOKEN_TTL_SECONDS: Type.Optional(Int({ minimum: 60, maximum: 86_400 })),
+  AUDIT_TOKEN_REFUSALS_PER_MINUTE: Type.Optional(Int({ minimum: 1 })),
   DEADLINE_IMMEDIATE_SECONDS: Type.Optional(Int({ minimum: 1 })),
   DEADLINE_URGENT_SECONDS: Type.Optional(Int({ minimum: 1 })),
   DEADLINE_ROUTINE_SECONDS: Type.Optional(Int({ minimum: 1 })),
@@ -40,7 +62,7 @@ const EnvSchema = Type.Object({
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Optional(Int({ minimum: 0 })),
   OVERLOAD_MAX_HEAP_USED_BYTES: Type.Optional(Int({ minimum: 0 })),
   SUBMISSION_QUEUE_MAX: Type.Optional(Int({ minimum: 1 })),
-  STATS_MIN_CELL: Type.Optional(Int({ minimum: 1 })),
+  STATS_MIN_CELL: Type.Optional(Int({ minimum: 1, maximum: 1_000_000 })),
   RETENTION_DAYS: Type.Optional(Int({ minimum: 1 })),
 })
 type Env = Static<typeof EnvSchema>
@@ -57,10 +79,33 @@ export interface Config {
   readonly logLevel: string
   readonly logPretty: boolean
   readonly bodyLimitBytes: number
-  readonly rateLimit: { readonly max: number; readonly windowSeconds: number }
+  /**
+   * Budgets per client address and window, counted in Redis before authentication: every request,
+   * failed authentications (401s), and requests to the token endpoint.
+   */
+  readonly rateLimit: {
+    readonly max: number
+    readonly windowSeconds: number
+    readonly authFailuresMax: number
+    readonly tokenMax: number
+  }
+  /**
+   * `requestMs`: the whole request, headers and body, must arrive within it (Fastify's requestTimeout;
+   * the time to answer is not counted, so long-polls are not cut). `connectionMs`: a socket with no
+   * traffic either way for this long is closed. `keepAliveMs`: an idle keep-alive connection is closed.
+   */
+  readonly timeouts: {
+    readonly requestMs: number
+    readonly connectionMs: number
+    readonly keepAliveMs: number
+  }
+  /** Prometheus metrics on a listener of their own, never the public port; `port` undefined: off. */
+  readonly metrics: { readonly host: string; readonly port: number | undefined }
   readonly trustProxy: boolean
   readonly hubKeys: { readonly json?: string; readonly file?: string; readonly generate: boolean }
   readonly accessTokenTtlSeconds: number
+  /** token.refused audit events written per client address per minute; the rest are counted, not each written. */
+  readonly auditTokenRefusalsPerMinute: number
   readonly deadlines: { readonly immediate: number; readonly urgent: number; readonly routine: number }
   readonly webhooks: {
     readonly allowLoopback: boolean
@@ -135,7 +180,7 @@ const fail = (problems: Map<string, string>) =>
 /** Validates the environment and returns a frozen Config; throws one ConfigError naming every bad variable. */
 export function loadConfig(source: Source = process.env): Config {
   const env = pick(source, Object.keys(EnvSchema.properties))
-  const problems = collectProblems(check, env)
+  const problems = new Map([...outOfBounds(EnvSchema, env), ...collectProblems(check, env)])
   if (!env['HUB_SIGNING_KEYS'] && !env['HUB_SIGNING_KEYS_FILE']) {
     problems.set('HUB_SIGNING_KEYS', 'is required (or HUB_SIGNING_KEYS_FILE)')
   }
@@ -151,7 +196,7 @@ export function loadDatabaseConfig(source: Source = process.env): Pick<
   webhooks: Pick<Config['webhooks'], 'allowLoopback'>
 } {
   const env = pick(source, Object.keys(DatabaseEnvSchema.properties))
-  const problems = collectProblems(checkDatabase, env)
+  const problems = new Map([...outOfBounds(DatabaseEnvSchema, env), ...collectProblems(checkDatabase, env)])
   if (problems.size > 0) throw fail(problems)
   return Object.freeze({
     databaseUrl: env['DATABASE_URL']!,
@@ -191,6 +236,17 @@ function freeze(env: Env): Config {
     rateLimit: {
       max: Number(env.RATE_LIMIT_MAX ?? 6000),
       windowSeconds: Number(env.RATE_LIMIT_WINDOW_SECONDS ?? 60),
+      authFailuresMax: Number(env.RATE_LIMIT_AUTH_FAILURES_MAX ?? 60),
+      tokenMax: Number(env.RATE_LIMIT_TOKEN_MAX ?? 120),
+    },
+    timeouts: {
+      requestMs: Number(env.REQUEST_TIMEOUT_MS ?? 10_000),
+      connectionMs: Number(env.CONNECTION_TIMEOUT_MS ?? 75_000),
+      keepAliveMs: Number(env.KEEP_ALIVE_TIMEOUT_MS ?? 72_000),
+    },
+    metrics: {
+      host: env.METRICS_HOST ?? '127.0.0.1',
+      port: env.METRICS_PORT === 'off' ? undefined : Number(env.METRICS_PORT ?? 9464),
     },
     trustProxy: env.TRUST_PROXY === 'true',
     hubKeys: {
@@ -199,6 +255,7 @@ function freeze(env: Env): Config {
       generate: env.HUB_SIGNING_KEYS_GENERATE === 'true',
     },
     accessTokenTtlSeconds: Number(env.ACCESS_TOKEN_TTL_SECONDS ?? 900),
+    auditTokenRefusalsPerMinute: Number(env.AUDIT_TOKEN_REFUSALS_PER_MINUTE ?? 20),
     deadlines: {
       immediate: Number(env.DEADLINE_IMMEDIATE_SECONDS ?? 4 * 3600),
       urgent: Number(env.DEADLINE_URGENT_SECONDS ?? 24 * 3600),

@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { Compile } from 'typebox/compile'
 import { loadDatabaseConfig } from '../config.js'
 import { createDb } from '../db/create-db.js'
 import { HubError } from '../lib/errors.js'
 import { fieldErrors } from '../lib/problem.js'
 import { schemaContext } from '../lib/schemas.js'
+import { compileInputCheck } from '../lib/validator.js'
 import {
   AGENCY_SCHEMAS,
   type AgencyCreate,
@@ -14,7 +14,7 @@ import {
 import { createAgency } from '../modules/agencies/agencies.service.js'
 import { EXIT, UsageError } from './usage.js'
 
-const checkAgency = Compile(schemaContext(AGENCY_SCHEMAS), AgencyCreateSchema)
+const checkAgency = compileInputCheck(AgencyCreateSchema, schemaContext(AGENCY_SCHEMAS))
 
 /** `trm agencies add`: registers an agency straight in the database (bootstrapping the first operator). */
 export async function agenciesAddCommand(args: string[]): Promise<number> {

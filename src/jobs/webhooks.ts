@@ -113,6 +113,13 @@ export function webhookProcessor(deps: JobDeps): Processor {
         await job.moveToWait(token)
         throw new WaitingError()
       }
+      if (caught.kind === 'refused') {
+        // A refused target may be someone probing the hub's network: the operator sees the range.
+        log.info(
+          { messageId: message.id, agencyId: message.agency_id, range: caught.detail },
+          'webhook: target refused',
+        )
+      }
       return { error: caught.message }
     }
   }

@@ -18,10 +18,14 @@ export interface HubKeys {
 
 type PrivateJwk = JWK & { kid: string; d: string }
 
+/** The signing key and the older ones still published so that their signatures stay checkable. */
+export const MAX_HUB_KEYS = 10
+
 function parseKeys(text: string, origin: string): PrivateJwk[] {
   const parsed = JSON.parse(text) as JWK | { keys: JWK[] }
   const keys = 'keys' in parsed && Array.isArray(parsed.keys) ? parsed.keys : [parsed as JWK]
   if (keys.length === 0) throw new Error(`${origin}: no keys`)
+  if (keys.length > MAX_HUB_KEYS) throw new Error(`${origin}: at most ${MAX_HUB_KEYS} keys`)
   for (const key of keys) {
     if (key.kty !== 'OKP' || key.crv !== 'Ed25519' || !key.d || !key.kid) {
       throw new Error(`${origin}: every hub signing key must be a private Ed25519 JWK with a kid`)

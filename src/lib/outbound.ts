@@ -2,6 +2,7 @@ import { lookup as dnsLookup } from 'node:dns/promises'
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
+import ipaddr from 'ipaddr.js'
 
 /**
  * Outbound HTTP to addresses agencies chose (webhooks), guarded against server-side request forgery:
@@ -10,90 +11,87 @@ import net from 'node:net'
  * response is read to at most 64 KiB and discarded, and the whole exchange has a deadline.
  */
 
-export type AddressClass =
-  | 'public'
-  | 'loopback'
-  | 'private'
-  | 'link-local'
-  | 'unspecified'
-  | 'cgnat'
-  | 'multicast'
-  | 'reserved'
+// IANA IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890 and later entries), by ipaddr.js.
+// What ipaddr.js 2.5 names is refused as it names it. What it leaves as plain `unicast` but a webhook
+// must not reach either is below, and an IPv6 address outside 2000::/3 (the only global unicast
+// space IANA has allocated; the rest is "Reserved by IETF") is `unallocated`.
+const IPV4_COMPATIBLE = ipaddr.IPv6.parseCIDR('::/96') // RFC 4291 §2.5.5.1, deprecated
+const DUMMY_PREFIX = ipaddr.IPv6.parseCIDR('100:0:0:1::/64') // RFC 9780
+const NAT64_WELL_KNOWN = ipaddr.IPv6.parseCIDR('64:ff9b::/96') // RFC 6052: ipaddr.js says rfc6052
+const NAT64_LOCAL_USE = ipaddr.IPv6.parseCIDR('64:ff9b:1::/48') // RFC 8215: ipaddr.js says rfc6052 too
+const GLOBAL_UNICAST = ipaddr.IPv6.parseCIDR('2000::/3')
 
-type Range = readonly [prefix: bigint, bits: number, cls: AddressClass]
+const v4Range = (ip: ipaddr.IPv4): string => (ip.range() === 'unicast' ? 'public' : ip.range())
 
-const v4 = (text: string): bigint => text.split('.').reduce((acc, part) => (acc << 8n) | BigInt(part), 0n)
-
-function v6(text: string): bigint {
-  let address = text.toLowerCase().replace(/%.*$/, '')
-  const dotted = address.match(/(\d+\.\d+\.\d+\.\d+)$/)
-  if (dotted) {
-    const n = v4(dotted[1]!)
-    address = `${address.slice(0, -dotted[1]!.length)}${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`
-  }
-  const [head = '', tail] = address.split('::')
-  const left = head ? head.split(':') : []
-  const right = tail ? tail.split(':') : []
-  const groups =
-    tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
-  return groups.reduce((acc, group) => (acc << 16n) | BigInt(`0x${group || '0'}`), 0n)
+/**
+ * An IPv6 literal with its trailing dotted IPv4 part written as two hex groups, and no zone index.
+ * ipaddr.js 2.5 reads `::a.b.c.d` as IPv4-mapped (`::ffff:a.b.c.d`), but it is the IPv4-compatible
+ * address (RFC 4291 §2.5.5.1), and the resolver writes those that way too.
+ */
+function hexOnly(ipv6: string): string {
+  return ipv6.replace(/%.*$/, '').replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) => {
+    const group = (high: string, low: string) => ((Number(high) << 8) | Number(low)).toString(16)
+    return `${group(a, b)}:${group(c, d)}`
+  })
 }
 
-// RFC 6890 special-purpose registries, the parts a webhook must never reach.
-const V4_RANGES: Range[] = [
-  [v4('0.0.0.0'), 8, 'unspecified'],
-  [v4('10.0.0.0'), 8, 'private'],
-  [v4('100.64.0.0'), 10, 'cgnat'],
-  [v4('127.0.0.0'), 8, 'loopback'],
-  [v4('169.254.0.0'), 16, 'link-local'],
-  [v4('172.16.0.0'), 12, 'private'],
-  [v4('192.0.0.0'), 24, 'reserved'],
-  [v4('192.168.0.0'), 16, 'private'],
-  [v4('198.18.0.0'), 15, 'reserved'],
-  [v4('224.0.0.0'), 4, 'multicast'],
-  [v4('240.0.0.0'), 4, 'reserved'],
-]
-const V6_RANGES: Range[] = [
-  [v6('::'), 128, 'unspecified'],
-  [v6('::1'), 128, 'loopback'],
-  [v6('fc00::'), 7, 'private'],
-  [v6('fe80::'), 10, 'link-local'],
-  [v6('fec0::'), 10, 'private'],
-  [v6('ff00::'), 8, 'multicast'],
-]
-// IPv6 forms that carry an IPv4 address a packet may end up at: mapped, NAT64, 6to4 (its bits 16..48).
-const MAPPED = v6('::ffff:0:0')
-const NAT64 = v6('64:ff9b::')
-
-const inRange = (value: bigint, width: number, [prefix, bits]: Range) =>
-  value >> BigInt(width - bits) === prefix >> BigInt(width - bits)
-
-function classifyV4(value: bigint): AddressClass {
-  return V4_RANGES.find((range) => inRange(value, 32, range))?.[2] ?? 'public'
-}
-
-/** What kind of address an IP literal is; anything that is not an IP address is `reserved`. */
-export function classifyAddress(address: string): AddressClass {
+/**
+ * An IPv4 address carried in an IPv6 one is judged as itself where the packet goes to it: IPv4-mapped
+ * (the socket speaks IPv4) and the NAT64 well-known prefix (a translator forwards it; `translated`).
+ * The other forms are refused whatever they carry: IPv4-compatible (deprecated), IPv4-translated
+ * (RFC 6145), local-use NAT64 (the operator's own translator, not globally reachable), 6to4 and
+ * Teredo (tunnels to relays anyone may run, with the IPv4 address inside chosen by the sender).
+ */
+function classify(address: string): { range: string; translated: boolean } {
   const bare = address.replace(/^\[|\]$/g, '')
-  if (net.isIPv4(bare)) return classifyV4(v4(bare))
-  if (!net.isIPv6(bare)) return 'reserved'
-  const value = v6(bare)
-  if (value >> 32n === MAPPED >> 32n || value >> 32n === NAT64 >> 32n) return classifyV4(value & 0xffffffffn)
-  if (value >> 112n === 0x2002n) return classifyV4((value >> 80n) & 0xffffffffn)
-  return V6_RANGES.find((range) => inRange(value, 128, range))?.[2] ?? 'public'
+  if (net.isIPv4(bare)) return { range: v4Range(ipaddr.IPv4.parse(bare)), translated: false }
+  if (!net.isIPv6(bare)) return { range: 'notAnAddress', translated: false }
+  const ip = ipaddr.IPv6.parse(hexOnly(bare))
+  const range = ip.range()
+  if (range === 'ipv4Mapped') return { range: v4Range(ip.toIPv4Address()), translated: false }
+  if (ip.match(NAT64_WELL_KNOWN)) {
+    return { range: v4Range(new ipaddr.IPv4(ip.toByteArray().slice(12))), translated: true }
+  }
+  if (ip.match(NAT64_LOCAL_USE)) return { range: 'localNat64', translated: false }
+  if (range !== 'unicast') return { range, translated: false }
+  if (ip.match(IPV4_COMPATIBLE)) return { range: 'ipv4Compatible', translated: false }
+  if (ip.match(DUMMY_PREFIX)) return { range: 'dummyPrefix', translated: false }
+  return { range: ip.match(GLOBAL_UNICAST) ? 'public' : 'unallocated', translated: false }
 }
 
-/** Why an address may not be reached, or undefined. Loopback only when explicitly allowed (development). */
-export function refusalFor(address: string, allowLoopback: boolean): string | undefined {
-  const cls = classifyAddress(address)
-  if (cls === 'public' || (cls === 'loopback' && allowLoopback)) return undefined
-  return `${address} is a ${cls} address`
+/**
+ * The range an IP literal is in: `public`, or the special-purpose range it belongs to (ipaddr.js's
+ * names: `private`, `loopback`, `linkLocal`, `6to4`, `teredo`…, and `ipv4Compatible`, `dummyPrefix`,
+ * `localNat64`, `unallocated`, `notAnAddress`). An IPv4-mapped or NAT64 address is the range of the
+ * IPv4 address it carries.
+ */
+export function classifyAddress(address: string): string {
+  return classify(address).range
 }
+
+/**
+ * The range that forbids reaching an address, or undefined when it may be reached: public addresses,
+ * and loopback (not through NAT64) when explicitly allowed (development).
+ */
+export function refusalFor(address: string, allowLoopback: boolean): string | undefined {
+  const { range, translated } = classify(address)
+  if (range === 'public' || (range === 'loopback' && allowLoopback && !translated)) return undefined
+  return range
+}
+
+/**
+ * All that a refused or unresolvable target is told (agencies read it in their deliveries): never the
+ * address, its range, or what a name resolved to, which would map the hub's network for them. A name
+ * that does not resolve reads the same, so the answer does not tell an internal name from none.
+ */
+export const TARGET_REFUSED = 'refused: the target is not allowed, or its name does not resolve'
 
 export class OutboundError extends Error {
   constructor(
     message: string,
     readonly kind: 'refused' | 'network' | 'timeout' | 'status' | 'aborted',
+    /** For the operator's log, never for the agency: the refusing range or the resolver's error code. */
+    readonly detail?: string,
   ) {
     super(message)
     this.name = 'OutboundError'
@@ -114,14 +112,12 @@ export async function resolveChecked(
   const addresses = family
     ? [{ address: bare, family }]
     : await lookup(bare).catch((error: NodeJS.ErrnoException) => {
-        throw new OutboundError(`cannot resolve ${bare}: ${error.code ?? error.message}`, 'network')
+        throw new OutboundError(TARGET_REFUSED, 'network', error.code ?? 'lookup failed')
       })
-  if (addresses.length === 0) throw new OutboundError(`${bare} has no address`, 'network')
+  if (addresses.length === 0) throw new OutboundError(TARGET_REFUSED, 'network', 'no address')
   for (const { address } of addresses) {
-    const refusal = refusalFor(address, allowLoopback)
-    if (refusal) {
-      throw new OutboundError(`refused: ${family ? refusal : `${bare} resolves to ${refusal}`}`, 'refused')
-    }
+    const range = refusalFor(address, allowLoopback)
+    if (range) throw new OutboundError(TARGET_REFUSED, 'refused', range)
   }
   const first = addresses[0]!
   return { address: first.address, family: first.family === 6 ? 6 : 4 }
@@ -211,7 +207,8 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, reason: () =>
   })
 }
 
+/** The error's code only: Node's messages name the address connected to ("connect ECONNREFUSED 10.…"). */
 function describe(error: Error): string {
   const code = (error as NodeJS.ErrnoException).code
-  return code ? `${code}: ${error.message}` : error.message
+  return code ? `network error ${code}` : 'network error'
 }

@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { type ErrorCode, type FieldError, isHubError } from '../lib/errors.js'
+import { ERRORS, type ErrorCode, type FieldError, isHubError } from '../lib/errors.js'
 import { isDatabaseUnavailable, isPoolTimeout } from '../lib/pg-errors.js'
 import { fieldErrors, toProblem } from '../lib/problem.js'
 
@@ -83,6 +86,56 @@ function handleError(
     unavailable ? 'TRM_UNAVAILABLE' : 'TRM_INTERNAL',
     `${unavailable ? 'Service unavailable' : 'Internal error'}; quote request id ${request.id} when reporting it.`,
   )
+}
+
+/**
+ * Errors Node meets on a connection before Fastify has a request to answer (Fastify's
+ * `clientErrorHandler`): the request not received within `REQUEST_TIMEOUT_MS` (a body trickled in,
+ * headers that never end), headers too large, a malformed request. The answer is a problem document,
+ * then the connection is closed.
+ */
+export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Duplex) {
+  // A reset connection has no one left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const code: ErrorCode =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? 'TRM_REQUEST_TIMEOUT'
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? 'TRM_HEADERS_TOO_LARGE'
+        : 'TRM_BAD_REQUEST'
+  const detail =
+    code === 'TRM_REQUEST_TIMEOUT'
+      ? 'The request was not received in time; send it again, whole.'
+      : code === 'TRM_HEADERS_TOO_LARGE'
+        ? 'The request headers are too large.'
+        : 'The request is not valid HTTP.'
+  const requestId = randomUUID()
+  this.log.info({ requestId, clientError: error.code }, 'connection closed on a client error')
+  const body = JSON.stringify(toProblem(code, detail, requestId))
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${ERRORS[code].status} ${STATUS_CODES[ERRORS[code].status]}\r\n` +
+        `content-type: ${PROBLEM_JSON}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+    )
+  }
+  socket.destroy()
+}
+
+/**
+ * Errors Fastify's router meets before any hook or error handler runs (Fastify's `frameworkErrors`):
+ * a URL that is not valid percent-encoding, a path parameter past `maxParamLength`. They are problems
+ * like every other 4xx; the detail does not repeat the URL.
+ */
+export function answerFrameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return sendProblem(reply, 'TRM_URI_TOO_LONG', 'A path segment of the URL is longer than the hub reads.')
+  }
+  if (error.code === 'FST_ERR_BAD_URL') {
+    return sendProblem(reply, 'TRM_BAD_REQUEST', 'The URL path is not valid percent-encoded UTF-8.')
+  }
+  reply.log.error({ err: error }, 'unhandled framework error')
+  return sendProblem(reply, 'TRM_BAD_REQUEST', 'The request could not be read.')
 }
 
 /** Route patterns by method, to tell 405 (path known, method not) from 404. */

@@ -1,12 +1,24 @@
 import fp from 'fastify-plugin'
 import { Gauge, Histogram, Registry } from 'prom-client'
 import { QUEUE_NAMES } from '../jobs/queues.js'
+import type { MetricsScrape } from '../lib/metrics-listener.js'
 import { pingRedis } from '../lib/redis.js'
 import { pingDatabase } from '../modules/health/health.repository.js'
 
 const JOB_STATES = ['waiting', 'active', 'delayed', 'failed'] as const
 
-/** Prometheus metrics: HTTP latency by route and queue depths by state, in a registry of this app's own. */
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** This process's metrics in the Prometheus text format, for the metrics listener (src/server.ts). */
+    metrics(): Promise<MetricsScrape>
+  }
+}
+
+/**
+ * Prometheus metrics: HTTP latency by route and queue depths by state, in a registry of this app's own.
+ * They are not served on the public port (they name routes and counts): src/server.ts serves
+ * `app.metrics()` on a listener of its own (lib/metrics-listener.ts).
+ */
 export default fp(
   async function metrics(app) {
     const registry = new Registry()
@@ -72,23 +84,10 @@ export default fp(
       )
     })
 
-    app.get(
-      '/metrics',
-      {
-        config: { rateLimit: false, alwaysAnswer: true },
-        schema: {
-          operationId: 'getMetrics',
-          tags: ['infrastructure'],
-          summary: 'Prometheus metrics',
-          security: [],
-          response: { 200: { type: 'string', description: 'Prometheus text exposition format' } },
-        },
-      },
-      async (_request, reply) => {
-        reply.type(registry.contentType)
-        return registry.metrics()
-      },
-    )
+    app.decorate('metrics', async () => ({
+      contentType: registry.contentType,
+      body: await registry.metrics(),
+    }))
   },
   { name: 'trm-metrics', dependencies: ['trm-redis', 'trm-db'] },
 )

@@ -1,12 +1,43 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
+import { addStandardResponses, type RouteFacts } from '../lib/openapi-responses.js'
 import { SCOPE_DESCRIPTIONS } from '../modules/auth/auth.core.js'
 
+// Tokens and signed documents follow the JWT best current practices: explicit algorithms (ES256,
+// EdDSA), keys only from the directory, `typ` checked, `iss`/`aud`/`exp` checked, single-use `jti`.
+const RFC8725 =
+  'Access tokens and client assertions are JWTs handled as RFC8725 (JWT best current practices) asks: ' +
+  'algorithms fixed per key (EdDSA for the hub, ES256 or EdDSA for agencies), typ, iss, aud and exp checked.'
+
 /** The OpenAPI 3.1 document is generated from the route schemas; /docs serves its reference page locally. */
+const SERVER = {
+  url: '/',
+  description: 'The hub that serves this document (production, staging or local alike)',
+}
+
 export default fp(
   async function openapi(app) {
+    const facts = new Map<string, RouteFacts>()
     await app.register(swagger, {
+      // Reads what the document cannot say about each route from its options; changes nothing.
+      transform: ({ schema, url, route }) => {
+        const operationId = (schema as { operationId?: string } | undefined)?.operationId
+        const config = (route.config ?? {}) as { rateLimit?: unknown; alwaysAnswer?: boolean }
+        if (operationId) {
+          facts.set(operationId, {
+            rateLimited: config.rateLimit !== false,
+            alwaysAnswer: config.alwaysAnswer === true,
+          })
+        }
+        return { schema, url }
+      },
+      transformObject: (document) => {
+        if (!('openapiObject' in document)) return document.swaggerObject
+        // OWASP API9:2023: whom the server is for, said explicitly (x-internal is not in the types).
+        const servers = [{ ...SERVER, 'x-internal': false }]
+        return addStandardResponses({ ...document.openapiObject, servers } as never, facts)
+      },
       // Shared schemas keep their $id as the component name, so generated clients get real type names.
       refResolver: {
         buildLocalReference: (json, _baseUri, _fragment, i) => String(json['$id'] ?? `def-${i}`),
@@ -21,7 +52,7 @@ export default fp(
             'Errors are RFC 9457 problem documents (application/problem+json).',
           license: { name: 'EUPL-1.2', identifier: 'EUPL-1.2' },
         },
-        servers: [{ url: '/' }],
+        servers: [SERVER],
         tags: [
           { name: 'auth', description: 'OAuth2 client credentials with private_key_jwt' },
           { name: 'directory', description: 'Agencies and their public keys' },
@@ -35,7 +66,7 @@ export default fp(
           securitySchemes: {
             oauth2: {
               type: 'oauth2',
-              description: 'Client credentials with a private_key_jwt client assertion (RFC 7523).',
+              description: `Client credentials with a private_key_jwt client assertion (RFC 7523). ${RFC8725}`,
               flows: {
                 clientCredentials: {
                   tokenUrl: '/v1/oauth/token',
@@ -43,7 +74,12 @@ export default fp(
                 },
               },
             },
-            bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+            bearer: {
+              type: 'http',
+              scheme: 'bearer',
+              bearerFormat: 'JWT',
+              description: `The access token from /v1/oauth/token. ${RFC8725}`,
+            },
           },
         },
       },

@@ -58,7 +58,7 @@ export function runTrm(
     execFile(
       'npx',
       ['tsx', 'src/cli.ts', ...args],
-      { cwd: ROOT, env, timeout: 60_000 },
+      { cwd: ROOT, env, timeout: 180_000 },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     )
   })

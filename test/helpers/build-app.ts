@@ -36,14 +36,18 @@ export async function provisionTestServices(t: Tap, config: Config): Promise<voi
 }
 
 /**
- * Kysely's migrator looks at the tables of every schema in the database; when another test drops its
- * own schema at that moment, the look fails with invalid_schema_name (3F000) before anything was
- * migrated. That is the only failure worth another try.
+ * Kysely's migrator looks at the columns of every table in every schema of the database, naming each
+ * (pg_get_serial_sequence); when another test drops its schema or changes one of its tables at that
+ * moment, the look fails before anything was migrated: invalid_schema_name (3F000), undefined_table
+ * (42P01) or undefined_column (42703, seen on a busy machine). Those are the failures worth another try.
  */
+const CATALOG_RACES = new Set(['3F000', '42P01', '42703'])
+
 async function migrateRetryingRaces(db: Kysely<Database>, schema: string) {
   for (let attempt = 1; ; attempt += 1) {
     const result = await migrateToLatest(db, schema)
-    if (!result.error || attempt === 5 || (result.error as { code?: string }).code !== '3F000') return result
+    const code = (result.error as { code?: string } | undefined)?.code
+    if (!result.error || attempt === 5 || !CATALOG_RACES.has(code ?? '')) return result
   }
 }
 

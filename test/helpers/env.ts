@@ -27,6 +27,10 @@ export async function testConfig(overrides: Record<string, string> = {}): Promis
     WEBHOOK_ALLOW_LOOPBACK: 'true',
     // A busy test machine stalls the event loop for seconds at a time; shedding is tested on its own.
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+    // Every injected request comes from 127.0.0.1, and tests of refusals send many 401s and tokens;
+    // the budgets are tested on their own (test/integration/rate-limit.test.ts).
+    RATE_LIMIT_AUTH_FAILURES_MAX: '1000000',
+    RATE_LIMIT_TOKEN_MAX: '1000000',
     ...overrides,
   })
 }

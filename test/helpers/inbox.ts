@@ -1,4 +1,7 @@
+import type { FastifyInstance } from 'fastify'
+import { sql } from 'kysely'
 import type { TestAgency } from './agencies.js'
+import { eventually } from './webhook-receiver.js'
 
 type Json = Record<string, any>
 
@@ -33,4 +36,41 @@ async function readAll(agency: TestAgency): Promise<Json[]> {
     if (page.items.length < 200 || !page.next) return all
     after = page.next
   }
+}
+
+/**
+ * Resolves once `count` long-polls wait in the app, with its listener connected: a poll counted there
+ * has read the inbox, found nothing and waits, and a message committed from then on reaches it only
+ * by a wake-up (the listener connecting would wake it too, hence the wait for it). Bounded: rejects
+ * when it does not happen.
+ */
+export async function pollsWaiting(app: FastifyInstance, count: number, what: string): Promise<void> {
+  await eventually(
+    async () => (app.inboxWakeups.listening && app.inboxWakeups.waiting === count) || undefined,
+    what,
+    30_000,
+  )
+}
+
+/** The database's clock now in Unix milliseconds, rounded down as trm_uuid_v7 does. */
+export async function databaseMillis(app: FastifyInstance): Promise<number> {
+  const { rows } = await sql<{ ms: string }>`
+    select floor(extract(epoch from clock_timestamp()) * 1000)::text as ms
+  `.execute(app.db)
+  return Number(rows[0]!.ms)
+}
+
+/** Whether a promise has settled by now: callbacks of a settled one run before the next macrotask. */
+export async function hasSettled(promise: Promise<unknown>): Promise<boolean> {
+  let settled = false
+  promise.then(
+    () => {
+      settled = true
+    },
+    () => {
+      settled = true
+    },
+  )
+  await new Promise((resolve) => setImmediate(resolve))
+  return settled
 }

@@ -4,6 +4,7 @@ import type { Config } from '../../src/config.js'
 import { HubClient } from '../../src/sdk/hub-client.js'
 import type { TestAgency } from './agencies.js'
 import { REDIS_URL } from './env.js'
+import { freePort } from './tcp-proxy.js'
 import { eventually } from './webhook-receiver.js'
 
 type Tap = { teardown: (fn: () => unknown) => void }
@@ -37,6 +38,8 @@ export function startHubProcess(
       HUB_SIGNING_KEYS: config.hubKeys.json,
       WEBHOOK_ALLOW_LOOPBACK: 'true',
       LOG_LEVEL: 'info',
+      // As in testConfig: a busy test machine stalls the event loop for seconds at a time.
+      OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -53,15 +56,21 @@ export function startHubProcess(
   return { child, output: () => output, exited }
 }
 
-/** The API as a process on `port`, answering /health/live. */
+/** The API as a process on `port`, answering /health/live, with its metrics on a free port of their own. */
 export async function startApiProcess(
   t: Tap,
   config: Config,
   port: number,
   env: Record<string, string> = {},
-): Promise<HubProcess & { url: string }> {
+): Promise<HubProcess & { url: string; metricsUrl: string }> {
   const url = `http://127.0.0.1:${port}`
-  const api = startHubProcess(t, 'src/server.ts', config, { PORT: String(port), PUBLIC_URL: url, ...env })
+  const metricsPort = await freePort()
+  const api = startHubProcess(t, 'src/server.ts', config, {
+    PORT: String(port),
+    PUBLIC_URL: url,
+    METRICS_PORT: String(metricsPort),
+    ...env,
+  })
   await eventually(
     async () => {
       if (api.child.exitCode !== null) throw new Error(`the API exited early:\n${api.output()}`)
@@ -74,7 +83,7 @@ export async function startApiProcess(
     60_000,
     100,
   )
-  return { ...api, url }
+  return { ...api, url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` }
 }
 
 /** A client of a test agency for a hub reached over real HTTP. */

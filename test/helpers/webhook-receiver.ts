@@ -117,3 +117,14 @@ export async function eventually<T>(
     await new Promise((resolve) => setTimeout(resolve, everyMs))
   }
 }
+
+/** A receiver started for one test and closed at its teardown. */
+export async function receiverFor(
+  t: { teardown: (fn: () => unknown) => void },
+  behaviour: Behaviour,
+): Promise<WebhookReceiver> {
+  const receiver = new WebhookReceiver(behaviour)
+  await receiver.start()
+  t.teardown(() => receiver.close())
+  return receiver
+}

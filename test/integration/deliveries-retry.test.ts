@@ -10,7 +10,7 @@ import { HubClient } from '../../src/sdk/hub-client.js'
 import { addAgency, injectFetch, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { referralDocument } from '../helpers/referrals.js'
-import { eventually, WebhookReceiver } from '../helpers/webhook-receiver.js'
+import { eventually, receiverFor, WebhookReceiver } from '../helpers/webhook-receiver.js'
 import { startTestWorker } from '../helpers/worker.js'
 
 type Page = { items: DeliveryView[]; next: string | null }
@@ -19,16 +19,6 @@ type Problem = { code: string; detail: string; errors?: { pointer: string; detai
 /** Two attempts a few milliseconds apart: a delivery fails quickly, and nothing waits on time. */
 const FAST = { WEBHOOK_BACKOFF_MS: '20', WEBHOOK_MAX_ATTEMPTS: '2' }
 const NOWHERE = 'http://127.0.0.1:9/hooks/trm'
-
-const receiverFor = async (
-  t: { teardown: (fn: () => unknown) => void },
-  behaviour: ConstructorParameters<typeof WebhookReceiver>[0],
-) => {
-  const receiver = new WebhookReceiver(behaviour)
-  await receiver.start()
-  t.teardown(() => receiver.close())
-  return receiver
-}
 
 /** Submits a referral and answers with the id of the recipient's inbox message for it. */
 async function submit(app: FastifyInstance, sender: TestAgency, recipient: TestAgency) {

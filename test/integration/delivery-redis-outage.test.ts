@@ -1,4 +1,6 @@
+import { Queue } from 'bullmq'
 import t from 'tap'
+import { createWorkerRedis } from '../../src/lib/redis.js'
 import { countPending } from '../../src/modules/outbox/outbox.repository.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import { addAgency } from '../helpers/agencies.js'
@@ -71,7 +73,35 @@ t.test(
       'every delivery to be delivered',
       15_000,
     )
-    await new Promise((resolve) => setTimeout(resolve, 300)) // room for a late duplicate to show up
+    // A job completes in Redis just after its delivery is committed. Once every webhook job has, and
+    // none waits, runs or is delayed, nothing is left that could POST again: a late duplicate would
+    // already be at the receiver.
+    const connection = createWorkerRedis(REDIS_URL)
+    const webhooks = new Queue('webhooks', { connection, prefix: config.queuePrefix })
+    t.teardown(async () => {
+      await webhooks.close()
+      connection.disconnect()
+    })
+    const counts = await eventually(
+      async () => {
+        const now = await webhooks.getJobCounts(
+          'completed',
+          'waiting',
+          'active',
+          'delayed',
+          'prioritized',
+          'failed',
+        )
+        return now['completed'] === REFERRALS ? now : undefined
+      },
+      'every webhook job to complete',
+      30_000,
+    )
+    t.same(
+      counts,
+      { completed: REFERRALS, waiting: 0, active: 0, delayed: 0, prioritized: 0, failed: 0 },
+      'one webhook job per referral, all completed, none left to run',
+    )
     await worker.close()
 
     const { ids, duplicates } = receiver.tally()

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { listenMetrics } from '../../src/lib/metrics-listener.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import { addAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
@@ -71,7 +72,7 @@ t.test(
       status: 'degraded',
       checks: { postgres: 'ok', redis: 'unavailable', process: 'ok' },
     })
-    const metrics = await app.inject('/metrics')
+    const metrics = await app.metrics()
     t.match(metrics.body, /trm_dependency_up\{dependency="redis"\} 0/, 'the metric says so too')
     t.match(metrics.body, /trm_dependency_up\{dependency="postgres"\} 1/)
     const submitted = await ro.client.request<{ status: string }>('POST', '/v1/referrals', {
@@ -102,13 +103,30 @@ t.test('ready is 503 naming Postgres when the database is unreachable', async (t
   t.equal(response.json().checks.postgres, 'unavailable')
 })
 
-t.test('metrics expose the HTTP latency histogram and queue depths', async (t) => {
-  const { app } = await buildTestApp(t)
-  await app.inject('/health/live')
-  await waitFor(async () => (await app.inject('/health/ready')).statusCode === 200)
-  const response = await app.inject('/metrics')
-  t.equal(response.statusCode, 200)
-  t.match(response.headers['content-type'], /text\/plain/)
-  t.match(response.body, /trm_http_request_duration_seconds_bucket\{[^}]*route="\/health\/live"[^}]*\}/)
-  t.match(response.body, /trm_queue_jobs\{queue="deadlines",state="waiting"\} 0/)
-})
+t.test(
+  'metrics are served on a listener of their own, with the latency histogram and queue depths; the public port has no /metrics',
+  async (t) => {
+    const { app } = await buildTestApp(t)
+    const onPublicPort = await app.inject('/metrics')
+    t.equal(onPublicPort.statusCode, 404, 'the API answers 404 for /metrics')
+    t.match(onPublicPort.json(), { code: 'TRM_ROUTE_NOT_FOUND' })
+
+    const listener = await listenMetrics(() => app.metrics(), { host: '127.0.0.1', port: 0 })
+    t.teardown(() => listener.close())
+    t.match(listener.url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
+    await app.inject('/health/live')
+    await waitFor(async () => (await app.inject('/health/ready')).statusCode === 200)
+    const response = await fetch(listener.url)
+    t.equal(response.status, 200)
+    t.match(response.headers.get('content-type'), /text\/plain/)
+    const body = await response.text()
+    t.match(body, /trm_http_request_duration_seconds_bucket\{[^}]*route="\/health\/live"[^}]*\}/)
+    t.match(body, /trm_queue_jobs\{queue="deadlines",state="waiting"\} 0/)
+    t.notMatch(body, /route="\/metrics"/, 'scrapes are not requests to the API')
+    t.equal(
+      (await fetch(new URL('/health/live', listener.url))).status,
+      404,
+      'the listener serves /metrics only',
+    )
+  },
+)

@@ -6,8 +6,9 @@ import { signReferral } from '../../src/sdk/documents.js'
 import { HubClient, type HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency, injectFetch } from '../helpers/agencies.js'
 import { buildTestApp, LogCapture } from '../helpers/build-app.js'
-import { inboxUntil } from '../helpers/inbox.js'
+import { databaseMillis, hasSettled, inboxUntil, pollsWaiting } from '../helpers/inbox.js'
 import { referralDocument } from '../helpers/referrals.js'
+import { eventually } from '../helpers/webhook-receiver.js'
 
 type Json = Record<string, any>
 
@@ -21,7 +22,7 @@ t.test('inbox', async (t) => {
     return document.id
   }
 
-  t.test('a long-poll returns as soon as a referral arrives, from another API process too', async (t) => {
+  t.test('a waiting long-poll is woken by a referral committed through another API process', async (t) => {
     // A second app on the same database: the poll is served by one process, the referral by another.
     const other = await buildApp(app.config, { hubKeys: app.hubKeys, logStream: new LogCapture() })
     t.teardown(() => other.close())
@@ -33,23 +34,23 @@ t.test('inbox', async (t) => {
     })
     const empty = await deElsewhere.request<{ items: Json[]; next: string | null }>('GET', '/v1/inbox')
     t.same(empty.items, [])
-    const started = Date.now()
     const poll = deElsewhere.request<{ items: Json[] }>('GET', '/v1/inbox?wait=20')
-    await new Promise((r) => setTimeout(r, 300))
+    // It has read, found nothing and waits: the referral, committed from now on, can reach it only by
+    // a wake-up; without one the poll answers an empty list at the end of its 20 s.
+    await pollsWaiting(other, 1, 'the poll to wait')
     const id = await submit()
     const got = await poll
-    const elapsed = Date.now() - started
     t.equal(got.items.length, 1)
-    t.match(got.items[0], { type: 'referral', referralId: id })
-    t.ok(elapsed < 2_000, `woken in ${elapsed} ms, not at the end of the wait`)
+    t.match(got.items[0], { type: 'referral', referralId: id }, 'woken with the referral')
   })
 
   t.test('a long-poll with nothing to read ends empty at the end of the wait', async (t) => {
     const quiet = await addAgency(app, { country: 'SE' })
-    const started = Date.now()
-    const result = await quiet.client.request<{ items: Json[] }>('GET', '/v1/inbox?wait=1')
-    t.same(result.items, [])
-    t.ok(Date.now() - started >= 900)
+    // 3 s: its first read ends well before its wait does, even on a busy machine.
+    const poll = quiet.client.request<{ items: Json[]; next: string | null }>('GET', '/v1/inbox?wait=3')
+    await pollsWaiting(app, 1, 'the poll to wait rather than answer at once')
+    t.same(await poll, { items: [], next: null })
+    t.equal(app.inboxWakeups.waiting, 0, 'and it no longer waits')
   })
 
   t.test(
@@ -92,9 +93,11 @@ t.test('inbox', async (t) => {
     const seqOrder = all.map((i) => i['referralId']).filter((r) => ids.includes(r))
     t.same(seqOrder, ids, 'oldest first, in commit order')
     const last = all.at(-1)!
+    const beforeConfirm = await databaseMillis(app)
     const confirmed = await de.client.request<{ confirmed: number }>('POST', '/v1/inbox/confirm', {
       through: last['cursor'],
     })
+    const afterConfirm = await databaseMillis(app)
     t.equal(confirmed.confirmed, all.length)
     const again = await de.client.request<{ confirmed: number }>('POST', '/v1/inbox/confirm', {
       through: last['cursor'],
@@ -123,7 +126,12 @@ t.test('inbox', async (t) => {
     for (const id of statusIds)
       t.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
     const millis = (id: string) => Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16)
-    for (const id of statusIds) t.ok(Math.abs(millis(id) - Date.now()) < 60_000, 'a current timestamp')
+    for (const id of statusIds) {
+      t.ok(
+        millis(id) >= beforeConfirm && millis(id) <= afterConfirm,
+        'its timestamp is the database clock while the confirmation ran',
+      )
+    }
   })
 
   t.test('a cursor that is not the hub’s is a 400 naming the field', async (t) => {
@@ -150,13 +158,18 @@ t.test('a message committed late by an older transaction is never stepped over',
   })
   // T1 starts and writes first, but commits last.
   let commitT1!: () => void
+  let t1Wrote!: () => void
+  const wrote = new Promise<void>((resolve) => {
+    t1Wrote = resolve
+  })
   const t1Done = app.db.transaction().execute(async (trx) => {
     await appendInboxMessage(trx, message('01900000-0000-7000-8000-000000000001'))
+    t1Wrote()
     await new Promise<void>((resolve) => {
       commitT1 = resolve
     })
   })
-  await new Promise((r) => setTimeout(r, 100))
+  await wrote
   await appendInboxMessage(app.db, message('01900000-0000-7000-8000-000000000002'))
   const early = await agency.client.request<{ items: Json[]; next: string | null }>('GET', '/v1/inbox')
   t.same(early.items, [], 'the later message waits while an older transaction is open')
@@ -174,25 +187,37 @@ t.test('a long-poll woken while an older transaction is open returns when that o
   const { app } = await buildTestApp(t)
   const ro = await addAgency(app, { country: 'RO' })
   const de = await addAgency(app, { country: 'DE', kind: 'national_agency', ncp: true })
-  // An unrelated transaction holds an xid, and so the horizon, for two seconds; its commit notifies
-  // no one. The referral committed meanwhile must reach the waiting poll when it ends, not at the
-  // end of the wait.
+  // An unrelated transaction holds an xid, and so the horizon; its commit notifies no one. The
+  // referral committed meanwhile must reach the waiting poll when it ends, not at the end of the wait.
   let commitOlder!: () => void
+  let olderHasXid!: () => void
+  const xidTaken = new Promise<void>((resolve) => {
+    olderHasXid = resolve
+  })
   const older = app.db.transaction().execute(async (trx) => {
     await sql`select pg_current_xact_id()`.execute(trx)
+    olderHasXid()
     await new Promise<void>((resolve) => {
       commitOlder = resolve
     })
   })
-  await new Promise((r) => setTimeout(r, 100))
-  const started = Date.now()
+  await xidTaken
+  // Whatever fails below, the older transaction ends: the app cannot close while it holds a connection.
+  t.teardown(() => commitOlder())
   const poll = de.client.request<{ items: Json[] }>('GET', '/v1/inbox?wait=20')
+  await pollsWaiting(app, 1, 'the poll to wait')
   const document = referralDocument(ro, { country: 'DE' })
   await ro.client.request('POST', '/v1/referrals', { jws: await signReferral(document, ro.keys.signing) })
-  setTimeout(() => commitOlder(), 2_000)
-  const got = await poll
+  // The referral's commit woke the poll: it waits no more, and looks again (not readable yet).
+  await eventually(async () => app.inboxWakeups.waiting === 0 || undefined, 'the poll to be woken', 30_000)
+  const meanwhile = await de.client.request<{ items: Json[] }>('GET', '/v1/inbox')
+  t.same(meanwhile.items, [], 'not readable while the older transaction is open')
+  t.notOk(await hasSettled(poll), 'the woken poll has not answered')
+  // Once woken, nothing wakes it again: it finds the referral by looking while it waits, or answers
+  // an empty list at the end of its 20 s.
+  commitOlder()
   await older
-  const elapsed = Date.now() - started
+  const got = await poll
   t.match(got.items, [{ type: 'referral', referralId: document.id }])
-  t.ok(elapsed >= 1_900 && elapsed < 6_000, `returned after ${elapsed} ms, once the older transaction ended`)
+  t.equal(got.items.length, 1)
 })

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { listenMetrics } from '../../src/lib/metrics-listener.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
@@ -124,7 +125,9 @@ t.test(
     const ready = await app.inject('/health/ready')
     t.equal(ready.statusCode, 503, 'not ready for the load balancer')
     t.match(ready.json(), { status: 'unavailable', checks: { postgres: 'ok', process: 'overloaded' } })
-    t.equal((await app.inject('/metrics')).statusCode, 200, 'metrics still served')
+    const metrics = await listenMetrics(() => app.metrics(), { host: '127.0.0.1', port: 0 })
+    t.teardown(() => metrics.close())
+    t.equal((await fetch(metrics.url)).status, 200, 'metrics still served (on their own listener)')
     const stored = await app.db.selectFrom('referrals').select('id').execute()
     t.same(stored, [], 'nothing written')
   },

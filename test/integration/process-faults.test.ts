@@ -26,13 +26,15 @@ t.test('SIGTERM with ten long-polls open: each is answered, and the API exits 0'
   )
   await eventually(
     async () => {
-      const metrics = await fetch(`${api.url}/metrics`).then((r) => r.text())
+      const metrics = await fetch(api.metricsUrl).then((r) => r.text())
       return /^trm_inbox_long_polls_waiting 10$/m.test(metrics) || undefined
     },
     'ten long-polls to wait',
     30_000,
     50,
   )
+  t.equal((await fetch(`${api.url}/metrics`)).status, 404, 'metrics are not on the public port')
+  t.match(api.output(), /"msg":"metrics listening"/, 'but on a listener of their own')
   api.child.kill('SIGTERM')
   // Each long-poll waits 30 s, three times the process's 10 s grace: had they not been answered at
   // once, close-with-grace would end the process with exit status 1.

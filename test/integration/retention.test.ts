@@ -3,8 +3,8 @@ import { sealPending } from '../../src/modules/audit/audit.service.js'
 import { verifyAuditChain } from '../../src/modules/audit/audit.verify.js'
 import { runRetention } from '../../src/modules/retention/retention.service.js'
 import { encryptSensitive, signReferral } from '../../src/sdk/documents.js'
-import type { HubRequestError } from '../../src/sdk/hub-client.js'
-import { addAgency } from '../helpers/agencies.js'
+import { HubClient, type HubRequestError } from '../../src/sdk/hub-client.js'
+import { addAgency, injectFetch } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { tablesContaining } from '../helpers/db-search.js'
 import { inboxUntil } from '../helpers/inbox.js'
@@ -222,5 +222,31 @@ t.test('retention and erasure', async (t) => {
       .where('actor', '=', operator.id)
       .executeTakeFirstOrThrow()
     t.same(read.details, { role: 'operator' }, 'and that read is audited')
+  })
+
+  t.test("an operator erases another agency's referral only with agencies:admin", async (t) => {
+    const document = referralDocument(ro, { agencyId: de.id })
+    await ro.client.request('POST', '/v1/referrals', { jws: await signReferral(document, ro.keys.signing) })
+    const operatorWith = (scope: string) =>
+      new HubClient({
+        baseUrl: app.config.publicUrl,
+        agencyId: operator.id,
+        signingKey: operator.keys.signing,
+        scope,
+        fetch: injectFetch(app),
+      })
+    const erase = (client: HubClient) =>
+      client.request('POST', `/v1/referrals/${document.id}/erasure`, { reason: 'other' }).then(
+        () => ({ status: 200, body: {} as Json }),
+        (error: HubRequestError) => ({ status: error.status, body: error.body as Json }),
+      )
+    const narrow = await erase(operatorWith('referrals:write referrals:read'))
+    t.equal(narrow.status, 403)
+    t.match(narrow.body, { code: 'TRM_AUTH_FORBIDDEN', detail: /agencies:admin/ })
+    const kept = await ro.client.request<Json>('GET', `/v1/referrals/${document.id}`)
+    t.match(kept, { erased: false }, 'the referral is not erased')
+    t.type(kept['jws'], 'string')
+    t.equal((await erase(operatorWith('referrals:write agencies:admin'))).status, 200)
+    t.match(await ro.client.request<Json>('GET', `/v1/referrals/${document.id}`), { erased: true, jws: null })
   })
 })

@@ -3,20 +3,21 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-/** Generous for a cold tsx start on a busy 2-core machine; a process that waits on a service takes longer. */
-const DEADLINE_MS = 15_000
+/**
+ * Where the test gives up on a process that does not exit by itself (it is killed, and fails the
+ * test by its signal): a bound, not a measure, far past a cold tsx start on a busy machine.
+ */
+const GIVE_UP_MS = 60_000
 
 interface Exit {
   code: number | null
   signal: NodeJS.Signals | null
   stdout: string
   stderr: string
-  ms: number
 }
 
-/** Runs a TypeScript entry point with only PATH, HOME and `env`, killing it at the deadline. */
+/** Runs a TypeScript entry point with only PATH, HOME and `env`, killing it if it is still running at the bound. */
 function run(entry: string, args: string[], env: Record<string, string>): Promise<Exit> {
-  const started = Date.now()
   const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ...env },
@@ -30,12 +31,12 @@ function run(entry: string, args: string[], env: Record<string, string>): Promis
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8')
   })
-  const timer = setTimeout(() => child.kill('SIGKILL'), DEADLINE_MS)
+  const timer = setTimeout(() => child.kill('SIGKILL'), GIVE_UP_MS)
   return new Promise((resolve, reject) => {
     child.on('error', reject)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started })
+      resolve({ code, signal, stdout, stderr })
     })
   })
 }
@@ -48,7 +49,7 @@ for (const [entry, name] of [
 ] as const) {
   t.test(`${entry} refuses a bad environment, naming every bad variable at once`, async (t) => {
     const exit = await run(entry, [], BAD_ENV)
-    t.equal(exit.signal, null, `exited by itself within ${DEADLINE_MS} ms (took ${exit.ms} ms)`)
+    t.equal(exit.signal, null, 'exited by itself')
     t.equal(exit.code, 1, 'exit status 1')
     t.ok(exit.stderr.startsWith(`${name}: `), 'the message names the process')
     t.equal(exit.stderr.match(/invalid configuration/g)?.length, 1, 'one message')
@@ -61,7 +62,7 @@ for (const [entry, name] of [
 
 t.test('trm migrate without DATABASE_URL is bad usage (2) naming it', async (t) => {
   const exit = await run('src/cli.ts', ['migrate'], {})
-  t.equal(exit.signal, null, `exited by itself (took ${exit.ms} ms)`)
+  t.equal(exit.signal, null, 'exited by itself')
   t.equal(exit.code, 2)
   t.match(exit.stderr, /^trm: /)
   t.match(exit.stderr, /DATABASE_URL/)
@@ -70,7 +71,7 @@ t.test('trm migrate without DATABASE_URL is bad usage (2) naming it', async (t) 
 
 t.test('trm with an unknown command is bad usage (2) with the usage text', async (t) => {
   const exit = await run('src/cli.ts', ['frobnicate'], {})
-  t.equal(exit.signal, null, `exited by itself (took ${exit.ms} ms)`)
+  t.equal(exit.signal, null, 'exited by itself')
   t.equal(exit.code, 2)
   t.match(exit.stderr, /unknown command: frobnicate/)
   t.match(exit.stderr, /usage: trm <command>/)

@@ -9,20 +9,10 @@ import { signReferral } from '../../src/sdk/documents.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { referralDocument } from '../helpers/referrals.js'
-import { eventually, WebhookReceiver } from '../helpers/webhook-receiver.js'
+import { eventually, receiverFor } from '../helpers/webhook-receiver.js'
 import { startTestWorker } from '../helpers/worker.js'
 
 type Page = { items: DeliveryView[]; next: string | null }
-
-const receiverFor = async (
-  t: { teardown: (fn: () => unknown) => void },
-  behaviour: ConstructorParameters<typeof WebhookReceiver>[0],
-) => {
-  const receiver = new WebhookReceiver(behaviour)
-  await receiver.start()
-  t.teardown(() => receiver.close())
-  return receiver
-}
 
 const submit = async (sender: TestAgency, recipient: TestAgency) => {
   const document = referralDocument(sender, { agencyId: recipient.id })
@@ -118,11 +108,17 @@ t.test('a webhook that fails three times gets the signed message on the fourth t
 })
 
 t.test('a webhook that always fails ends failed; the message stays in the inbox', async (t) => {
-  const { app } = await buildTestApp(t, { WEBHOOK_BACKOFF_MS: '50', WEBHOOK_MAX_ATTEMPTS: '3' })
+  const { app, config } = await buildTestApp(t, { WEBHOOK_BACKOFF_MS: '50', WEBHOOK_MAX_ATTEMPTS: '3' })
   const receiver = await receiverFor(t, () => 500)
   const ro = await addAgency(app, { country: 'RO' })
   const de = await addAgency(app, { country: 'DE', push: receiver.url })
   await startTestWorker(t, app.config, app.hubKeys)
+  const connection = createWorkerRedis(config.redisUrl)
+  const queue = new Queue('webhooks', { connection, prefix: config.queuePrefix })
+  t.teardown(async () => {
+    await queue.close()
+    connection.disconnect()
+  })
 
   const referralId = await submit(ro, de)
   const failed = await eventually(async () => {
@@ -130,9 +126,24 @@ t.test('a webhook that always fails ends failed; the message stays in the inbox'
     return page['items'][0]
   }, 'the delivery to fail')
   t.match(failed, { referralId, status: 'failed', attempts: 3, lastError: 'HTTP 500', deliveredAt: null })
-  t.equal(receiver.received.length, 3, 'WEBHOOK_MAX_ATTEMPTS tries, no more')
-  await new Promise((resolve) => setTimeout(resolve, 300))
-  t.equal(receiver.received.length, 3, 'and no retry after the last')
+  // The job leaves BullMQ just after the failure is committed. Once it has, and no other webhook
+  // job exists, nothing is left that could POST again.
+  const { id: jobId } = await app.db
+    .selectFrom('outbox')
+    .select('id')
+    .where('queue', '=', 'webhooks')
+    .executeTakeFirstOrThrow()
+  const job = await eventually(async () => {
+    const found = await queue.getJob(jobId)
+    return (await found?.isFailed()) ? found : undefined
+  }, 'the job to fail')
+  t.equal(job.attemptsMade, 3, 'failed after WEBHOOK_MAX_ATTEMPTS attempts')
+  t.same(
+    await queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized', 'completed', 'failed'),
+    { waiting: 0, delayed: 0, active: 0, prioritized: 0, completed: 0, failed: 1 },
+    'no other webhook job, none to run again',
+  )
+  t.equal(receiver.received.length, 3, 'WEBHOOK_MAX_ATTEMPTS tries, and no retry after the last')
 
   const inbox = await app.db
     .selectFrom('inbox_messages')

@@ -12,6 +12,12 @@ import { eventually, WebhookReceiver } from '../helpers/webhook-receiver.js'
 import { startTestWorker, workerProcessEnv } from '../helpers/worker.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+/**
+ * src/worker.ts gives its close 30 s (close-with-grace) and exits 1 when that runs out; the test gives
+ * up later than that, so the exit status, not the test's clock, tells a close in time from one that
+ * was cut.
+ */
+const GIVE_UP_MS = 60_000
 
 function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> {
   return new Promise((resolve, reject) => {
@@ -55,12 +61,11 @@ t.test(
     })
 
     await receiver.waitFor(1, 30_000)
-    const signalled = Date.now()
     child.kill('SIGTERM')
-    const code = await exited(child, 15_000)
-    t.equal(code, 0, 'the worker exits cleanly')
-    t.ok(Date.now() - signalled < 10_000, `within the shutdown grace (${Date.now() - signalled} ms)`)
-    t.match(output, /"msg":"closing"/)
+    const code = await exited(child, GIVE_UP_MS)
+    t.equal(code, 0, 'the worker closed within its grace (it exits 1 when the grace runs out)')
+    t.notMatch(output, /killed by timeout/, 'not cut by the grace')
+    t.match(output, /"signal":"SIGTERM","msg":"closing"/, 'it closed on the signal')
 
     const connection = createWorkerRedis(REDIS_URL)
     const queue = new Queue('webhooks', { connection, prefix: config.queuePrefix })

@@ -31,6 +31,36 @@ t.test('values are parsed and trailing slashes trimmed', async (t) => {
   t.equal(config.statsMinCell, 5)
 })
 
+t.test('rate-limit budgets, timeouts and the metrics listener have defaults and can be set', async (t) => {
+  const config = loadConfig(valid)
+  t.same(config.rateLimit, { max: 6000, windowSeconds: 60, authFailuresMax: 60, tokenMax: 120 })
+  t.same(config.timeouts, { requestMs: 10_000, connectionMs: 75_000, keepAliveMs: 72_000 })
+  t.ok(config.timeouts.connectionMs > 30_000, 'an idle long-poll of 30 s is not cut')
+  t.same(config.metrics, { host: '127.0.0.1', port: 9464 })
+  const set = loadConfig({
+    ...valid,
+    RATE_LIMIT_AUTH_FAILURES_MAX: '5',
+    RATE_LIMIT_TOKEN_MAX: '7',
+    REQUEST_TIMEOUT_MS: '500',
+    CONNECTION_TIMEOUT_MS: '40000',
+    KEEP_ALIVE_TIMEOUT_MS: '5000',
+    METRICS_HOST: '10.0.0.5',
+    METRICS_PORT: '0',
+  })
+  t.match(set.rateLimit, { authFailuresMax: 5, tokenMax: 7 })
+  t.same(set.timeouts, { requestMs: 500, connectionMs: 40_000, keepAliveMs: 5_000 })
+  t.same(set.metrics, { host: '10.0.0.5', port: 0 })
+  t.equal(loadConfig({ ...valid, METRICS_PORT: 'off' }).metrics.port, undefined, 'off turns the listener off')
+  const error = t.throws(() =>
+    loadConfig({ ...valid, CONNECTION_TIMEOUT_MS: '10000', METRICS_PORT: 'none' }),
+  ) as unknown as ConfigError
+  t.same(
+    error.variables.sort(),
+    ['CONNECTION_TIMEOUT_MS', 'METRICS_PORT'],
+    'below a long-poll, or not a port',
+  )
+})
+
 t.test('one error names every offending variable', async (t) => {
   const error = t.throws(() =>
     loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', QUEUE_PREFIX: 'no-hash-tag' }),
@@ -59,3 +89,25 @@ t.test('the database part can be loaded alone', async (t) => {
   const error = t.throws(() => loadDatabaseConfig({ DATABASE_SCHEMA: 'Bad-Name' })) as unknown as ConfigError
   t.same(error.variables.sort(), ['DATABASE_SCHEMA', 'DATABASE_URL'])
 })
+
+t.test(
+  'numeric bounds are enforced (the access token lifetime the OpenAPI document states among them)',
+  async (t) => {
+    const error = t.throws(() =>
+      loadConfig({
+        ...valid,
+        ACCESS_TOKEN_TTL_SECONDS: '86401',
+        BODY_LIMIT_BYTES: '1000',
+        STATS_MIN_CELL: '0',
+      }),
+    ) as unknown as ConfigError
+    t.same([...error.variables].sort(), ['ACCESS_TOKEN_TTL_SECONDS', 'BODY_LIMIT_BYTES', 'STATS_MIN_CELL'])
+    t.match(error.message, /ACCESS_TOKEN_TTL_SECONDS: is above 86400/)
+    t.match(error.message, /BODY_LIMIT_BYTES: is below 1024/)
+    t.equal(loadConfig({ ...valid, ACCESS_TOKEN_TTL_SECONDS: '86400' }).accessTokenTtlSeconds, 86_400)
+    t.throws(
+      () => loadDatabaseConfig({ DATABASE_URL: valid.DATABASE_URL, DATABASE_POOL_MAX: '0' }),
+      ConfigError,
+    )
+  },
+)

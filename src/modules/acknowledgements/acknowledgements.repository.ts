@@ -18,3 +18,12 @@ export async function insertAcknowledgementPayload(
 export function findAcknowledgement(db: Kysely<Database>, id: string) {
   return db.selectFrom('acknowledgements').selectAll().where('id', '=', id).executeTakeFirst()
 }
+
+export async function countAcknowledgements(db: Kysely<Database>, referralId: string): Promise<number> {
+  const row = await db
+    .selectFrom('acknowledgements')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('referral_id', '=', referralId)
+    .executeTakeFirstOrThrow()
+  return Number(row.n)
+}

@@ -1,6 +1,10 @@
 import { type Static, Type } from 'typebox'
-import { DateTime, Uuid } from '../../lib/schemas.js'
-import { ACK_TYPES, CLOSE_OUTCOMES, DECLINE_REASONS } from './lifecycle.core.js'
+import { CompactJwe, DateTime, HubStatement, Text, Uuid } from '../../lib/schemas.js'
+import { MAX_SENSITIVE_LENGTH } from '../referrals/referral-document.schema.js'
+import { ACK_TYPES, CLOSE_OUTCOMES, DECLINE_REASONS, REFERRAL_STATUSES } from './lifecycle.core.js'
+
+/** Acknowledgements one referral can take (each listed in its view); the 101st is refused with 409. */
+export const MAX_ACKNOWLEDGEMENTS = 100
 
 /** The acknowledgement an agency signs (JWS payload, `typ: trm-ack+json`). */
 export const AcknowledgementDocumentSchema = Type.Object(
@@ -10,16 +14,10 @@ export const AcknowledgementDocumentSchema = Type.Object(
     type: Type.Enum([...ACK_TYPES]),
     reason: Type.Optional(Type.Enum([...DECLINE_REASONS], { description: 'Required with declined' })),
     outcome: Type.Optional(Type.Enum([...CLOSE_OUTCOMES], { description: 'Required with closed' })),
-    note: Type.Optional(
-      Type.String({ maxLength: 500, description: 'Short and non-identifying; details go in sensitive' }),
-    ),
-    createdAt: Type.String({ format: 'date-time', maxLength: 40 }),
+    note: Type.Optional(Text(500, { description: 'Short and non-identifying; details go in sensitive' })),
+    createdAt: DateTime,
     sensitive: Type.Optional(
-      Type.String({
-        maxLength: 131_072,
-        pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
-        description: "Compact JWE to one of the other party's enc keys",
-      }),
+      CompactJwe(MAX_SENSITIVE_LENGTH, { description: "Compact JWE to one of the other party's enc keys" }),
     ),
   },
   { $id: 'AcknowledgementDocument', additionalProperties: false },
@@ -30,10 +28,12 @@ export const AcknowledgementResultSchema = Type.Object(
   {
     id: Uuid,
     referralId: Uuid,
-    type: Type.String(),
-    status: Type.String({ description: "The referral's state after this acknowledgement" }),
+    type: Type.Enum([...ACK_TYPES]),
+    status: Type.Enum([...REFERRAL_STATUSES], {
+      description: "The referral's state after this acknowledgement",
+    }),
     submittedAt: DateTime,
-    receipt: Type.String({ description: 'Hub-signed compact JWS, typ trm-receipt+json' }),
+    receipt: HubStatement('Hub-signed compact JWS, typ trm-receipt+json'),
   },
   { $id: 'AcknowledgementResult' },
 )

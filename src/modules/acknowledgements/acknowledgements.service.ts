@@ -1,5 +1,4 @@
 import type { Kysely } from 'kysely'
-import { Compile } from 'typebox/compile'
 import type { Config } from '../../config.js'
 import { transact } from '../../db/after-commit.js'
 import type { AcknowledgementRow, Database } from '../../db/types.js'
@@ -8,6 +7,7 @@ import type { HubKeys } from '../../lib/hub-keys.js'
 import { isUniqueViolation } from '../../lib/pg-errors.js'
 import { fieldErrors } from '../../lib/problem.js'
 import { RECEIPT_TYP, signHubStatement } from '../../lib/receipts.js'
+import { compileInputCheck } from '../../lib/validator.js'
 import { listKeys } from '../agencies/agencies.repository.js'
 import { databaseKeys } from '../agencies/directory-cache.js'
 import { recordAuditEvent } from '../audit/audit.service.js'
@@ -17,6 +17,7 @@ import { findReferral, lockReferral, updateReferral } from '../referrals/referra
 import { checkSensitive } from '../referrals/sensitive.js'
 import { verifySignedDocument } from '../referrals/signed-document.js'
 import {
+  countAcknowledgements,
   findAcknowledgement,
   insertAcknowledgement,
   insertAcknowledgementPayload,
@@ -25,6 +26,7 @@ import {
   ACK_TYP,
   type AcknowledgementDocument,
   AcknowledgementDocumentSchema,
+  MAX_ACKNOWLEDGEMENTS,
 } from './acknowledgements.schemas.js'
 import { type AckType, type ReferralStatus, TERMINAL, transition } from './lifecycle.core.js'
 
@@ -44,7 +46,7 @@ export interface AcknowledgementResult {
   receipt: string
 }
 
-const checkDocument = Compile(AcknowledgementDocumentSchema)
+const checkDocument = compileInputCheck(AcknowledgementDocumentSchema)
 
 function parseDocument(payload: unknown, referralId: string): AcknowledgementDocument {
   if (!checkDocument.Check(payload)) {
@@ -144,6 +146,13 @@ export async function submitAcknowledgement(
         )
       }
       if (current.erased_at) throw new HubError('TRM_INVALID_TRANSITION', 'The referral was erased.')
+      // Requests for information and answers can go back and forth; a referral's view lists them all.
+      if ((await countAcknowledgements(trx, referralId)) >= MAX_ACKNOWLEDGEMENTS) {
+        throw new HubError(
+          'TRM_CONFLICT',
+          `A referral takes at most ${MAX_ACKNOWLEDGEMENTS} acknowledgements; this one has them all.`,
+        )
+      }
       const submittedAt = deps.now()
       const receipt = await signHubStatement(deps.hubKeys, RECEIPT_TYP, {
         acknowledgementId: document.id,

@@ -47,6 +47,15 @@ export function listKeys(db: Kysely<Database>, agencyIds: string[]) {
     .execute()
 }
 
+export async function countKeys(db: Kysely<Database>, agencyId: string): Promise<number> {
+  const row = await db
+    .selectFrom('agency_keys')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('agency_id', '=', agencyId)
+    .executeTakeFirstOrThrow()
+  return Number(row.n)
+}
+
 export function findKey(db: Kysely<Database>, agencyId: string, kid: string) {
   return db
     .selectFrom('agency_keys')

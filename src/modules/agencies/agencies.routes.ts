@@ -1,6 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
+import { HubError } from '../../lib/errors.js'
 import { IdParams, problems, secured } from '../../lib/schemas.js'
+import type { Scope } from '../auth/auth.core.js'
 import type { AgencyCreate, AgencyPatch, PublicJwk } from './agencies.schemas.js'
 import { AgencyListQuerySchema, KeyParamsSchema } from './agencies.schemas.js'
 import * as directory from './agencies.service.js'
@@ -9,16 +12,23 @@ import * as directory from './agencies.service.js'
 // within the cache's lifetime, and a referral re-checks the rows it relies on when it is written.
 export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const deps = { db: app.db, config: app.config }
-  const actor = (request: { caller: { id: string; operator: boolean }; id: unknown }) => ({
+  const actor = (request: FastifyRequest) => ({
     agencyId: request.caller.id,
     operator: request.caller.operator,
+    scopes: request.caller.scopes,
     requestId: String(request.id),
   })
+  // Changes to an agency: its own delivery and keys with agency:write, anything else with
+  // agencies:admin (the service decides which applies); a token with neither stops here, unread.
+  const changesAgency = [app.authorize(), anyScope('agency:write', 'agencies:admin')]
+  const changesAgencySecurity = [...secured('agency:write'), ...secured('agencies:admin')]
+  // A token with agencies:admin is an operator's; its kind is checked too, at the time of the call.
+  const operatorOnly = [app.authorize('agencies:admin'), operator]
 
   app.post(
     '/v1/agencies',
     {
-      onRequest: app.authorize('agencies:admin'),
+      onRequest: operatorOnly,
       schema: {
         operationId: 'createAgency',
         tags: ['directory'],
@@ -79,10 +89,7 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "An agency's public keys as a JWKS, to verify its signatures",
         security: secured('directory:read'),
         params: IdParams,
-        response: {
-          200: Type.Object({ keys: Type.Array(Type.Ref('RegisteredKey')) }),
-          ...problems(400, 401, 403, 404, 429),
-        },
+        response: { 200: Type.Ref('AgencyJwks'), ...problems(400, 401, 403, 404, 429) },
       },
     },
     async (request) => (await directory.getAgency(deps, request.params.id)).jwks as never,
@@ -91,12 +98,16 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch(
     '/v1/agencies/:id',
     {
-      onRequest: app.authorize('directory:read'),
+      onRequest: changesAgency,
       schema: {
         operationId: 'updateAgency',
         tags: ['directory'],
         summary: 'Change an agency (operator: anything; the agency itself: its delivery settings)',
-        security: secured('directory:read'),
+        description:
+          'The agency itself changes its `delivery` with the scope `agency:write`. Anything else (another ' +
+          'agency, its name, kind, national contact point flag or status) is for an operator whose token ' +
+          'carries `agencies:admin`. A token without the scope it needs gets 403 naming it.',
+        security: changesAgencySecurity,
         params: IdParams,
         body: Type.Ref('AgencyPatch'),
         response: { 200: Type.Ref('Agency'), ...problems(400, 401, 403, 404, 409, 415, 429) },
@@ -117,12 +128,12 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/v1/agencies/:id/keys',
     {
-      onRequest: app.authorize('directory:read'),
+      onRequest: changesAgency,
       schema: {
         operationId: 'addAgencyKey',
         tags: ['directory'],
-        summary: 'Add a public key (operator or the agency itself)',
-        security: secured('directory:read'),
+        summary: 'Add a public key (the agency itself with agency:write, an operator with agencies:admin)',
+        security: changesAgencySecurity,
         params: IdParams,
         body: Type.Ref('PublicJwk'),
         response: { 201: Type.Ref('RegisteredKey'), ...problems(400, 401, 403, 404, 409, 415, 429) },
@@ -138,12 +149,14 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/v1/agencies/:id/keys/:kid',
     {
-      onRequest: app.authorize('directory:read'),
+      onRequest: changesAgency,
       schema: {
         operationId: 'revokeAgencyKey',
         tags: ['directory'],
         summary: 'Revoke a key; it stays listed as revoked so old signatures remain checkable',
-        security: secured('directory:read'),
+        description:
+          'The agency itself with the scope `agency:write`; any agency an operator with `agencies:admin`.',
+        security: changesAgencySecurity,
         params: KeyParamsSchema,
         response: { 200: Type.Ref('RegisteredKey'), ...problems(400, 401, 403, 404, 429) },
       },
@@ -154,4 +167,18 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return key as never
     },
   )
+}
+
+/** onRequest, after `authorize()`: the token carries at least one of these scopes. */
+function anyScope(...scopes: Scope[]) {
+  return async function requireAnyScope(request: FastifyRequest) {
+    if (!scopes.some((scope) => request.caller.scopes.includes(scope))) {
+      throw new HubError('TRM_AUTH_FORBIDDEN', `This call needs the scope ${scopes.join(' or ')}.`)
+    }
+  }
+}
+
+/** onRequest, after `authorize()`: the caller is an operator agency (by its kind, as the directory says now). */
+async function operator(request: FastifyRequest) {
+  if (!request.caller.operator) throw new HubError('TRM_AUTH_FORBIDDEN', 'Only an operator may do this.')
 }

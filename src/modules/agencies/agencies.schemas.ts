@@ -1,5 +1,30 @@
 import { type Static, Type } from 'typebox'
-import { CountryCode, Cursor, DateTime, Limit, Uuid } from '../../lib/schemas.js'
+import {
+  BASE64URL,
+  CountryCode,
+  Cursor,
+  DateTime,
+  KeyId,
+  Limit,
+  MAX_PAGE_ITEMS,
+  Matching,
+  NextCursor,
+  Text,
+  Uuid,
+} from '../../lib/schemas.js'
+
+/** Keys an agency can hold, revoked ones included (they stay listed so old signatures remain checkable). */
+export const MAX_AGENCY_KEYS = 100
+/** Keys registered with a new agency at once. */
+const MAX_NEW_AGENCY_KEYS = 20
+const AgencyName = Text(200, { minLength: 1 })
+/** A coordinate of a P-256, Ed25519 or X25519 public key: 43 base64url characters. */
+const Coordinate = Matching(BASE64URL, 100)
+
+const KEY_TYPES = ['EC', 'OKP'] as const
+const CURVES = ['P-256', 'Ed25519', 'X25519'] as const
+const KEY_USES = ['sig', 'enc'] as const
+const KEY_ALGS = ['ES256', 'EdDSA', 'ECDH-ES+A256KW'] as const
 
 export const AGENCY_KINDS = [
   'ngo',
@@ -25,27 +50,27 @@ export const AgencyKindSchema = Type.Union(
  */
 export const PublicJwkSchema = Type.Object(
   {
-    kty: Type.Union([Type.Literal('EC'), Type.Literal('OKP')]),
-    crv: Type.Union([Type.Literal('P-256'), Type.Literal('Ed25519'), Type.Literal('X25519')]),
-    x: Type.String({ maxLength: 100 }),
-    y: Type.Optional(Type.String({ maxLength: 100 })),
-    kid: Type.String({ minLength: 1, maxLength: 200 }),
-    use: Type.Union([Type.Literal('sig'), Type.Literal('enc')]),
-    alg: Type.Union([Type.Literal('ES256'), Type.Literal('EdDSA'), Type.Literal('ECDH-ES+A256KW')]),
+    kty: Type.Enum(KEY_TYPES),
+    crv: Type.Enum(CURVES),
+    x: Coordinate,
+    y: Type.Optional(Coordinate),
+    kid: KeyId,
+    use: Type.Enum(KEY_USES),
+    alg: Type.Enum(KEY_ALGS),
   },
-  { $id: 'PublicJwk', additionalProperties: true },
+  { $id: 'PublicJwk', additionalProperties: true, maxProperties: 30 },
 )
 export type PublicJwk = Static<typeof PublicJwkSchema>
 
 export const RegisteredKeySchema = Type.Object(
   {
-    kty: Type.String(),
-    crv: Type.String(),
-    x: Type.String(),
-    y: Type.Optional(Type.String()),
-    kid: Type.String(),
-    use: Type.String(),
-    alg: Type.String(),
+    kty: Type.Enum(KEY_TYPES),
+    crv: Type.Enum(CURVES),
+    x: Coordinate,
+    y: Type.Optional(Coordinate),
+    kid: KeyId,
+    use: Type.Enum(KEY_USES),
+    alg: Type.Enum(KEY_ALGS),
     status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
     createdAt: DateTime,
     revokedAt: Type.Optional(DateTime),
@@ -68,13 +93,13 @@ export type Delivery = Static<typeof DeliverySchema>
 
 export const AgencyCreateSchema = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 200 }),
+    name: AgencyName,
     country: CountryCode,
     kind: Type.Ref('AgencyKind'),
     nationalContactPoint: Type.Optional(Type.Boolean({ default: false })),
     delivery: Type.Optional(Type.Ref('Delivery')),
     jwks: Type.Object(
-      { keys: Type.Array(Type.Ref('PublicJwk'), { minItems: 1, maxItems: 20 }) },
+      { keys: Type.Array(Type.Ref('PublicJwk'), { minItems: 1, maxItems: MAX_NEW_AGENCY_KEYS }) },
       { additionalProperties: false },
     ),
   },
@@ -89,16 +114,21 @@ export type AgencyCreate = {
   jwks: { keys: PublicJwk[] }
 }
 
+export const AgencyJwksSchema = Type.Object(
+  { keys: Type.Array(Type.Ref('RegisteredKey'), { maxItems: MAX_AGENCY_KEYS }) },
+  { $id: 'AgencyJwks', description: "An agency's keys, revoked ones included, as a JWKS" },
+)
+
 export const AgencySchema = Type.Object(
   {
     id: Uuid,
-    name: Type.String(),
-    country: Type.String(),
+    name: AgencyName,
+    country: CountryCode,
     kind: Type.Ref('AgencyKind'),
     nationalContactPoint: Type.Boolean(),
     status: Type.Union([Type.Literal('active'), Type.Literal('suspended')]),
     delivery: Type.Ref('Delivery'),
-    jwks: Type.Object({ keys: Type.Array(Type.Ref('RegisteredKey')) }),
+    jwks: Type.Ref('AgencyJwks'),
     createdAt: DateTime,
     updatedAt: DateTime,
   },
@@ -119,7 +149,7 @@ export type Agency = {
 
 export const AgencyPatchSchema = Type.Object(
   {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    name: Type.Optional(AgencyName),
     kind: Type.Optional(Type.Ref('AgencyKind')),
     nationalContactPoint: Type.Optional(Type.Boolean()),
     status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('suspended')])),
@@ -143,16 +173,17 @@ export const AgencyListQuerySchema = Type.Object(
 )
 
 export const AgencyPageSchema = Type.Object(
-  { items: Type.Array(Type.Ref('Agency')), next: Type.Union([Type.String(), Type.Null()]) },
+  { items: Type.Array(Type.Ref('Agency'), { maxItems: MAX_PAGE_ITEMS }), next: NextCursor },
   { $id: 'AgencyPage' },
 )
 
-export const KeyParamsSchema = Type.Object({ id: Uuid, kid: Type.String({ minLength: 1, maxLength: 200 }) })
+export const KeyParamsSchema = Type.Object({ id: Uuid, kid: KeyId })
 
 export const AGENCY_SCHEMAS = [
   AgencyKindSchema,
   PublicJwkSchema,
   RegisteredKeySchema,
+  AgencyJwksSchema,
   DeliverySchema,
   AgencyCreateSchema,
   AgencySchema,

@@ -8,15 +8,17 @@ import { isUniqueViolation } from '../../lib/pg-errors.js'
 import { recordAuditEvent } from '../audit/audit.service.js'
 import { cancelPendingDeliveries } from '../deliveries/deliveries.service.js'
 import * as repo from './agencies.repository.js'
-import type {
-  Agency,
-  AgencyCreate,
-  AgencyKind,
-  AgencyPatch,
-  Delivery,
-  PublicJwk,
-  RegisteredKey,
+import {
+  type Agency,
+  type AgencyCreate,
+  type AgencyKind,
+  type AgencyPatch,
+  type Delivery,
+  MAX_AGENCY_KEYS,
+  type PublicJwk,
+  type RegisteredKey,
 } from './agencies.schemas.js'
+import { type AgencyChange, type DirectoryCaller, directoryChangeRefusal } from './agency-access.core.js'
 import { canonicalPublicJwk, checkKeyShape, privateMembers } from './keys.core.js'
 import { checkWebhookUrl } from './webhook-url.core.js'
 
@@ -159,24 +161,21 @@ export async function listAgencies(
   return { items, next: rows.length === limit && last ? encodeCursor({ id: last.id }) : null }
 }
 
-const SELF_EDITABLE = new Set(['delivery'])
+/** Throws 403 unless the caller may make this change (see {@link directoryChangeRefusal}). */
+function assertMayChange(actor: Actor & DirectoryCaller, id: string, change: AgencyChange): void {
+  const refusal = directoryChangeRefusal(actor, id, change)
+  if (refusal) {
+    throw new HubError('TRM_AUTH_FORBIDDEN', refusal.detail, refusal.errors ? { errors: refusal.errors } : {})
+  }
+}
 
 export async function patchAgency(
   deps: DirectoryDeps,
   id: string,
   patch: AgencyPatch,
-  actor: Actor & { operator: boolean },
+  actor: Actor & DirectoryCaller,
 ): Promise<Agency> {
-  if (!actor.operator) {
-    if (actor.agencyId !== id)
-      throw new HubError('TRM_AUTH_FORBIDDEN', 'Only an operator may change another agency.')
-    const refused = Object.keys(patch).filter((k) => !SELF_EDITABLE.has(k))
-    if (refused.length > 0) {
-      throw new HubError('TRM_AUTH_FORBIDDEN', 'An agency may change only its own delivery settings.', {
-        errors: refused.map((k) => ({ pointer: `/${k}`, detail: 'only an operator may change this' })),
-      })
-    }
-  }
+  assertMayChange(actor, id, { fields: Object.keys(patch) })
   const delivery = patch.delivery ? deliveryColumns(patch.delivery, deps, '/delivery') : {}
   try {
     return await deps.db.transaction().execute(async (trx) => {
@@ -219,26 +218,23 @@ export async function patchAgency(
   }
 }
 
-function assertOwnerOrOperator(id: string, actor: Actor & { operator: boolean }) {
-  if (!actor.operator && actor.agencyId !== id) {
-    throw new HubError(
-      'TRM_AUTH_FORBIDDEN',
-      "Only the agency itself or an operator may manage the agency's keys.",
-    )
-  }
-}
-
 export async function addKey(
   deps: DirectoryDeps,
   id: string,
   key: PublicJwk,
-  actor: Actor & { operator: boolean },
+  actor: Actor & DirectoryCaller,
 ): Promise<RegisteredKey> {
-  assertOwnerOrOperator(id, actor)
+  assertMayChange(actor, id, { keys: true })
   checkKeys([key], '')
   try {
     return await deps.db.transaction().execute(async (trx) => {
       if (!(await repo.lockAgency(trx, id))) throw new HubError('TRM_NOT_FOUND', 'No agency with this id.')
+      if ((await repo.countKeys(trx, id)) >= MAX_AGENCY_KEYS) {
+        throw new HubError(
+          'TRM_DIRECTORY_CONFLICT',
+          `An agency holds at most ${MAX_AGENCY_KEYS} keys, revoked ones included.`,
+        )
+      }
       const row = await repo.insertKey(trx, {
         agency_id: id,
         kid: key.kid,
@@ -270,9 +266,9 @@ export async function revokeKey(
   deps: DirectoryDeps,
   id: string,
   kid: string,
-  actor: Actor & { operator: boolean },
+  actor: Actor & DirectoryCaller,
 ): Promise<RegisteredKey> {
-  assertOwnerOrOperator(id, actor)
+  assertMayChange(actor, id, { keys: true })
   return deps.db.transaction().execute(async (trx) => {
     const row = await repo.revokeKey(trx, id, kid)
     if (!row)

@@ -6,7 +6,7 @@ import { notFound, partyRole } from '../referrals/referrals.read.js'
 import { findReferral } from '../referrals/referrals.repository.js'
 import type { SealedEvent } from './audit.core.js'
 import * as repo from './audit.repository.js'
-import type { AuditListQuery } from './audit.schemas.js'
+import { type AuditListQuery, MAX_TRAIL_EVENTS } from './audit.schemas.js'
 import { recordAuditEvent, toSealedEvent } from './audit.service.js'
 
 export interface CheckpointView {
@@ -86,7 +86,7 @@ export async function referralAuditTrail(
   const role = referral ? await partyRole(deps.db, referral, callerId) : undefined
   if (!referral || !role) throw notFound()
   const [rows, pending] = await Promise.all([
-    repo.listSealed(deps.db, { referralId }),
+    repo.listSealed(deps.db, { referralId, limit: MAX_TRAIL_EVENTS }),
     repo.countUnsealedForReferral(deps.db, referralId),
   ])
   const last = rows.at(-1)

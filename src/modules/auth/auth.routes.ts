@@ -57,10 +57,18 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         now: () => new Date(),
       }
       try {
-        return await issueToken(deps, request.body as Record<string, string>, String(request.id))
+        return await issueToken(
+          deps,
+          request.body as Record<string, string>,
+          String(request.id),
+          request.ip ?? request.socket?.remoteAddress ?? 'unknown',
+        )
       } catch (error) {
         if (!(error instanceof OAuthError)) throw error
-        request.log.info({ oauthError: error.error, reason: error.reason }, 'token refused')
+        request.log.info(
+          { oauthError: error.error, reason: error.reason, audited: error.audited },
+          'token refused',
+        )
         const status =
           error.error === 'invalid_client' ? 401 : error.error === 'temporarily_unavailable' ? 503 : 400
         const code =

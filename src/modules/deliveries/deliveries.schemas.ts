@@ -1,5 +1,5 @@
 import { type Static, Type } from 'typebox'
-import { Cursor, DateTime, Limit, Uuid } from '../../lib/schemas.js'
+import { Cursor, DateTime, Int32, Limit, MAX_PAGE_ITEMS, NextCursor, Text, Uuid } from '../../lib/schemas.js'
 import { DELIVERY_STATUS_MEANINGS, DELIVERY_STATUSES } from './deliveries.core.js'
 
 export { DELIVERY_STATUSES }
@@ -11,13 +11,12 @@ export const DeliverySchema = Type.Object(
     messageId: Uuid,
     referralId: Uuid,
     status: Type.Enum([...DELIVERY_STATUSES], { description: statusMeanings }),
-    attempts: Type.Integer({ minimum: 0, description: 'POSTs tried so far, retries included' }),
-    retries: Type.Integer({
-      minimum: 0,
+    attempts: Int32(0, undefined, { description: 'POSTs tried so far, retries included' }),
+    retries: Int32(0, undefined, {
       description:
         'How many times a retry was asked for (POST /v1/deliveries/{messageId}/retry or the bulk form)',
     }),
-    lastError: Type.Union([Type.String(), Type.Null()], {
+    lastError: Type.Union([Text(500), Type.Null()], {
       description: 'What went wrong last time, if anything',
     }),
     lastAttemptAt: Type.Union([DateTime, Type.Null()]),
@@ -28,7 +27,7 @@ export const DeliverySchema = Type.Object(
 )
 
 export const DeliveryPageSchema = Type.Object(
-  { items: Type.Array(Type.Ref('WebhookDelivery')), next: Type.Union([Type.String(), Type.Null()]) },
+  { items: Type.Array(Type.Ref('WebhookDelivery'), { maxItems: MAX_PAGE_ITEMS }), next: NextCursor },
   { $id: 'WebhookDeliveryPage' },
 )
 
@@ -50,6 +49,7 @@ export const DeliveryRetryAllSchema = Type.Object(
     agencyId: Type.Optional(
       Type.String({
         format: 'uuid',
+        maxLength: 36,
         description: "Whose deliveries: the caller's own by default; another agency's for an operator",
       }),
     ),
@@ -59,7 +59,7 @@ export const DeliveryRetryAllSchema = Type.Object(
 export type DeliveryRetryAll = Static<typeof DeliveryRetryAllSchema>
 
 export const DeliveryRetriedSchema = Type.Object(
-  { retried: Type.Integer({ minimum: 0, description: 'Failed deliveries put back to pending' }) },
+  { retried: Int32(0, undefined, { description: 'Failed deliveries put back to pending' }) },
   { $id: 'WebhookDeliveriesRetried' },
 )
 

@@ -35,10 +35,7 @@ export const inboxRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Confirm delivery of every message up to a cursor',
         security: secured('inbox:read'),
         body: Type.Ref('InboxConfirm'),
-        response: {
-          200: Type.Object({ confirmed: Type.Integer() }),
-          ...problems(400, 401, 403, 415, 429),
-        },
+        response: { 200: Type.Ref('InboxConfirmed'), ...problems(400, 401, 403, 415, 429) },
       },
     },
     async (request) => {

@@ -1,15 +1,28 @@
 import { Type } from 'typebox'
-import { Cursor, DateTime, Limit, Uuid } from '../../lib/schemas.js'
+import {
+  CompactJws,
+  Cursor,
+  DateTime,
+  Int32,
+  Int64,
+  Limit,
+  MAX_PAGE_ITEMS,
+  NextCursor,
+  Uuid,
+} from '../../lib/schemas.js'
+import { MAX_JWS_LENGTH } from '../referrals/referrals.schemas.js'
 
 export const InboxItemSchema = Type.Object(
   {
     id: Uuid,
-    cursor: Type.String(),
+    cursor: Cursor,
     type: Type.Enum(['referral', 'acknowledgement', 'status', 'escalation', 'erasure']),
     referralId: Uuid,
     createdAt: DateTime,
     jws: Type.Optional(
-      Type.String({ description: 'The signed referral or acknowledgement, as its author sent it' }),
+      CompactJws(MAX_JWS_LENGTH, {
+        description: 'The signed referral or acknowledgement, as its author sent it',
+      }),
     ),
     acknowledgementId: Type.Optional(Uuid),
     body: Type.Optional(
@@ -21,8 +34,8 @@ export const InboxItemSchema = Type.Object(
 
 export const InboxPageSchema = Type.Object(
   {
-    items: Type.Array(Type.Ref('InboxItem')),
-    next: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `after` for the following page' }),
+    items: Type.Array(Type.Ref('InboxItem'), { maxItems: MAX_PAGE_ITEMS }),
+    next: NextCursor,
   },
   { $id: 'InboxPage' },
 )
@@ -31,9 +44,7 @@ export const InboxQuerySchema = Type.Object(
   {
     after: Type.Optional(Cursor),
     limit: Type.Optional(Limit),
-    wait: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: 30, description: 'Long-poll up to this many seconds' }),
-    ),
+    wait: Type.Optional(Int32(0, 30, { description: 'Long-poll up to this many seconds' })),
   },
   { additionalProperties: false },
 )
@@ -43,4 +54,9 @@ export const InboxConfirmSchema = Type.Object(
   { $id: 'InboxConfirm', additionalProperties: false },
 )
 
-export const INBOX_SCHEMAS = [InboxItemSchema, InboxPageSchema, InboxConfirmSchema]
+export const InboxConfirmedSchema = Type.Object(
+  { confirmed: Int64(0, { description: 'Messages confirmed by this call' }) },
+  { $id: 'InboxConfirmed' },
+)
+
+export const INBOX_SCHEMAS = [InboxItemSchema, InboxPageSchema, InboxConfirmSchema, InboxConfirmedSchema]

@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { CompactJwe, CountryCode, DateTime, Matching, Uuid } from '../../lib/schemas.js'
 
 /**
  * The referral document an agency signs (JWS payload, `typ: trm-referral+json`). Code lists follow
@@ -7,12 +8,20 @@ import { type Static, Type } from 'typebox'
  * `additionalProperties: false` everywhere, so no identifying detail can slip in through an extra field.
  */
 const Strict = { additionalProperties: false } as const
-const Country = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2' })
-const Language = Type.String({ pattern: '^[a-z]{2}$', description: 'ISO 639-1' })
-const Uuid = Type.String({ format: 'uuid' })
-const Instant = Type.String({ format: 'date-time', maxLength: 40 })
+const Country = CountryCode
+const Language = Matching('^[a-z]{2}$', 2, { description: 'ISO 639-1' })
+const Instant = DateTime
 const uniqueList = <T extends Parameters<typeof Type.Array>[0]>(item: T, maxItems: number, minItems = 0) =>
   Type.Array(item, { uniqueItems: true, maxItems, minItems })
+
+/** The hub's pseudonym for a victim: `V-` and 26 Crockford base32 characters. */
+export const VictimReference = Matching('^V-[0-9A-HJKMNP-TV-Z]{26}$', 28)
+
+/**
+ * 128 KiB of JWE: a case file's identifying details, not its attachments. Base64url in the signed
+ * payload and again in the JWS, it stays within the 200,000 characters of a submitted JWS.
+ */
+export const MAX_SENSITIVE_LENGTH = 131_072
 
 export const URGENCIES = ['immediate', 'urgent', 'routine'] as const
 export const STAGES = [
@@ -79,9 +88,9 @@ export const ReferralDocumentSchema = Type.Object(
     stage: Type.Enum(STAGES),
     victim: Type.Object(
       {
-        reference: Type.Optional(Type.String({ pattern: '^V-[0-9A-HJKMNP-TV-Z]{26}$' })),
+        reference: Type.Optional(VictimReference),
         linkageToken: Type.Optional(
-          Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: 'base64url HMAC-SHA-256' }),
+          Matching('^[A-Za-z0-9_-]{43}$', 43, { description: 'base64url HMAC-SHA-256' }),
         ),
         status: Type.Enum(['presumed', 'identified'] as const),
         ageGroup: Type.Enum(AGE_GROUPS),
@@ -113,9 +122,7 @@ export const ReferralDocumentSchema = Type.Object(
     ),
     handling: Type.Optional(uniqueList(Type.Enum(HANDLING_CODES), HANDLING_CODES.length)),
     sensitive: Type.Optional(
-      Type.String({
-        maxLength: 131_072,
-        pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
+      CompactJwe(MAX_SENSITIVE_LENGTH, {
         description: 'Compact JWE (ECDH-ES+A256KW, A256GCM) to one of the recipient’s enc keys',
       }),
     ),

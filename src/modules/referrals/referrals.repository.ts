@@ -1,5 +1,6 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Database } from '../../db/types.js'
+import { MAX_LINKED_REFERRALS } from './referrals.schemas.js'
 
 /** How referrals move to `delivered`: which states allow it, and what is recorded. */
 export interface DeliveredMove {
@@ -84,7 +85,7 @@ export async function findLinked(db: Kysely<Database>, referralId: string, agenc
       eb.or([eb('referrals.sender_id', '=', agencyId), eb('referrals.recipient_id', '=', agencyId)]),
     )
     .orderBy('referrals.seq')
-    .limit(1000)
+    .limit(MAX_LINKED_REFERRALS)
     .execute()
   return { count: rows.length, visibleIds: rows.map((r) => r.id) }
 }

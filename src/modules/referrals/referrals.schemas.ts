@@ -1,33 +1,58 @@
 import { Type } from 'typebox'
-import { Cursor, DateTime, Limit, Uuid } from '../../lib/schemas.js'
-import { REFERRAL_STATUSES } from '../acknowledgements/lifecycle.core.js'
-import { ReferralDocumentSchema } from './referral-document.schema.js'
+import {
+  CompactJws,
+  CountryCode,
+  Cursor,
+  DateTime,
+  HubStatement,
+  Int32,
+  Limit,
+  MAX_PAGE_ITEMS,
+  NextCursor,
+  Text,
+  Uuid,
+} from '../../lib/schemas.js'
+import { MAX_ACKNOWLEDGEMENTS } from '../acknowledgements/acknowledgements.schemas.js'
+import {
+  ACK_TYPES,
+  CLOSE_OUTCOMES,
+  DECLINE_REASONS,
+  REFERRAL_STATUSES,
+} from '../acknowledgements/lifecycle.core.js'
+import { ReferralDocumentSchema, STAGES, URGENCIES, VictimReference } from './referral-document.schema.js'
+
+/**
+ * A submitted JWS: a referral whose `sensitive` JWE takes its full 128 KiB is about 180,000
+ * characters once signed; the default BODY_LIMIT_BYTES (256 KiB) holds the largest with room to spare.
+ */
+export const MAX_JWS_LENGTH = 200_000
+/** Other referrals with the same linkage token the hub counts (and lists, those the caller is party to). */
+export const MAX_LINKED_REFERRALS = 1000
 
 export const SignedSubmissionSchema = Type.Object(
   {
-    jws: Type.String({
-      minLength: 5,
-      maxLength: 200_000,
-      description: 'Compact JWS signed by the calling agency',
-    }),
+    // Not held to the compact JWS pattern here: a malformed JWS gets its own 422 (TRM_JWS_MALFORMED).
+    jws: Text(MAX_JWS_LENGTH, { minLength: 5, description: 'Compact JWS signed by the calling agency' }),
   },
   { $id: 'SignedSubmission', additionalProperties: false },
 )
 
-const Party = Type.Object({ agencyId: Uuid, country: Type.String() })
+const Party = Type.Object({ agencyId: Uuid, country: CountryCode })
+const PossibleDuplicates = Int32(0, MAX_LINKED_REFERRALS, {
+  description: `Other referrals the caller is party to (sent or received) that carry the same linkage token (counted up to ${MAX_LINKED_REFERRALS})`,
+})
+const Receipt = HubStatement('Hub-signed compact JWS, typ trm-receipt+json')
 
 export const ReferralSubmissionResultSchema = Type.Object(
   {
     id: Uuid,
-    status: Type.String(),
+    status: Type.Enum([...REFERRAL_STATUSES]),
     recipient: Party,
-    victimReference: Type.String(),
+    victimReference: VictimReference,
     submittedAt: DateTime,
     ackDueAt: DateTime,
-    receipt: Type.String({ description: 'Hub-signed compact JWS, typ trm-receipt+json' }),
-    possibleDuplicates: Type.Integer({
-      description: 'Other referrals you are party to (sent or received) that carry the same linkage token',
-    }),
+    receipt: Receipt,
+    possibleDuplicates: PossibleDuplicates,
   },
   { $id: 'ReferralSubmissionResult' },
 )
@@ -37,9 +62,9 @@ const summaryProperties = {
   status: Type.Enum([...REFERRAL_STATUSES]),
   sender: Party,
   recipient: Party,
-  victimReference: Type.String(),
-  urgency: Type.String(),
-  stage: Type.String(),
+  victimReference: VictimReference,
+  urgency: Type.Enum(URGENCIES),
+  stage: Type.Enum(STAGES),
   minor: Type.Boolean(),
   submittedAt: DateTime,
   ackDueAt: DateTime,
@@ -53,14 +78,16 @@ export const ReferralSummarySchema = Type.Object(summaryProperties, { $id: 'Refe
 export const AcknowledgementViewSchema = Type.Object(
   {
     id: Uuid,
-    type: Type.String(),
+    type: Type.Enum([...ACK_TYPES]),
     authorId: Uuid,
-    reason: Type.Union([Type.String(), Type.Null()]),
-    outcome: Type.Union([Type.String(), Type.Null()]),
-    status: Type.String({ description: 'the referral state this acknowledgement led to' }),
+    reason: Type.Union([Type.Enum([...DECLINE_REASONS]), Type.Null()]),
+    outcome: Type.Union([Type.Enum([...CLOSE_OUTCOMES]), Type.Null()]),
+    status: Type.Enum([...REFERRAL_STATUSES], {
+      description: 'the referral state this acknowledgement led to',
+    }),
     submittedAt: DateTime,
-    jws: Type.Union([Type.String(), Type.Null()]),
-    receipt: Type.String(),
+    jws: Type.Union([CompactJws(MAX_JWS_LENGTH), Type.Null()]),
+    receipt: Receipt,
   },
   { $id: 'AcknowledgementView' },
 )
@@ -68,21 +95,22 @@ export const AcknowledgementViewSchema = Type.Object(
 export const ReferralViewSchema = Type.Object(
   {
     ...summaryProperties,
-    receipt: Type.String(),
-    jws: Type.Union([Type.String(), Type.Null()], {
+    receipt: Receipt,
+    jws: Type.Union([CompactJws(MAX_JWS_LENGTH), Type.Null()], {
       description: "The sender's JWS as received; null once erased",
     }),
-    acknowledgements: Type.Array(Type.Ref('AcknowledgementView')),
-    possibleDuplicates: Type.Integer({
-      description: 'Other referrals the caller is party to that carry the same linkage token',
+    acknowledgements: Type.Array(Type.Ref('AcknowledgementView'), { maxItems: MAX_ACKNOWLEDGEMENTS }),
+    possibleDuplicates: PossibleDuplicates,
+    possibleDuplicateIds: Type.Array(Uuid, {
+      maxItems: MAX_LINKED_REFERRALS,
+      description: 'Their ids',
     }),
-    possibleDuplicateIds: Type.Array(Uuid, { description: 'Their ids' }),
   },
   { $id: 'ReferralView' },
 )
 
 export const ReferralPageSchema = Type.Object(
-  { items: Type.Array(Type.Ref('ReferralSummary')), next: Type.Union([Type.String(), Type.Null()]) },
+  { items: Type.Array(Type.Ref('ReferralSummary'), { maxItems: MAX_PAGE_ITEMS }), next: NextCursor },
   { $id: 'ReferralPage' },
 )
 

@@ -1,5 +1,4 @@
 import type { Kysely } from 'kysely'
-import { Compile } from 'typebox/compile'
 import type { Config } from '../../config.js'
 import { notifySoon } from '../../db/after-commit.js'
 import type { AgencyRow, Database, ReferralRow } from '../../db/types.js'
@@ -8,6 +7,7 @@ import type { HubKeys } from '../../lib/hub-keys.js'
 import { newId } from '../../lib/ids.js'
 import { fieldErrors } from '../../lib/problem.js'
 import { RECEIPT_TYP, signHubStatement } from '../../lib/receipts.js'
+import { compileInputCheck } from '../../lib/validator.js'
 import type { DirectoryCache } from '../agencies/directory-cache.js'
 import { auditEventRow } from '../audit/audit.service.js'
 import { inboxMessageRow } from '../inbox/inbox.repository.js'
@@ -45,7 +45,7 @@ export interface SubmissionResult {
   possibleDuplicates: number
 }
 
-const checkDocument = Compile(ReferralDocumentSchema)
+const checkDocument = compileInputCheck(ReferralDocumentSchema)
 
 function parseDocument(payload: unknown): ReferralDocument {
   if (!checkDocument.Check(payload)) {

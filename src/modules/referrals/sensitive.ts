@@ -1,6 +1,9 @@
-import { decodeProtectedHeader } from 'jose'
 import type { AgencyKeyRow } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
+import { decodeJsonObjectPart } from '../../lib/jose-safe.js'
+import { StrictJsonError } from '../../lib/strict-json.js'
+
+const COMPACT_JWE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 
 /**
  * The hub checks only the header of the `sensitive` JWE (it holds no key that could open it): the
@@ -18,11 +21,20 @@ export function checkSensitive(jwe: string, recipientKeys: AgencyKeyRow[]): stri
       },
     )
   }
+  if (!COMPACT_JWE.test(jwe)) {
+    throw new HubError('TRM_SENSITIVE_INVALID', 'sensitive must be a compact JWE.', { pointer: '/sensitive' })
+  }
   let header: Record<string, unknown>
   try {
-    header = decodeProtectedHeader(jwe) as Record<string, unknown>
-  } catch {
-    throw new HubError('TRM_SENSITIVE_INVALID', 'sensitive must be a compact JWE.', { pointer: '/sensitive' })
+    // As I-JSON: a header with two kids would be addressed to one key for the hub, another for the reader.
+    header = decodeJsonObjectPart(jwe.slice(0, jwe.indexOf('.')))
+  } catch (error) {
+    if (!(error instanceof StrictJsonError)) throw error
+    const detail =
+      error.problem === 'syntax'
+        ? 'sensitive must be a compact JWE.'
+        : `The JWE protected header ${error.reason}`
+    throw new HubError('TRM_SENSITIVE_INVALID', detail, { pointer: '/sensitive' })
   }
   if (header['alg'] !== 'ECDH-ES+A256KW' || header['enc'] !== 'A256GCM') {
     throw new HubError('TRM_SENSITIVE_INVALID', 'sensitive must use alg ECDH-ES+A256KW and enc A256GCM.', {

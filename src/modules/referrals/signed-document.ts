@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
-import { decodeProtectedHeader, type JWSHeaderParameters } from 'jose'
+import type { JWSHeaderParameters } from 'jose'
 import { verifyCompact } from '../../lib/compact-jws.js'
 import { HubError } from '../../lib/errors.js'
-import { checkProtectedHeader } from '../../lib/jose-safe.js'
+import { checkProtectedHeader, decodeJsonObjectPart } from '../../lib/jose-safe.js'
+import { parseStrictJson, StrictJsonError } from '../../lib/strict-json.js'
 import type { VerificationKey, VerificationKeySource } from '../agencies/directory-cache.js'
 
 export interface VerifiedDocument {
@@ -17,8 +18,44 @@ export interface VerifiedDocument {
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 
 /**
+ * The protected header as I-JSON (jose-safe.ts). Problems of the JSON text itself name the place
+ * under `/jws/header`, as the header checks below do; text that is not JSON at all is malformed.
+ */
+function decodeHeader(jws: string): JWSHeaderParameters {
+  try {
+    return decodeJsonObjectPart(jws.slice(0, jws.indexOf('.'))) as JWSHeaderParameters
+  } catch (error) {
+    if (!(error instanceof StrictJsonError)) throw error
+    if (error.problem === 'syntax') {
+      throw new HubError('TRM_JWS_MALFORMED', 'The protected header is not base64url JSON.', {
+        pointer: '/jws',
+      })
+    }
+    throw new HubError('TRM_JWS_HEADER_REFUSED', `The protected header ${error.reason}`, {
+      pointer: `/jws/header${error.pointer}`,
+    })
+  }
+}
+
+/**
+ * The verified payload as I-JSON: the one value every reader of the signed bytes gets. A problem
+ * names its place under `/jws/payload` (`/jws/payload/recipient` for a second `recipient`).
+ */
+function parsePayload(payloadBytes: Uint8Array): unknown {
+  try {
+    return parseStrictJson(payloadBytes)
+  } catch (error) {
+    if (!(error instanceof StrictJsonError)) throw error
+    throw new HubError('TRM_DOCUMENT_INVALID', `The signed payload ${error.reason}`, {
+      pointer: `/jws/payload${error.pointer}`,
+    })
+  }
+}
+
+/**
  * Verifies a compact JWS written by `authorId`: safe header, expected `typ`, key found by `kid`
- * among the author's own active signing keys, alg pinned to that key. Payload must be JSON.
+ * among the author's own active signing keys, alg pinned to that key. Header and payload must be
+ * I-JSON (RFC 7493): UTF-8, unique member names, no lone surrogates (lib/strict-json.ts).
  */
 export async function verifySignedDocument(
   keys: VerificationKeySource,
@@ -31,14 +68,7 @@ export async function verifySignedDocument(
       pointer: '/jws',
     })
   }
-  let header: JWSHeaderParameters
-  try {
-    header = decodeProtectedHeader(jws) as JWSHeaderParameters
-  } catch {
-    throw new HubError('TRM_JWS_MALFORMED', 'The protected header is not base64url JSON.', {
-      pointer: '/jws',
-    })
-  }
+  const header = decodeHeader(jws)
   const problem = checkProtectedHeader(header, typ)
   if (problem?.problem === 'typ') {
     throw new HubError('TRM_JWS_TYP', `The protected header typ must be "${typ}".`, {
@@ -71,15 +101,9 @@ export async function verifySignedDocument(
       pointer: '/jws',
     })
   }
-  let payload: unknown
-  try {
-    payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payloadBytes))
-  } catch {
-    throw new HubError('TRM_DOCUMENT_INVALID', 'The signed payload is not UTF-8 JSON.', { pointer: '/jws' })
-  }
   return {
     header,
-    payload,
+    payload: parsePayload(payloadBytes),
     payloadSha256: createHash('sha256').update(payloadBytes).digest('base64url'),
     key,
   }

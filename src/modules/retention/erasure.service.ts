@@ -26,14 +26,15 @@ export interface ErasureDeps {
 
 /**
  * Erases a referral's payloads at once, in any state, on the sender's or an operator's request: the
- * skeleton and the audit trail remain; both parties are told through their inboxes. The deleted
- * payloads leave the tables' files at the next compaction (compaction.service.ts). A refused
- * attempt is audited too: who asked, for which id, and why it was refused (as the caller was told:
- * a missing referral and one the caller may not see are both `not_found`).
+ * skeleton and the audit trail remain; both parties are told through their inboxes. An operator erases
+ * another agency's referral with `agencies:admin` in its token, the scope of its power over others.
+ * The deleted payloads leave the tables' files at the next compaction (compaction.service.ts). A
+ * refused attempt is audited too: who asked, for which id, and why it was refused (as the caller was
+ * told: a missing referral and one the caller may not see are both `not_found`).
  */
 export async function eraseReferral(
   deps: ErasureDeps,
-  caller: { id: string; operator: boolean },
+  caller: { id: string; operator: boolean; scopes: readonly string[] },
   referralId: string,
   reason: ErasureReason,
   requestId: string,
@@ -44,9 +45,15 @@ export async function eraseReferral(
     await auditRefusal(deps, caller, referralId, reason, requestId, 'not_found')
     throw notFound()
   }
-  if (role !== 'sender' && !caller.operator) {
-    await auditRefusal(deps, caller, referralId, reason, requestId, 'not_sender')
-    throw new HubError('TRM_AUTH_FORBIDDEN', 'Only the sender or an operator may erase a referral.')
+  if (role !== 'sender') {
+    if (!caller.operator) {
+      await auditRefusal(deps, caller, referralId, reason, requestId, 'not_sender')
+      throw new HubError('TRM_AUTH_FORBIDDEN', 'Only the sender or an operator may erase a referral.')
+    }
+    if (!caller.scopes.includes('agencies:admin')) {
+      await auditRefusal(deps, caller, referralId, reason, requestId, 'missing_scope')
+      throw new HubError('TRM_AUTH_FORBIDDEN', 'This call needs the scope agencies:admin.')
+    }
   }
   return transact(deps.db, async (trx) => {
     const current = await lockReferral(trx, referralId)
@@ -82,7 +89,7 @@ function auditRefusal(
   referralId: string,
   reason: ErasureReason,
   requestId: string,
-  refusal: 'not_found' | 'not_sender',
+  refusal: 'not_found' | 'not_sender' | 'missing_scope',
 ) {
   return recordAuditEvent(deps.db, {
     actor: caller.id,

@@ -1,19 +1,19 @@
 import { Type } from 'typebox'
-import { CountryCode, DateTime } from '../../lib/schemas.js'
+import { CountryCode, DateTime, Int32, Int64, Matching, Text } from '../../lib/schemas.js'
 import { REFERRAL_STATUSES } from '../acknowledgements/lifecycle.core.js'
 import { AGE_GROUPS, EXPLOITATION_FORMS, GENDERS, URGENCIES } from '../referrals/referral-document.schema.js'
-import { DIMENSIONS } from './stats.dimensions.js'
+import { DIMENSIONS, MAX_DIMENSIONS } from './stats.dimensions.js'
+import { MAX_CELLS } from './stats.service.js'
 
 const Instant = (what: string) =>
-  Type.Union([Type.String({ format: 'date' }), Type.String({ format: 'date-time' })], {
+  Type.Union([Type.String({ format: 'date', maxLength: 10 }), DateTime], {
     description: `${what}: a date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time`,
   })
 
 export const StatsQuerySchema = Type.Object(
   {
-    groupBy: Type.String({
+    groupBy: Matching('^[A-Za-z]+(?:,[A-Za-z]+)*$', 200, {
       minLength: 1,
-      maxLength: 200,
       description: `One or two dimensions, comma-separated, not repeated: ${DIMENSIONS.join(', ')}`,
       examples: ['originCountry,month'],
     }),
@@ -33,13 +33,13 @@ export const StatsKeySchema = Type.Object(
     minor: Type.Optional(Type.Boolean()),
     urgency: Type.Optional(Type.Enum(URGENCIES)),
     status: Type.Optional(Type.Enum([...REFERRAL_STATUSES])),
-    month: Type.Optional(Type.String({ pattern: '^[0-9]{4}-(0[1-9]|1[0-2])$', description: 'UTC, YYYY-MM' })),
+    month: Type.Optional(Matching('^[0-9]{4}-(0[1-9]|1[0-2])$', 7, { description: 'UTC, YYYY-MM' })),
   },
   { $id: 'StatsKey', additionalProperties: false, description: 'The value of each grouped dimension' },
 )
 
 const countProperties = {
-  count: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'null when suppressed' }),
+  count: Type.Union([Int64(0), Type.Null()], { description: 'null when suppressed' }),
   suppressed: Type.Boolean(),
 }
 
@@ -50,32 +50,35 @@ export const StatsCellSchema = Type.Object(
 
 export const ReferralStatisticsSchema = Type.Object(
   {
-    groupBy: Type.Array(Type.Enum(DIMENSIONS)),
+    groupBy: Type.Array(Type.Enum(DIMENSIONS), { minItems: 1, maxItems: MAX_DIMENSIONS }),
     from: DateTime,
     to: DateTime,
     scope: Type.Union([Type.Literal('all'), CountryCode], {
       description:
         "'all' for the operator; for a national contact point its country: referrals sent from or to it",
     }),
-    minCell: Type.Integer({ description: 'Counts below this are suppressed (STATS_MIN_CELL)' }),
+    minCell: Int32(1, 1_000_000, { description: 'Counts below this are suppressed (STATS_MIN_CELL)' }),
     cells: Type.Array(Type.Ref('StatsCell'), {
+      maxItems: MAX_CELLS,
       description:
         'Every combination of the dimensions’ values, zeros included, rows of the first dimension first',
     }),
     totals: Type.Object({
       rows: Type.Optional(
         Type.Array(Type.Ref('StatsCell'), {
+          maxItems: MAX_CELLS,
           description: 'Per value of the first dimension (two dimensions)',
         }),
       ),
       columns: Type.Optional(
         Type.Array(Type.Ref('StatsCell'), {
+          maxItems: MAX_CELLS,
           description: 'Per value of the second dimension (two dimensions)',
         }),
       ),
       grand: Type.Object(countProperties),
     }),
-    notes: Type.Array(Type.String(), { description: 'How to read these counts' }),
+    notes: Type.Array(Text(1000), { maxItems: 20, description: 'How to read these counts' }),
   },
   { $id: 'ReferralStatistics' },
 )

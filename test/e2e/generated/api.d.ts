@@ -103,7 +103,10 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change an agency (operator: anything; the agency itself: its delivery settings) */
+        /**
+         * Change an agency (operator: anything; the agency itself: its delivery settings)
+         * @description The agency itself changes its `delivery` with the scope `agency:write`. Anything else (another agency, its name, kind, national contact point flag or status) is for an operator whose token carries `agencies:admin`. A token without the scope it needs gets 403 naming it.
+         */
         patch: operations["updateAgency"];
         trace?: never;
     };
@@ -133,7 +136,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Add a public key (operator or the agency itself) */
+        /** Add a public key (the agency itself with agency:write, an operator with agencies:admin) */
         post: operations["addAgencyKey"];
         delete?: never;
         options?: never;
@@ -151,7 +154,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke a key; it stays listed as revoked so old signatures remain checkable */
+        /**
+         * Revoke a key; it stays listed as revoked so old signatures remain checkable
+         * @description The agency itself with the scope `agency:write`; any agency an operator with `agencies:admin`.
+         */
         delete: operations["revokeAgencyKey"];
         options?: never;
         head?: never;
@@ -395,7 +401,7 @@ export interface paths {
         put?: never;
         /**
          * Erase the payload (JWS and JWE) of a referral; the skeleton and the audit trail remain
-         * @description Sender or operator only (the recipient gets 403, anyone else 404; a refused attempt is audited). Idempotent. The erased bytes leave the database files at the next compaction (within the hour).
+         * @description The sender, or an operator whose token carries `agencies:admin` (a narrower operator token and the recipient get 403, anyone else 404; a refused attempt is audited). Idempotent. The erased bytes leave the database files at the next compaction (hourly).
          */
         post: operations["eraseReferral"];
         delete?: never;
@@ -463,11 +469,15 @@ export interface components {
             receipt: string;
             /** Format: uuid */
             referralId: string;
-            /** @description The referral's state after this acknowledgement */
-            status: string;
+            /**
+             * @description The referral's state after this acknowledgement
+             * @enum {unknown}
+             */
+            status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
-            type: string;
+            /** @enum {unknown} */
+            type: "received" | "accepted" | "declined" | "info_requested" | "info_provided" | "closed" | "withdrawn";
         };
         AcknowledgementView: {
             /** Format: uuid */
@@ -475,25 +485,29 @@ export interface components {
             /** Format: uuid */
             id: string;
             jws: string | null;
-            outcome: string | null;
-            reason: string | null;
+            outcome: ("assistance_completed" | "returned_home" | "transferred" | "lost_contact" | "victim_declined" | "other") | null;
+            reason: ("capacity" | "eligibility" | "jurisdiction" | "consent_missing" | "safety" | "duplicate" | "other") | null;
+            /** @description Hub-signed compact JWS, typ trm-receipt+json */
             receipt: string;
-            /** @description the referral state this acknowledgement led to */
-            status: string;
+            /**
+             * @description the referral state this acknowledgement led to
+             * @enum {unknown}
+             */
+            status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
-            type: string;
+            /** @enum {unknown} */
+            type: "received" | "accepted" | "declined" | "info_requested" | "info_provided" | "closed" | "withdrawn";
         };
         Agency: {
+            /** @description ISO 3166-1 alpha-2 */
             country: string;
             /** Format: date-time */
             createdAt: string;
             delivery: components["schemas"]["Delivery"];
             /** Format: uuid */
             id: string;
-            jwks: {
-                keys: components["schemas"]["RegisteredKey"][];
-            };
+            jwks: components["schemas"]["AgencyJwks"];
             kind: components["schemas"]["AgencyKind"];
             name: string;
             nationalContactPoint: boolean;
@@ -513,9 +527,14 @@ export interface components {
             /** @default false */
             nationalContactPoint: boolean;
         };
+        /** @description An agency's keys, revoked ones included, as a JWKS */
+        AgencyJwks: {
+            keys: components["schemas"]["RegisteredKey"][];
+        };
         AgencyKind: "ngo" | "national_agency" | "law_enforcement" | "prosecution" | "social_services" | "child_protection" | "consular" | "labour_inspection" | "hub_operator";
         AgencyPage: {
             items: components["schemas"]["Agency"][];
+            /** @description Pass as `after` for the following page */
             next: string | null;
         };
         AgencyPatch: {
@@ -533,14 +552,17 @@ export interface components {
             hash: string;
             /** @description Compact JWS by the hub (EdDSA, typ trm-checkpoint+json, kid in /.well-known/jwks.json) over { seq, hash, at } */
             jws: string;
-            /** @description The last event this checkpoint covers */
+            /**
+             * Format: int64
+             * @description The last event this checkpoint covers
+             */
             seq: number;
         };
         /** @description One sealed event of the tamper-evident audit log */
         AuditEvent: {
             /** @description What happened, e.g. referral.submitted, referral.read */
             action: string;
-            /** @description The agency id that acted, or `system` */
+            /** @description The agency id that acted, `system` (the hub itself), or `anonymous` (a caller whose signature did not verify; see details.claimedIssuer) */
             actor: string;
             /**
              * Format: date-time
@@ -559,7 +581,10 @@ export interface components {
             prevHash: string;
             referralId: string | null;
             requestId: string | null;
-            /** @description Place in the chain: 1, 2, 3… without gaps */
+            /**
+             * Format: int64
+             * @description Place in the chain: 1, 2, 3… without gaps
+             */
             seq: number;
             target: {
                 id: string;
@@ -568,17 +593,23 @@ export interface components {
         };
         AuditPage: {
             items: components["schemas"]["AuditEvent"][];
+            /** @description Pass as `after` for the following page */
             next: string | null;
         };
         AuthorizationServerMetadata: {
-            grant_types_supported: string[];
+            grant_types_supported: "client_credentials"[];
+            /** Format: uri */
             issuer: string;
+            /** Format: uri */
             jwks_uri: string;
-            scopes_supported: string[];
-            /** @description Also the audience client assertions must name */
+            scopes_supported: ("referrals:write" | "referrals:read" | "acknowledgements:write" | "inbox:read" | "directory:read" | "agency:write" | "stats:read" | "audit:read" | "agencies:admin")[];
+            /**
+             * Format: uri
+             * @description Also the audience client assertions must name
+             */
             token_endpoint: string;
-            token_endpoint_auth_methods_supported: string[];
-            token_endpoint_auth_signing_alg_values_supported: string[];
+            token_endpoint_auth_methods_supported: "private_key_jwt"[];
+            token_endpoint_auth_signing_alg_values_supported: ("ES256" | "EdDSA")[];
         };
         Delivery: {
             /** @enum {string} */
@@ -606,17 +637,28 @@ export interface components {
         };
         HubJwks: {
             keys: {
-                alg: string;
-                crv: string;
+                /** @enum {string} */
+                alg: "EdDSA";
+                /** @enum {string} */
+                crv: "Ed25519";
                 kid: string;
-                kty: string;
-                use: string;
+                /** @enum {string} */
+                kty: "OKP";
+                /** @enum {string} */
+                use: "sig";
                 x: string;
             }[];
         };
         InboxConfirm: {
             /** @description Opaque cursor from a previous page */
             through: string;
+        };
+        InboxConfirmed: {
+            /**
+             * Format: int64
+             * @description Messages confirmed by this call
+             */
+            confirmed: number;
         };
         InboxItem: {
             /** Format: uuid */
@@ -627,6 +669,7 @@ export interface components {
             };
             /** Format: date-time */
             createdAt: string;
+            /** @description Opaque cursor from a previous page */
             cursor: string;
             /** Format: uuid */
             id: string;
@@ -643,19 +686,30 @@ export interface components {
             next: string | null;
         };
         OAuthError: {
-            code: string;
+            /**
+             * @description Stable TRM_… error code
+             * @enum {unknown}
+             */
+            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
+            /** @description What to fix (4xx) or the request id to quote (5xx); it can repeat the request path */
             detail: string;
-            error: string;
+            /** @enum {unknown} */
+            error: "invalid_request" | "invalid_client" | "invalid_grant" | "invalid_scope" | "unsupported_grant_type" | "temporarily_unavailable";
             error_description: string;
             instance: string;
+            /** Format: int32 */
             status: number;
             title: string;
             type: string;
         };
         /** @description RFC 9457 problem details */
         Problem: {
-            /** @description Stable TRM_… error code */
-            code: string;
+            /**
+             * @description Stable TRM_… error code
+             * @enum {unknown}
+             */
+            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
+            /** @description What to fix (4xx) or the request id to quote (5xx); it can repeat the request path */
             detail: string;
             errors?: {
                 detail: string;
@@ -663,15 +717,20 @@ export interface components {
                 pointer: string;
             }[];
             instance: string;
+            /** Format: int32 */
             status: number;
             title: string;
             type: string;
         };
         PublicJwk: {
+            /** @enum {unknown} */
             alg: "ES256" | "EdDSA" | "ECDH-ES+A256KW";
+            /** @enum {unknown} */
             crv: "P-256" | "Ed25519" | "X25519";
             kid: string;
+            /** @enum {unknown} */
             kty: "EC" | "OKP";
+            /** @enum {unknown} */
             use: "sig" | "enc";
             x: string;
             y?: string;
@@ -681,9 +740,12 @@ export interface components {
         ReferralAuditTrail: {
             /** @description The first checkpoint covering the last event listed; null while none is sealed */
             checkpoint: components["schemas"]["AuditCheckpoint"] | null;
-            /** @description Every sealed event of the referral, by seq */
+            /** @description The sealed events of the referral by seq, the first 1000; GET /v1/audit?referralId= pages through every one */
             events: components["schemas"]["AuditEvent"][];
-            /** @description Events of the referral recorded but not sealed yet (they are, within seconds) */
+            /**
+             * Format: int64
+             * @description Events of the referral recorded but not sealed yet (they are, within seconds)
+             */
             pending: number;
             /** Format: uuid */
             referralId: string;
@@ -743,6 +805,7 @@ export interface components {
         };
         ReferralPage: {
             items: components["schemas"]["ReferralSummary"][];
+            /** @description Pass as `after` for the following page */
             next: string | null;
         };
         ReferralStatistics: {
@@ -751,7 +814,10 @@ export interface components {
             /** Format: date-time */
             from: string;
             groupBy: ("originCountry" | "destinationCountry" | "exploitationForm" | "ageGroup" | "gender" | "minor" | "urgency" | "status" | "month")[];
-            /** @description Counts below this are suppressed (STATS_MIN_CELL) */
+            /**
+             * Format: int32
+             * @description Counts below this are suppressed (STATS_MIN_CELL)
+             */
             minCell: number;
             /** @description How to read these counts */
             notes: string[];
@@ -776,16 +842,21 @@ export interface components {
             ackDueAt: string;
             /** Format: uuid */
             id: string;
-            /** @description Other referrals you are party to (sent or received) that carry the same linkage token */
+            /**
+             * Format: int32
+             * @description Other referrals the caller is party to (sent or received) that carry the same linkage token (counted up to 1000)
+             */
             possibleDuplicates: number;
             /** @description Hub-signed compact JWS, typ trm-receipt+json */
             receipt: string;
             recipient: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
-            status: string;
+            /** @enum {unknown} */
+            status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
             victimReference: string;
@@ -804,19 +875,23 @@ export interface components {
             recipient: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
             sender: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
-            stage: string;
+            /** @enum {unknown} */
+            stage: "identification" | "first_assistance" | "long_term_assistance" | "return" | "proceedings";
             /** @enum {unknown} */
             status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
-            urgency: string;
+            /** @enum {unknown} */
+            urgency: "immediate" | "urgent" | "routine";
             victimReference: string;
         };
         ReferralView: {
@@ -834,39 +909,51 @@ export interface components {
             overdue: boolean;
             /** @description Their ids */
             possibleDuplicateIds: string[];
-            /** @description Other referrals the caller is party to that carry the same linkage token */
+            /**
+             * Format: int32
+             * @description Other referrals the caller is party to (sent or received) that carry the same linkage token (counted up to 1000)
+             */
             possibleDuplicates: number;
+            /** @description Hub-signed compact JWS, typ trm-receipt+json */
             receipt: string;
             receivedAt: string | null;
             recipient: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
             sender: {
                 /** Format: uuid */
                 agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
                 country: string;
             };
-            stage: string;
+            /** @enum {unknown} */
+            stage: "identification" | "first_assistance" | "long_term_assistance" | "return" | "proceedings";
             /** @enum {unknown} */
             status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
             /** Format: date-time */
             submittedAt: string;
-            urgency: string;
+            /** @enum {unknown} */
+            urgency: "immediate" | "urgent" | "routine";
             victimReference: string;
         };
         RegisteredKey: {
-            alg: string;
+            /** @enum {unknown} */
+            alg: "ES256" | "EdDSA" | "ECDH-ES+A256KW";
             /** Format: date-time */
             createdAt: string;
-            crv: string;
+            /** @enum {unknown} */
+            crv: "P-256" | "Ed25519" | "X25519";
             kid: string;
-            kty: string;
+            /** @enum {unknown} */
+            kty: "EC" | "OKP";
             /** Format: date-time */
             revokedAt?: string;
             status: "active" | "revoked";
-            use: string;
+            /** @enum {unknown} */
+            use: "sig" | "enc";
             x: string;
             y?: string;
         };
@@ -910,19 +997,30 @@ export interface components {
             scope?: string;
         };
         TokenResponse: {
+            /** @description Hub-signed JWT (EdDSA), sent as `Authorization: Bearer …` */
             access_token: string;
+            /**
+             * Format: int32
+             * @description Seconds the token is valid (ACCESS_TOKEN_TTL_SECONDS)
+             */
             expires_in: number;
             scope: string;
             /** @enum {string} */
             token_type: "Bearer";
         };
         WebhookDeliveriesRetried: {
-            /** @description Failed deliveries put back to pending */
+            /**
+             * Format: int32
+             * @description Failed deliveries put back to pending
+             */
             retried: number;
         };
         /** @description One inbox message pushed to the agency's webhook */
         WebhookDelivery: {
-            /** @description POSTs tried so far, retries included */
+            /**
+             * Format: int32
+             * @description POSTs tried so far, retries included
+             */
             attempts: number;
             /** Format: date-time */
             createdAt: string;
@@ -934,7 +1032,10 @@ export interface components {
             messageId: string;
             /** Format: uuid */
             referralId: string;
-            /** @description How many times a retry was asked for (POST /v1/deliveries/{messageId}/retry or the bulk form) */
+            /**
+             * Format: int32
+             * @description How many times a retry was asked for (POST /v1/deliveries/{messageId}/retry or the bulk form)
+             */
             retries: number;
             /**
              * @description - `pending`: being tried, or tried again after a retry was asked for
@@ -947,6 +1048,7 @@ export interface components {
         };
         WebhookDeliveryPage: {
             items: components["schemas"]["WebhookDelivery"][];
+            /** @description Pass as `after` for the following page */
             next: string | null;
         };
         WebhookDeliveryRetryAll: {
@@ -965,7 +1067,16 @@ export interface components {
     responses: never;
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description Seconds to wait before trying again (RFC 9110 §10.2.3) */
+        "Retry-After": number;
+        /** @description Requests this client address may make in the current window (RATE_LIMIT_MAX) */
+        "X-RateLimit-Limit": number;
+        /** @description Requests left in the current window */
+        "X-RateLimit-Remaining": number;
+        /** @description Seconds until the current window ends */
+        "X-RateLimit-Reset": number;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -988,6 +1099,25 @@ export interface operations {
                     "application/json": components["schemas"]["HubJwks"];
                 };
             };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getAuthorizationServerMetadata: {
@@ -1006,6 +1136,25 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuthorizationServerMetadata"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1029,6 +1178,15 @@ export interface operations {
                         /** @enum {string} */
                         status: "ok";
                     };
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1057,6 +1215,15 @@ export interface operations {
                         /** @description ok: everything answers; degraded: Postgres answers but Redis does not (work waits in the outbox, the process stays ready); unavailable: this process cannot store work (Postgres away, overloaded or closing) */
                         status: "ok" | "degraded" | "unavailable";
                     };
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
             /** @description Default Response */
@@ -1098,6 +1265,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1107,6 +1277,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1116,6 +1289,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1125,6 +1301,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1134,6 +1313,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1158,6 +1360,9 @@ export interface operations {
             /** @description Default Response */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1167,6 +1372,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1176,6 +1384,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1185,6 +1396,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1194,6 +1408,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1203,6 +1420,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             413: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1212,6 +1432,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1221,6 +1444,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1243,6 +1489,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1252,6 +1501,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1261,6 +1513,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1270,6 +1525,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1279,6 +1537,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1288,6 +1549,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1314,6 +1598,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1323,6 +1610,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1332,6 +1622,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1341,6 +1634,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1350,6 +1646,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1359,6 +1658,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1368,6 +1670,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1377,6 +1682,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1396,20 +1724,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description An agency's keys, revoked ones included, as a JWKS */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        keys: components["schemas"]["RegisteredKey"][];
-                    };
+                    "application/json": components["schemas"]["AgencyJwks"];
                 };
             };
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1419,6 +1751,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1428,6 +1763,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1437,6 +1775,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1446,6 +1787,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1472,6 +1836,9 @@ export interface operations {
             /** @description Default Response */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1481,6 +1848,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1490,6 +1860,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1499,6 +1872,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1508,6 +1884,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1517,6 +1896,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1526,6 +1908,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1535,6 +1920,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1558,6 +1966,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1567,6 +1978,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1576,6 +1990,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1585,6 +2002,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1594,6 +2014,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1603,6 +2026,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1629,6 +2075,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1638,6 +2087,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1647,6 +2099,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1656,6 +2111,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1665,6 +2123,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1685,6 +2166,9 @@ export interface operations {
             /** @description A hub-signed statement of the head of the audit chain */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1694,6 +2178,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1703,6 +2190,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1712,6 +2202,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1721,6 +2214,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1746,6 +2262,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1755,6 +2274,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1764,6 +2286,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1773,6 +2298,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1782,6 +2310,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1806,6 +2357,9 @@ export interface operations {
             /** @description Default Response */
             202: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1815,6 +2369,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1824,6 +2381,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1833,6 +2393,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1842,6 +2405,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1851,6 +2417,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1860,6 +2429,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1869,6 +2441,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1891,6 +2486,9 @@ export interface operations {
             /** @description One inbox message pushed to the agency's webhook */
             202: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1900,6 +2498,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1909,6 +2510,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1918,6 +2522,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1927,6 +2534,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1936,6 +2546,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1945,6 +2558,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1971,6 +2607,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1980,6 +2619,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1989,6 +2631,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1998,6 +2643,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2007,6 +2655,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2031,17 +2702,21 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        confirmed: number;
-                    };
+                    "application/json": components["schemas"]["InboxConfirmed"];
                 };
             };
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2051,6 +2726,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2060,6 +2738,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2069,6 +2750,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2078,6 +2762,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2102,6 +2809,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2111,6 +2821,9 @@ export interface operations {
             /** @description Default Response */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2120,10 +2833,35 @@ export interface operations {
             /** @description Default Response */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description Rate limit exceeded (TRM_RATE_LIMITED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
             /** @description Default Response */
@@ -2155,6 +2893,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2164,6 +2905,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2173,6 +2917,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2182,6 +2929,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2191,6 +2941,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2215,6 +2988,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2224,6 +3000,9 @@ export interface operations {
             /** @description Default Response */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2233,6 +3012,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2242,6 +3024,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2251,6 +3036,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2260,6 +3048,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2269,6 +3060,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             413: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2278,6 +3072,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2287,6 +3084,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             422: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2295,6 +3095,19 @@ export interface operations {
             };
             /** @description RFC 9457 problem details */
             429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2305,6 +3118,7 @@ export interface operations {
             /** @description RFC 9457 problem details */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2327,6 +3141,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2336,6 +3153,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2345,6 +3165,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2354,6 +3177,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2363,6 +3189,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2372,6 +3201,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2398,6 +3250,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2407,6 +3262,9 @@ export interface operations {
             /** @description Default Response */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2416,6 +3274,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2425,6 +3286,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2434,6 +3298,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2443,6 +3310,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2452,6 +3322,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2461,6 +3334,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             413: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2470,6 +3346,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2479,6 +3358,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             422: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2488,6 +3370,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2510,6 +3415,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2519,6 +3427,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2528,6 +3439,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2537,6 +3451,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2546,6 +3463,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2555,6 +3475,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2581,6 +3524,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2590,6 +3536,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2599,6 +3548,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2608,6 +3560,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2617,6 +3572,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             404: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2626,6 +3584,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             415: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2635,6 +3596,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2665,6 +3649,9 @@ export interface operations {
             /** @description Default Response */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2674,6 +3661,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             400: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2683,6 +3673,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             401: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2692,6 +3685,9 @@ export interface operations {
             /** @description RFC 9457 problem details */
             403: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2701,6 +3697,29 @@ export interface operations {
             /** @description RFC 9457 problem details */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
