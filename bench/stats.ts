@@ -98,7 +98,7 @@ async function seed(app: FastifyInstance, agencies: TestAgency[]) {
   await sql`
     insert into referrals (id, sender_id, recipient_id, sender_country, recipient_country, status, urgency,
       stage, victim_reference, age_group, minor, gender, citizenship, exploitation_forms,
-      exploitation_countries, identified_in, needs, consent_status, has_sensitive, jws, payload_sha256,
+      exploitation_countries, identified_in, needs, consent_status, has_sensitive, payload_sha256,
       receipt, document_created_at, submitted_at, ack_due_at)
     select gen_random_uuid(), ${ids}[s], ${ids}[r], ${countries}[s], ${countries}[r],
       ${skewed(REFERRAL_STATUSES)}, ${skewed(URGENCIES)}, 'first_assistance', 'V-bench-' || g, age,
@@ -106,7 +106,7 @@ async function seed(app: FastifyInstance, agencies: TestAgency[]) {
       case when k < 0.7 then array[${forms}[f1]]
            when k < 0.95 then array[${forms}[f1], ${forms}[f2]]
            else array[${forms}[f1], ${forms}[f2], ${forms}[f3]] end,
-      array[${countries}[r]], ${countries}[r], array['accommodation'], 'given', false, 'bench', 'bench',
+      array[${countries}[r]], ${countries}[r], array['accommodation'], 'given', false, 'bench',
       'bench', at, at, at + interval '1 day'
     from (
       select g, s, 1 + (s + floor(random() * ${n - 1})::int) % ${n} as r, ${skewed(AGE_GROUPS)} as age,

@@ -1,10 +1,14 @@
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.js'
 import { createDb } from '../db/create-db.js'
+import { compactErasedPayloads } from '../modules/retention/compaction.service.js'
 import { runRetention } from '../modules/retention/retention.service.js'
 import { EXIT } from './usage.js'
 
-/** `trm retention [--dry-run]`: purge (or list) payloads past RETENTION_DAYS now, as the daily job does. */
+/**
+ * `trm retention [--dry-run]`: purge (or list) payloads past RETENTION_DAYS now, as the daily job
+ * does, then rewrite the payload tables that hold erased rows (those of earlier erasures included).
+ */
 export async function retentionCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { 'dry-run': { type: 'boolean', default: false } } })
   const config = loadConfig()
@@ -21,6 +25,14 @@ export async function retentionCommand(args: string[]): Promise<number> {
       `${dryRun ? `${result.referrals.length} referral(s) would be purged` : `${result.purged} referral(s) purged`}` +
         ` (terminal before ${result.cutoff}, RETENTION_DAYS=${config.retentionDays})\n`,
     )
+    if (dryRun) return EXIT.ok
+    const compaction = await compactErasedPayloads({ db })
+    if (compaction.busy) process.stdout.write('compaction: another session is compacting now\n')
+    for (const table of compaction.tables) {
+      process.stdout.write(
+        `compaction: ${table.table} ${table.outcome} (${table.erasures} erasure(s) since ${table.since})\n`,
+      )
+    }
     return EXIT.ok
   } finally {
     await db.destroy()

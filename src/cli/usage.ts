@@ -18,7 +18,8 @@ commands:
                                         recompute the audit hash chain from the database and check
                                         every signed checkpoint (hub keys from HUB_SIGNING_KEYS[_FILE],
                                         or the public JWKS in FILE); 1 names the first broken seq
-  retention [--dry-run]                 remove payloads of referrals past the retention period
+  retention [--dry-run]                 remove payloads past the retention period, from the tables
+                                        and their files (erased ones too)
   demo [--url URL]                      run a referral between two fresh agencies against a hub
 
 Configuration comes from the same environment variables as the server (see README).

@@ -72,7 +72,6 @@ export interface ReferralsTable {
   urgency: string
   stage: string
   victim_reference: string
-  linkage_token: string | null
   age_group: string
   minor: boolean
   gender: string
@@ -83,7 +82,6 @@ export interface ReferralsTable {
   needs: string[]
   consent_status: string
   has_sensitive: boolean
-  jws: string | null
   payload_sha256: string
   receipt: string
   document_created_at: Timestamp
@@ -106,7 +104,6 @@ export interface AcknowledgementsTable {
   outcome: string | null
   from_status: string
   to_status: string
-  jws: string | null
   payload_sha256: string
   receipt: string
   submitted_at: Timestamp
@@ -122,10 +119,39 @@ export interface InboxMessagesTable {
   type: string
   referral_id: string
   acknowledgement_id: string | null
-  jws: string | null
   body: ColumnType<Record<string, unknown> | null, string | null, string | null>
   created_at: Timestamp
   confirmed_at: Date | null
+}
+
+/**
+ * What erasure removes lives apart from the skeleton, in tables that can be rewritten on their own
+ * (migrations/2026-12-03-02): a referral's JWS (with its `sensitive` JWE), an acknowledgement's JWS,
+ * a referral's linkage token. Erasure deletes the rows; the skeleton keeps `erased_at`.
+ */
+export interface ReferralPayloadsTable {
+  referral_id: string
+  jws: string
+}
+
+export interface AcknowledgementPayloadsTable {
+  referral_id: string
+  acknowledgement_id: string
+  jws: string
+}
+
+export interface LinkageTokensTable {
+  referral_id: string
+  token: string
+}
+
+/** A payload table holding erased rows that a rewrite has not removed from its files yet. */
+export interface CompactionDueTable {
+  table_name: 'referral_payloads' | 'acknowledgement_payloads' | 'linkage_tokens'
+  erasures: number
+  since: Timestamp
+  /** xid8 of the newest erasing transaction, as digits. */
+  last_xid: string
 }
 
 export interface DeliveriesTable {
@@ -145,6 +171,10 @@ export interface Database {
   deliveries: DeliveriesTable
   referrals: ReferralsTable
   acknowledgements: AcknowledgementsTable
+  referral_payloads: ReferralPayloadsTable
+  acknowledgement_payloads: AcknowledgementPayloadsTable
+  linkage_tokens: LinkageTokensTable
+  compaction_due: CompactionDueTable
   inbox_messages: InboxMessagesTable
   agencies: AgenciesTable
   agency_keys: AgencyKeysTable
@@ -165,6 +195,7 @@ export type NewOutboxRow = Insertable<OutboxTable>
 export type ReferralRow = Selectable<ReferralsTable>
 export type NewReferralRow = Insertable<ReferralsTable>
 export type AcknowledgementRow = Selectable<AcknowledgementsTable>
-export type InboxMessageRow = Selectable<InboxMessagesTable>
+/** A message as read: its `jws` is its referral's or acknowledgement's, joined (inbox.repository). */
+export type InboxMessageRow = Selectable<InboxMessagesTable> & { jws: string | null }
 export type NewInboxMessageRow = Insertable<InboxMessagesTable>
 export type DeliveryRow = Selectable<DeliveriesTable>

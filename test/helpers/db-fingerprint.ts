@@ -3,9 +3,10 @@ import { sql } from 'kysely'
 
 /**
  * Audit events a refused request writes on purpose: the token endpoint records each refusal
- * (`token.refused`). Nothing else a 4xx answer leaves behind belongs in the database.
+ * (`token.refused`), the erasure endpoint each refused erasure (`referral.erasure_refused`).
+ * Nothing else a 4xx answer leaves behind belongs in the database.
  */
-const REFUSAL_AUDIT_ACTIONS = ['token.refused']
+const REFUSAL_AUDIT_ACTIONS = ['token.refused', 'referral.erasure_refused']
 
 /**
  * A cheap fingerprint of everything the app's schema holds: per table, the row count and the MD5 of

@@ -87,7 +87,6 @@ export function inventReferrals(
       needs: ['accommodation'],
       consent_status: 'given',
       has_sensitive: false,
-      jws: 'invented',
       payload_sha256: 'invented',
       receipt: 'invented',
       document_created_at: submitted,

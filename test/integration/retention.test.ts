@@ -39,24 +39,51 @@ t.test('retention and erasure', async (t) => {
     t.same(dry.referrals.map((r) => r.id).sort(), [closed, declined, withdrawn].sort())
     t.equal(dry.purged, 0)
     t.equal(
-      (await app.db.selectFrom('referrals').select('id').where('jws', 'is', null).execute()).length,
+      (await app.db.selectFrom('referrals').select('id').where('erased_at', 'is not', null).execute()).length,
       0,
       'a dry run changes nothing',
     )
+    const payloads = async () =>
+      new Set(
+        (await app.db.selectFrom('referral_payloads').select('referral_id').execute()).map(
+          (r) => r.referral_id,
+        ),
+      )
+    t.equal((await payloads()).size, 5, 'a dry run deletes no payload')
 
     const run = await runRetention({ db: app.db, config: app.config, now })
     t.equal(run.purged, 3)
     const rows = await app.db
       .selectFrom('referrals')
-      .select(['id', 'jws', 'erased_at', 'status', 'payload_sha256'])
+      .select(['id', 'erased_at', 'status', 'payload_sha256'])
       .execute()
+    const kept = await payloads()
     for (const row of rows) {
       const eligible = [closed, declined, withdrawn].includes(row.id)
-      t.equal(row.jws === null, eligible, `${row.id} payload ${eligible ? 'removed' : 'kept'}`)
+      t.equal(!kept.has(row.id), eligible, `${row.id} payload ${eligible ? 'removed' : 'kept'}`)
+      t.equal(row.erased_at !== null, eligible)
       t.ok(row.payload_sha256, 'the digest stays')
     }
-    const acks = await app.db.selectFrom('acknowledgements').select(['referral_id', 'jws']).execute()
-    for (const ack of acks) t.equal(ack.jws === null, [closed, declined, withdrawn].includes(ack.referral_id))
+    const acks = await app.db.selectFrom('acknowledgements').select(['id', 'referral_id']).execute()
+    const ackPayloads = new Set(
+      (await app.db.selectFrom('acknowledgement_payloads').select('acknowledgement_id').execute()).map(
+        (r) => r.acknowledgement_id,
+      ),
+    )
+    for (const ack of acks)
+      t.equal(!ackPayloads.has(ack.id), [closed, declined, withdrawn].includes(ack.referral_id))
+    t.same(
+      await app.db
+        .selectFrom('compaction_due')
+        .select(['table_name', 'erasures'])
+        .orderBy('table_name')
+        .execute(),
+      [
+        { table_name: 'acknowledgement_payloads', erasures: 6 },
+        { table_name: 'referral_payloads', erasures: 3 },
+      ],
+      'the tables that lost rows are due for a rewrite, with how many',
+    )
     const events = await app.db
       .selectFrom('audit_events')
       .select(['target_id', 'actor'])
@@ -101,9 +128,14 @@ t.test('retention and erasure', async (t) => {
     const ackSignature = ackJws.split('.')[2]
     t.same(
       (await tablesContaining(app, payloadPart)).sort(),
-      ['referrals'],
+      ['referral_payloads'],
       "sanity: the search finds the payload before erasure (one copy: the inbox message shows the referral's)",
     )
+    t.same(await tablesContaining(app, ackSignature), ['acknowledgement_payloads'], 'one copy of the ack too')
+    const byOperatorFirst = await operator.client
+      .request('GET', `/v1/referrals/${document.id}`)
+      .catch((error: HubRequestError) => error.status)
+    t.equal(byOperatorFirst, 404, 'an operator is no party: it does not read a live referral')
 
     const refuse = async (agency: typeof ro) => {
       try {
@@ -117,6 +149,44 @@ t.test('retention and erasure', async (t) => {
     }
     t.equal(await refuse(outsider), 404)
     t.equal(await refuse(de), 403)
+    const missing = '0190f3c4-8b1e-7000-8000-000000000000'
+    const refusedMissing = await outsider.client
+      .request('POST', `/v1/referrals/${missing}/erasure`, { reason: 'other' })
+      .catch((error: HubRequestError) => error.status)
+    t.equal(refusedMissing, 404)
+    const refusals = await app.db
+      .selectFrom('audit_events')
+      .select(['actor', 'target_id', 'referral_id', 'outcome', 'details'])
+      .where('action', '=', 'referral.erasure_refused')
+      .orderBy('id')
+      .execute()
+    t.same(
+      refusals,
+      [
+        {
+          actor: outsider.id,
+          target_id: document.id,
+          referral_id: document.id,
+          outcome: 'refused',
+          details: { reason: 'data_subject_request', refusal: 'not_found' },
+        },
+        {
+          actor: de.id,
+          target_id: document.id,
+          referral_id: document.id,
+          outcome: 'refused',
+          details: { reason: 'data_subject_request', refusal: 'not_sender' },
+        },
+        {
+          actor: outsider.id,
+          target_id: missing,
+          referral_id: missing,
+          outcome: 'refused',
+          details: { reason: 'other', refusal: 'not_found' },
+        },
+      ],
+      'refused attempts are audited: who, which referral, why; a missing one and a hidden one alike',
+    )
     const erased = await ro.client.request<Json>('POST', `/v1/referrals/${document.id}/erasure`, {
       reason: 'data_subject_request',
     })
@@ -135,6 +205,23 @@ t.test('retention and erasure', async (t) => {
       reason: 'other',
     })
     t.equal(byOperator['erased'], true, 'an operator may erase too (idempotent)')
+    const skeleton = await operator.client.request<Json>('GET', `/v1/referrals/${document.id}`)
+    t.match(
+      skeleton,
+      { id: document.id, erased: true, jws: null, status: 'received', sender: { agencyId: ro.id } },
+      'the operator reads the skeleton of an erased referral',
+    )
+    t.same(
+      skeleton['acknowledgements'].map((a: Json) => [a['type'], a['jws']]),
+      [['received', null]],
+    )
+    const read = await app.db
+      .selectFrom('audit_events')
+      .select(['details'])
+      .where('action', '=', 'referral.read')
+      .where('actor', '=', operator.id)
+      .executeTakeFirstOrThrow()
+    t.same(read.details, { role: 'operator' }, 'and that read is audited')
   })
 
   t.test("an operator erases another agency's referral only with agencies:admin", async (t) => {

@@ -70,9 +70,9 @@ t.test('a webhook that fails three times gets the signed message on the fourth t
   t.same(Object.keys(body).sort(), ['createdAt', 'cursor', 'id', 'jws', 'referralId', 'type'])
   t.match(body, { id: message.id, type: 'referral', referralId })
   const stored = await app.db
-    .selectFrom('referrals')
+    .selectFrom('referral_payloads')
     .select('jws')
-    .where('id', '=', referralId)
+    .where('referral_id', '=', referralId)
     .executeTakeFirstOrThrow()
   t.equal(body.jws, stored.jws, "the referral's JWS, byte for byte")
   t.same(JSON.parse(Buffer.from(body.cursor, 'base64url').toString()), { x: message.txid, s: message.seq })

@@ -7,6 +7,14 @@ export async function insertAcknowledgement(db: Kysely<Database>, row: NewAcknow
   return db.insertInto('acknowledgements').values(row).returningAll().executeTakeFirstOrThrow()
 }
 
+/** The acknowledgement's JWS as received, in the table erasure rewrites (not the skeleton's). */
+export async function insertAcknowledgementPayload(
+  db: Kysely<Database>,
+  row: { referral_id: string; acknowledgement_id: string; jws: string },
+) {
+  await db.insertInto('acknowledgement_payloads').values(row).execute()
+}
+
 export function findAcknowledgement(db: Kysely<Database>, id: string) {
   return db.selectFrom('acknowledgements').selectAll().where('id', '=', id).executeTakeFirst()
 }

@@ -20,6 +20,7 @@ import {
   countAcknowledgements,
   findAcknowledgement,
   insertAcknowledgement,
+  insertAcknowledgementPayload,
 } from './acknowledgements.repository.js'
 import {
   ACK_TYP,
@@ -169,11 +170,11 @@ export async function submitAcknowledgement(
         outcome: document.outcome ?? null,
         from_status: from,
         to_status: outcome.to,
-        jws,
         payload_sha256: verified.payloadSha256,
         receipt,
         submitted_at: submittedAt,
       })
+      await insertAcknowledgementPayload(trx, { referral_id: referralId, acknowledgement_id: row.id, jws })
       await updateReferral(trx, referralId, {
         status: outcome.to,
         ...(outcome.to === 'received' && !current.received_at ? { received_at: submittedAt } : {}),
@@ -193,7 +194,6 @@ export async function submitAcknowledgement(
         type: 'acknowledgement',
         referralId,
         acknowledgementId: row.id,
-        jws,
       })
       return { status: 201 as const, body: toResult(row) }
     })

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely'
 import { executePrepared } from '../../db/create-db.js'
 import type { Database, DeliveryRow, InboxMessageRow } from '../../db/types.js'
-import { MESSAGE_COLUMNS, REFERRAL_JWS_JOIN } from '../inbox/inbox.repository.js'
+import { MESSAGE_COLUMNS, MESSAGE_JWS_JOIN } from '../inbox/inbox.repository.js'
 import type { DeliveredMove, DeliveredReferral } from '../referrals/referrals.repository.js'
 import { deliveredCtes } from '../referrals/referrals.repository.js'
 import type { DeliveryStatus } from './deliveries.core.js'
@@ -25,7 +25,7 @@ export async function findDeliveryTarget(db: Kysely<Database>, messageId: string
       from deliveries d
       join inbox_messages m on m.id = d.message_id
       join agencies a on a.id = d.agency_id
-      ${REFERRAL_JWS_JOIN}
+      ${MESSAGE_JWS_JOIN}
       where d.message_id = ${messageId}
     `.compile(db),
   )

@@ -13,7 +13,6 @@ export interface NewInboxMessage {
   type: 'referral' | 'acknowledgement' | 'status' | 'escalation' | 'erasure'
   referralId: string
   acknowledgementId?: string
-  jws?: string
   body?: Record<string, unknown>
 }
 
@@ -32,7 +31,6 @@ export function inboxMessageRow(message: NewInboxMessage): NewInboxMessageRow {
     type: message.type,
     referral_id: message.referralId,
     acknowledgement_id: message.acknowledgementId ?? null,
-    jws: message.jws ?? null,
     body: message.body ? JSON.stringify(message.body) : null,
   }
 }
@@ -67,19 +65,25 @@ const COLUMNS = [
 const INBOX_COLUMNS = sql.join(COLUMNS.map((column) => sql.ref(column)))
 
 /**
- * An inbox message's columns from `inbox_messages m` left-joined by {@link REFERRAL_JWS_JOIN}. A
- * referral message stores no copy of the referral's JWS (it would double what a submission writes);
- * its `jws` is the referral's, so erasing the referral erases it here too.
+ * An inbox message's columns from `inbox_messages m` left-joined by {@link MESSAGE_JWS_JOIN}. A
+ * message stores no copy of a signed document (it would double what a submission writes, and leave
+ * a copy in a hot table that erasure cannot rewrite): a referral message's `jws` is its referral's,
+ * an acknowledgement message's its acknowledgement's, so erasing them erases it here too.
  */
 export const MESSAGE_COLUMNS = sql.join(
   COLUMNS.map((column) =>
-    column === 'jws' ? sql`coalesce(m.jws, message_referral.jws) as jws` : sql.ref(`m.${column}`),
+    column === 'jws'
+      ? sql`coalesce(message_referral.jws, message_acknowledgement.jws) as jws`
+      : sql.ref(`m.${column}`),
   ),
 )
 
-/** Joins the referral whose JWS a referral message shows (see {@link MESSAGE_COLUMNS}). */
-export const REFERRAL_JWS_JOIN = sql`left join referrals message_referral
-  on m.type = 'referral' and m.jws is null and message_referral.id = m.referral_id`
+/** Joins the payload whose JWS a message shows (see {@link MESSAGE_COLUMNS}). */
+export const MESSAGE_JWS_JOIN = sql`left join referral_payloads message_referral
+    on m.type = 'referral' and message_referral.referral_id = m.referral_id
+  left join acknowledgement_payloads message_acknowledgement
+    on m.type = 'acknowledgement' and message_acknowledgement.referral_id = m.referral_id
+      and message_acknowledgement.acknowledgement_id = m.acknowledgement_id`
 
 /**
  * Messages below the horizon of running transactions, in (txid, seq) order: a final, stable order.
@@ -102,7 +106,7 @@ export async function listMessages(
     sql<InboxMessageRow & { readable: boolean }>`
       with found as (
         select ${MESSAGE_COLUMNS}, m.txid < pg_snapshot_xmin(pg_current_snapshot()) as readable
-        from inbox_messages m ${REFERRAL_JWS_JOIN}
+        from inbox_messages m ${MESSAGE_JWS_JOIN}
         where m.agency_id = ${agencyId} and ${from}
         order by m.txid, m.seq
         limit ${limit}

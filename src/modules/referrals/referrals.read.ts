@@ -54,7 +54,7 @@ export async function partyRole(
 export const notFound = () =>
   new HubError('TRM_NOT_FOUND', 'No referral with this id.', { pointer: '/params/id' })
 
-function toAcknowledgementView(row: AcknowledgementRow): AcknowledgementView {
+function toAcknowledgementView(row: AcknowledgementRow & { jws: string | null }): AcknowledgementView {
   return {
     id: row.id,
     type: row.type,
@@ -90,22 +90,27 @@ function toSummary(row: ReferralRow, now: Date) {
   }
 }
 
-/** One referral for a party (the same 404 for a non-party as for a missing id); the read is audited. */
+/**
+ * One referral for a party (the same 404 for a non-party as for a missing id); the read is audited.
+ * An operator, who may erase any referral, reads the skeleton of an erased one: what remains of it.
+ */
 export async function getReferral(
   deps: { db: Kysely<Database>; now: () => Date },
   id: string,
-  callerId: string,
+  caller: { id: string; operator: boolean },
   requestId: string,
 ): Promise<ReferralView> {
   const row = await repo.findReferral(deps.db, id)
-  const role = row ? await partyRole(deps.db, row, callerId) : undefined
+  const party = row ? await partyRole(deps.db, row, caller.id) : undefined
+  const role = party ?? (row?.erased_at && caller.operator ? 'operator' : undefined)
   if (!row || !role) throw notFound()
-  const [acknowledgements, linked] = await Promise.all([
+  const [jws, acknowledgements, linked] = await Promise.all([
+    repo.findReferralJws(deps.db, id),
     repo.listAcknowledgements(deps.db, id),
-    row.linkage_token ? repo.findLinked(deps.db, row.linkage_token, id, callerId) : undefined,
+    repo.findLinked(deps.db, id, caller.id),
   ])
   await recordAuditEvent(deps.db, {
-    actor: callerId,
+    actor: caller.id,
     action: 'referral.read',
     target: { type: 'referral', id },
     referralId: id,
@@ -116,10 +121,10 @@ export async function getReferral(
   return {
     ...toSummary(row, deps.now()),
     receipt: row.receipt,
-    jws: row.jws,
+    jws: jws ?? null,
     acknowledgements: acknowledgements.map(toAcknowledgementView),
-    possibleDuplicates: linked?.count ?? 0,
-    possibleDuplicateIds: linked?.visibleIds ?? [],
+    possibleDuplicates: linked.count,
+    possibleDuplicateIds: linked.visibleIds,
   }
 }
 

@@ -68,21 +68,36 @@ export function lockReferral(db: Kysely<Database>, id: string) {
 }
 
 /**
- * Other referrals with the same linkage token that the agency is party to (sender or recipient).
- * Those of other parties are not counted: a count of them would tell anyone holding the network key
- * whether the hub knows a person (see README, Linkage tokens).
+ * Other referrals carrying the referral's linkage token that the agency is party to (sender or
+ * recipient). Those of other parties are not counted: a count of them would tell anyone holding the
+ * network key whether the hub knows a person (see README, Linkage tokens).
  */
-export async function findLinked(db: Kysely<Database>, token: string, exceptId: string, agencyId: string) {
+export async function findLinked(db: Kysely<Database>, referralId: string, agencyId: string) {
   const rows = await db
-    .selectFrom('referrals')
-    .select('id')
-    .where('linkage_token', '=', token)
-    .where('id', '!=', exceptId)
-    .where((eb) => eb.or([eb('sender_id', '=', agencyId), eb('recipient_id', '=', agencyId)]))
-    .orderBy('seq')
+    .selectFrom('linkage_tokens as own')
+    .innerJoin('linkage_tokens as other', (join) =>
+      join.onRef('other.token', '=', 'own.token').onRef('other.referral_id', '!=', 'own.referral_id'),
+    )
+    .innerJoin('referrals', 'referrals.id', 'other.referral_id')
+    .select('referrals.id')
+    .where('own.referral_id', '=', referralId)
+    .where((eb) =>
+      eb.or([eb('referrals.sender_id', '=', agencyId), eb('referrals.recipient_id', '=', agencyId)]),
+    )
+    .orderBy('referrals.seq')
     .limit(MAX_LINKED_REFERRALS)
     .execute()
   return { count: rows.length, visibleIds: rows.map((r) => r.id) }
+}
+
+/** The referral's JWS as received; undefined once erased. */
+export async function findReferralJws(db: Kysely<Database>, referralId: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('referral_payloads')
+    .select('jws')
+    .where('referral_id', '=', referralId)
+    .executeTakeFirst()
+  return row?.jws
 }
 
 export function listForParty(
@@ -102,12 +117,19 @@ export function listForParty(
   return query.execute()
 }
 
+/** A referral's acknowledgements, each with its JWS (null once erased). */
 export function listAcknowledgements(db: Kysely<Database>, referralId: string) {
   return db
     .selectFrom('acknowledgements')
-    .selectAll()
-    .where('referral_id', '=', referralId)
-    .orderBy('seq')
+    .leftJoin('acknowledgement_payloads as payload', (join) =>
+      join
+        .onRef('payload.referral_id', '=', 'acknowledgements.referral_id')
+        .onRef('payload.acknowledgement_id', '=', 'acknowledgements.id'),
+    )
+    .selectAll('acknowledgements')
+    .select('payload.jws')
+    .where('acknowledgements.referral_id', '=', referralId)
+    .orderBy('acknowledgements.seq')
     .execute()
 }
 
@@ -133,7 +155,6 @@ export async function updateReferral(
     terminal_at?: Date
     escalated_at?: Date
     erased_at?: Date
-    jws?: null
   },
 ) {
   return db

@@ -74,11 +74,13 @@ export const referralsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'getReferral',
         tags: ['referrals'],
         summary: 'State, parties, deadlines, the original JWS and the acknowledgements (parties only)',
+        description:
+          'Parties only; an operator reads the skeleton of an erased referral (no JWS remains to show).',
         security: secured('referrals:read'),
         params: IdParams,
         response: { 200: Type.Ref('ReferralView'), ...problems(400, 401, 403, 404, 429) },
       },
     },
-    async (request) => getReferral(deps, request.params.id, request.caller.id, String(request.id)) as never,
+    async (request) => getReferral(deps, request.params.id, request.caller, String(request.id)) as never,
   )
 }

@@ -173,10 +173,8 @@ function toSubmission(row: ReferralRow, possibleDuplicates: number): SubmissionR
 async function replayOrRefuse(db: Kysely<Database>, existing: ReferralRow, callerId: string, digest: string) {
   if (existing.sender_id !== callerId || existing.payload_sha256 !== digest)
     throw refusals.TRM_DUPLICATE_MISMATCH()
-  const linked = existing.linkage_token
-    ? await repo.findLinked(db, existing.linkage_token, existing.id, callerId)
-    : undefined
-  return { status: 200 as const, body: toSubmission(existing, linked?.count ?? 0) }
+  const linked = await repo.findLinked(db, existing.id, callerId)
+  return { status: 200 as const, body: toSubmission(existing, linked.count) }
 }
 
 /**
@@ -251,7 +249,6 @@ async function store(
     urgency: document.urgency,
     stage: document.stage,
     victim_reference: document.victim.reference ?? newVictimReference(),
-    linkage_token: document.victim.linkageToken ?? null,
     age_group: document.victim.ageGroup,
     minor: document.victim.minor,
     gender: document.victim.gender,
@@ -262,7 +259,6 @@ async function store(
     needs: document.needs,
     consent_status: document.consent.status,
     has_sensitive: document.sensitive !== undefined,
-    jws,
     payload_sha256: verified.payloadSha256,
     receipt,
     document_created_at: document.createdAt,
@@ -281,6 +277,8 @@ async function store(
     ;({ linked } = await deps.submissions.write(
       {
         referral,
+        jws,
+        linkageToken: document.victim.linkageToken ?? null,
         inboxMessage,
         deadline: outboxRow({
           queue: 'deadlines',

@@ -37,7 +37,6 @@ const REFERRAL_COLUMNS = [
   'urgency',
   'stage',
   'victim_reference',
-  'linkage_token',
   'age_group',
   'minor',
   'gender',
@@ -48,7 +47,6 @@ const REFERRAL_COLUMNS = [
   'needs',
   'consent_status',
   'has_sensitive',
-  'jws',
   'payload_sha256',
   'receipt',
   'document_created_at',
@@ -62,6 +60,9 @@ export type SubmittedReferral = {
 
 export interface SubmissionRows {
   referral: SubmittedReferral
+  /** The signed document as received (with its `sensitive` JWE): its own row, which erasure deletes. */
+  jws: string
+  linkageToken: string | null
   inboxMessage: NewInboxMessageRow & { id: string }
   deadline: NewOutboxRow
   /** Written, with the delivery row, only when the recipient takes push delivery at that moment. */
@@ -130,7 +131,6 @@ const message = record('m', 'input.message', {
   type: 'text',
   referral_id: 'uuid',
   acknowledgement_id: 'uuid',
-  jws: 'text',
   body: 'jsonb',
 })
 const deadline = record('d', 'input.deadline', OUTBOX)
@@ -147,8 +147,9 @@ const audit = record('a', 'input.audit', {
 })
 /**
  * Writes one or more submissions in one statement (one round trip, one transaction), read from one
- * JSON array: for each, the referral, the recipient's inbox message, the deadline job, the webhook
- * job and delivery for a push recipient, and the audit event.
+ * JSON array: for each, the referral, its JWS and linkage token (in tables of their own, see
+ * migrations/2026-12-03-02), the recipient's inbox message, the deadline job, the webhook job and
+ * delivery for a push recipient, and the audit event.
  *
  * The gate decides each submission on its own: its checks run in the order of
  * {@link SubmissionChecks}, and the first that fails is its refusal. A refused submission, and one
@@ -159,9 +160,10 @@ const audit = record('a', 'input.audit', {
  */
 const STATEMENT = `
   with input as materialized (
-    select x.n, (x.referral->>'id')::uuid as id, x.checks, x.referral, x.message, x.deadline, x.webhook, x.audit
-    from json_to_recordset($1::json)
-      as x(n int, checks json, referral json, message json, deadline json, webhook json, audit json)
+    select x.n, (x.referral->>'id')::uuid as id, x.checks, x.referral, x.jws, x.linkage_token, x.message,
+      x.deadline, x.webhook, x.audit
+    from json_to_recordset($1::json) as x(n int, checks json, referral json, jws text, linkage_token text,
+      message json, deadline json, webhook json, audit json)
   ),
   gate as materialized (
     select input.n, input.id, case
@@ -189,9 +191,16 @@ const STATEMENT = `
       cross join lateral json_populate_record(null::referrals, input.referral) r
     where gate.refusal is null
     on conflict (id) do nothing
-    returning id, linkage_token, sender_id
+    returning id, sender_id, recipient_id
   ),
   written as (select * from input where id in (select id from submitted)),
+  payload as (
+    insert into referral_payloads (referral_id, jws) select id, jws from written
+  ),
+  linkage as (
+    insert into linkage_tokens (referral_id, token)
+    select id, linkage_token from written where linkage_token is not null
+  ),
   message as (
     insert into inbox_messages (${message.columns})
     select ${message.values} from written input cross join lateral ${message.from}
@@ -217,14 +226,15 @@ const STATEMENT = `
     where (input.message->>'id')::uuid in (select message_id from delivery)
   )
   select gate.n, gate.refusal, s.id is not null as written,
-    case when s.linkage_token is null then 0 else
-      (select count(*) from (select from referrals r where r.linkage_token = s.linkage_token
-        and r.id <> s.id and s.sender_id in (r.sender_id, r.recipient_id) limit 1000) l)
-      + (select count(*) from submitted earlier join input on input.id = earlier.id
-        where earlier.linkage_token = s.linkage_token and input.n < gate.n
-          and s.sender_id in (earlier.sender_id, (input.referral->>'recipient_id')::uuid))
+    case when s.id is null or own.linkage_token is null then 0 else
+      (select count(*) from (select from linkage_tokens l join referrals r on r.id = l.referral_id
+        where l.token = own.linkage_token and l.referral_id <> s.id
+          and s.sender_id in (r.sender_id, r.recipient_id) limit 1000) l)
+      + (select count(*) from written earlier join submitted e on e.id = earlier.id
+        where earlier.linkage_token = own.linkage_token and earlier.n < gate.n
+          and s.sender_id in (e.sender_id, e.recipient_id))
     end as linked
-  from gate left join submitted s on s.id = gate.id
+  from gate join input own on own.n = gate.n left join submitted s on s.id = gate.id
 `
 
 interface Answer {
@@ -261,6 +271,8 @@ async function writeSubmissions(
         victim_reference: checks.victimReference ?? null,
       },
       referral: rows.referral,
+      jws: rows.jws,
+      linkage_token: rows.linkageToken,
       message: rows.inboxMessage,
       deadline: rows.deadline,
       webhook: rows.webhook,

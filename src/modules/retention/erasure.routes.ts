@@ -28,7 +28,8 @@ export const erasureRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Erase the payload (JWS and JWE) of a referral; the skeleton and the audit trail remain',
         description:
           'The sender, or an operator whose token carries `agencies:admin` (a narrower operator token ' +
-          'and the recipient get 403, anyone else 404). Idempotent.',
+          'and the recipient get 403, anyone else 404; a refused attempt is audited). Idempotent. The ' +
+          'erased bytes leave the database files at the next compaction (hourly).',
         security: secured('referrals:write'),
         params: IdParams,
         body: Type.Ref('ErasureRequest'),

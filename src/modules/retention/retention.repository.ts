@@ -3,26 +3,38 @@ import type { Database } from '../../db/types.js'
 
 /**
  * Removes every copy of a referral's signed payloads the hub holds: the referral's JWS (with its
- * `sensitive` JWE inside), the acknowledgements' JWS and the inbox messages that carried them.
- * Keeps the skeleton (ids, parties, triage columns, states, times, digests, receipts).
+ * `sensitive` JWE inside), its linkage token and the acknowledgements' JWS (inbox messages show
+ * these, they hold no copy). Keeps the skeleton (ids, parties, triage columns, states, times,
+ * digests, receipts). The deleted rows stay in the payload tables' files until the compaction
+ * rewrites them (compaction.service.ts): each table that lost a row is marked due for it, in the
+ * same statement, after its rows are deleted (so after its lock, never before).
  */
 export async function purgePayloads(db: Kysely<Database>, referralId: string, at: Date): Promise<void> {
   await db
     .updateTable('referrals')
-    .set({ jws: null, linkage_token: null, erased_at: at, updated_at: sql`now()` })
+    .set({ erased_at: at, updated_at: sql`now()` })
     .where('id', '=', referralId)
     .execute()
   await db
     .updateTable('acknowledgements')
-    .set({ jws: null, erased_at: at })
+    .set({ erased_at: at })
     .where('referral_id', '=', referralId)
     .execute()
-  await db
-    .updateTable('inbox_messages')
-    .set({ jws: null, body: null })
-    .where('referral_id', '=', referralId)
-    .where((eb) => eb.or([eb('jws', 'is not', null), eb('body', 'is not', null)]))
-    .execute()
+  await sql`
+    with referral as (delete from referral_payloads where referral_id = ${referralId} returning 1),
+    acknowledgement as (delete from acknowledgement_payloads where referral_id = ${referralId} returning 1),
+    linkage as (delete from linkage_tokens where referral_id = ${referralId} returning 1),
+    erased (table_name, erasures) as (
+      select 'referral_payloads', count(*) from referral
+      union all select 'acknowledgement_payloads', count(*) from acknowledgement
+      union all select 'linkage_tokens', count(*) from linkage
+    )
+    insert into compaction_due (table_name, erasures, last_xid)
+    select table_name, erasures, pg_current_xact_id() from erased where erasures > 0
+    on conflict (table_name) do update
+      set erasures = compaction_due.erasures + excluded.erasures,
+        last_xid = greatest(compaction_due.last_xid, excluded.last_xid)
+  `.execute(db)
 }
 
 /** Terminal referrals past the retention period that still hold a payload, oldest first. */

@@ -340,7 +340,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** State, parties, deadlines, the original JWS and the acknowledgements (parties only) */
+        /**
+         * State, parties, deadlines, the original JWS and the acknowledgements (parties only)
+         * @description Parties only; an operator reads the skeleton of an erased referral (no JWS remains to show).
+         */
         get: operations["getReferral"];
         put?: never;
         post?: never;
@@ -398,7 +401,7 @@ export interface paths {
         put?: never;
         /**
          * Erase the payload (JWS and JWE) of a referral; the skeleton and the audit trail remain
-         * @description The sender, or an operator whose token carries `agencies:admin` (a narrower operator token and the recipient get 403, anyone else 404). Idempotent.
+         * @description The sender, or an operator whose token carries `agencies:admin` (a narrower operator token and the recipient get 403, anyone else 404; a refused attempt is audited). Idempotent. The erased bytes leave the database files at the next compaction (hourly).
          */
         post: operations["eraseReferral"];
         delete?: never;
