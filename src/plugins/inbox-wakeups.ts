@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type pg from 'pg'
 import { createPool } from '../db/create-db.js'
-import { inboxChannel } from '../modules/inbox/inbox.service.js'
+import { inboxChannel } from '../modules/ledger/inbox.service.js'
 
 export interface InboxSubscription {
   /**

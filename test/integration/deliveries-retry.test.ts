@@ -10,7 +10,7 @@ import { HubClient } from '../../src/sdk/hub-client.js'
 import { addAgency, injectFetch, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { referralDocument } from '../helpers/referrals.js'
-import { eventually, receiverFor, WebhookReceiver } from '../helpers/webhook-receiver.js'
+import { eventually, receiverFor, type WebhookReceiver } from '../helpers/webhook-receiver.js'
 import { startTestWorker } from '../helpers/worker.js'
 
 type Page = { items: DeliveryView[]; next: string | null }

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq'
 import t from 'tap'
 import { createWorkerRedis } from '../../src/lib/redis.js'
-import { countPending } from '../../src/modules/outbox/outbox.repository.js'
+import { countPending } from '../../src/modules/ledger/outbox.repository.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import { addAgency } from '../helpers/agencies.js'
 import { buildTestApp, deleteRedisPrefix } from '../helpers/build-app.js'

@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
-import { appendInboxMessage } from '../../src/modules/inbox/inbox.repository.js'
+import { appendInboxMessage } from '../../src/modules/ledger/inbox.repository.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import { HubClient, type HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency, injectFetch } from '../helpers/agencies.js'

@@ -2,8 +2,8 @@ import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
 import { notifySoon } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
-import { inboxChannel } from '../inbox/inbox.service.js'
-import { outboxChannel } from '../outbox/outbox.service.js'
+import { inboxChannel } from '../ledger/inbox.service.js'
+import { outboxChannel } from '../ledger/outbox.service.js'
 import type { DeliveredMove, DeliveredReferral } from '../referrals/referrals.repository.js'
 import { deliveredFrom, REFERRAL_STATUSES } from './lifecycle.core.js'
 
@@ -22,7 +22,6 @@ export function deliveredMove(via: 'inbox' | 'webhook', requestId?: string): Del
     requestId: requestId ?? null,
     auditDetails: JSON.stringify({ via }),
     statusBody: JSON.stringify({ status: 'delivered', via }),
-    webhook: { queue: 'webhooks', jobName: 'deliver' },
   }
 }
 

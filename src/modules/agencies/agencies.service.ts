@@ -5,8 +5,8 @@ import { decodeCursor, encodeCursor, isIdCursor } from '../../lib/cursor.js'
 import { type FieldError, HubError } from '../../lib/errors.js'
 import { newId } from '../../lib/ids.js'
 import { isUniqueViolation } from '../../lib/pg-errors.js'
-import { recordAuditEvent } from '../audit/audit.service.js'
 import { cancelPendingDeliveries } from '../deliveries/deliveries.service.js'
+import { recordAuditEvent } from '../ledger/audit.service.js'
 import * as repo from './agencies.repository.js'
 import {
   type Agency,

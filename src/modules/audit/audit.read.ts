@@ -2,12 +2,13 @@ import type { Kysely } from 'kysely'
 import type { AuditCheckpointRow, Database } from '../../db/types.js'
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js'
 import { HubError } from '../../lib/errors.js'
+import { recordAuditEvent } from '../ledger/audit.service.js'
 import { notFound, partyRole } from '../referrals/referrals.read.js'
 import { findReferral } from '../referrals/referrals.repository.js'
 import type { SealedEvent } from './audit.core.js'
 import * as repo from './audit.repository.js'
 import { type AuditListQuery, MAX_TRAIL_EVENTS } from './audit.schemas.js'
-import { recordAuditEvent, toSealedEvent } from './audit.service.js'
+import { toSealedEvent } from './audit.service.js'
 
 export interface CheckpointView {
   seq: number

@@ -1,11 +1,6 @@
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely'
 import type { Database, NewAuditCheckpointRow, NewAuditEventRow } from '../../db/types.js'
 
-/** A plain insert: nothing global is touched (no lock, no NOTIFY) until the sealer's own transaction. */
-export async function insertAuditEvent(db: Kysely<Database>, event: NewAuditEventRow): Promise<void> {
-  await db.insertInto('audit_events').values(event).execute()
-}
-
 /**
  * `at` as text, UTC, with the microseconds Postgres keeps: the exact value the chain hashes (a JS Date
  * would drop the last three digits, and a change to them would go unnoticed).

@@ -9,7 +9,7 @@ import type { HubKeys } from '../../lib/hub-keys.js'
 import { algForKey, checkProtectedHeader, decodeJsonObjectPart } from '../../lib/jose-safe.js'
 import { StrictJsonError } from '../../lib/strict-json.js'
 import { findAgency, findKey } from '../agencies/agencies.repository.js'
-import { recordAuditEvent } from '../audit/audit.service.js'
+import { recordAuditEvent } from '../ledger/audit.service.js'
 import { signAccessToken } from './access-token.js'
 import {
   ASSERTION_CLOCK_SKEW_SECONDS,

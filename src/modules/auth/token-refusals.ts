@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
 import type { Database } from '../../db/types.js'
-import { recordAuditEvent } from '../audit/audit.service.js'
+import { recordAuditEvent } from '../ledger/audit.service.js'
 
 /**
  * The actor of a refusal whose assertion did not verify: whoever sent it is not known. The `iss` it

@@ -1,7 +1,9 @@
 import { type Kysely, sql } from 'kysely'
 import { executePrepared } from '../../db/create-db.js'
 import type { Database, DeliveryRow, InboxMessageRow } from '../../db/types.js'
-import { MESSAGE_COLUMNS, MESSAGE_JWS_JOIN } from '../inbox/inbox.repository.js'
+import { insertAuditRows } from '../ledger/audit.repository.js'
+import { MESSAGE_COLUMNS, MESSAGE_JWS_JOIN } from '../ledger/inbox.repository.js'
+import { WEBHOOK_JOB } from '../ledger/outbox.service.js'
 import type { DeliveredMove, DeliveredReferral } from '../referrals/referrals.repository.js'
 import { deliveredCtes } from '../referrals/referrals.repository.js'
 import type { DeliveryStatus } from './deliveries.core.js'
@@ -91,10 +93,12 @@ export async function recordWebhookSuccess(
       returning id
     ),
     audit as (
-      insert into audit_events (actor, action, target_type, target_id, referral_id, outcome, details)
-      select 'system', 'webhook.delivered', 'inbox_message', message_id::text, referral_id, 'success',
-        jsonb_build_object('agencyId', agency_id, 'attempts', attempts, 'httpStatus', ${success.httpStatus}::int)
-      from attempt
+      ${insertAuditRows(sql`
+        select 'system' as actor, 'webhook.delivered' as action, 'inbox_message' as target_type,
+          message_id::text as target_id, referral_id, null::text as request_id, 'success' as outcome,
+          jsonb_build_object('agencyId', agency_id, 'attempts', attempts, 'httpStatus', ${success.httpStatus}::int)
+            as details
+        from attempt`)}
     ),
     ${deliveredCtes(sql`select referral_id from attempt where ${success.referralMessage}::boolean`, move)}
     -- Read in this order so that rows are locked as an inbox confirmation locks them: the inbox
@@ -140,7 +144,6 @@ export async function requeueFailed(
   db: Kysely<Database>,
   filter: { agencyId: string; messageId?: string; afterId?: string; limit: number },
   by: DeliveryActor & { bulk: boolean },
-  webhook: { queue: string; jobName: string },
 ): Promise<DeliveryRow[]> {
   const { rows } = await sql<DeliveryRow>`
     with retried as (
@@ -158,16 +161,17 @@ export async function requeueFailed(
     ),
     scheduled as (
       insert into outbox (id, queue, job_name, payload)
-      select trm_uuid_v7(), ${webhook.queue}, ${webhook.jobName},
+      select trm_uuid_v7(), ${WEBHOOK_JOB.queue}, ${WEBHOOK_JOB.name},
         jsonb_build_object('messageId', message_id, 'retry', retries)
       from retried
     ),
     audit as (
-      insert into audit_events (actor, action, target_type, target_id, referral_id, request_id, outcome, details)
-      select ${by.actor}, 'webhook.retry_requested', 'inbox_message', message_id::text, referral_id,
-        ${by.requestId}, 'success',
-        jsonb_build_object('agencyId', agency_id, 'attempts', attempts, 'retries', retries, 'bulk', ${by.bulk}::boolean)
-      from retried
+      ${insertAuditRows(sql`
+        select ${by.actor}::text as actor, 'webhook.retry_requested' as action, 'inbox_message' as target_type,
+          message_id::text as target_id, referral_id, ${by.requestId}::text as request_id, 'success' as outcome,
+          jsonb_build_object('agencyId', agency_id, 'attempts', attempts, 'retries', retries,
+            'bulk', ${by.bulk}::boolean) as details
+        from retried`)}
     )
     select * from retried order by message_id
   `.execute(db)
@@ -195,11 +199,11 @@ export async function cancelUndeliverable(
       returning d.message_id, d.agency_id, d.referral_id, d.attempts, a.delivery_mode
     ),
     audit as (
-      insert into audit_events (actor, action, target_type, target_id, referral_id, request_id, outcome, details)
-      select ${by.actor}, 'webhook.cancelled', 'inbox_message', message_id::text, referral_id,
-        ${by.requestId}, 'success',
-        jsonb_build_object('agencyId', agency_id, 'attempts', attempts, 'deliveryMode', delivery_mode)
-      from cancelled
+      ${insertAuditRows(sql`
+        select ${by.actor}::text as actor, 'webhook.cancelled' as action, 'inbox_message' as target_type,
+          message_id::text as target_id, referral_id, ${by.requestId}::text as request_id, 'success' as outcome,
+          jsonb_build_object('agencyId', agency_id, 'attempts', attempts, 'deliveryMode', delivery_mode) as details
+        from cancelled`)}
     )
     select count(*) as cancelled from cancelled
   `.execute(db)

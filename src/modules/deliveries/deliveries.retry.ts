@@ -4,7 +4,7 @@ import { notifyAfterCommit, transact } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
 import { lockAgencyForShare } from '../agencies/agencies.repository.js'
-import { outboxChannel } from '../outbox/outbox.service.js'
+import { outboxChannel } from '../ledger/outbox.service.js'
 import { retryRefusal, webhookRefusal } from './deliveries.core.js'
 import * as repo from './deliveries.repository.js'
 import type { DeliveryRetryAll } from './deliveries.schemas.js'
@@ -23,9 +23,6 @@ export interface RetryCaller {
   scopes: readonly string[]
   requestId: string
 }
-
-/** The job a retry schedules: the same queue and name as a delivery's first one. */
-const WEBHOOK_JOB = { queue: 'webhooks', jobName: 'deliver' }
 
 /** Deliveries retried per transaction by the bulk form: a long transaction holds back every inbox. */
 const RETRY_BATCH = 500
@@ -64,7 +61,6 @@ export async function retryDelivery(
       trx,
       { agencyId: agency.id, messageId, limit: 1 },
       { actor: caller.agencyId, requestId: caller.requestId, bulk: false },
-      WEBHOOK_JOB,
     )
     await notifyAfterCommit(trx, outboxChannel(deps.config.databaseSchema), '')
     return toDeliveryView(retried!)
@@ -108,7 +104,6 @@ export async function retryFailedDeliveries(
         trx,
         { agencyId, ...(afterId !== undefined ? { afterId } : {}), limit },
         { actor: caller.agencyId, requestId: caller.requestId, bulk: true },
-        WEBHOOK_JOB,
       )
       if (rows.length > 0) await notifyAfterCommit(trx, outboxChannel(deps.config.databaseSchema), '')
       return rows

@@ -4,7 +4,7 @@ import { transact } from '../../db/after-commit.js'
 import type { Database, DeliveryRow } from '../../db/types.js'
 import { decodeCursor, encodeCursor, isIdCursor } from '../../lib/cursor.js'
 import { deliveredMove, notifyDelivered } from '../acknowledgements/delivered.js'
-import { recordAuditEvent } from '../audit/audit.service.js'
+import { recordAuditEvent } from '../ledger/audit.service.js'
 import * as repo from './deliveries.repository.js'
 
 export interface DeliveryView {

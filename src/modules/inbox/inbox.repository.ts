@@ -1,89 +1,18 @@
 import { type Kysely, sql } from 'kysely'
 import { executePrepared } from '../../db/create-db.js'
-import type { Database, InboxMessageRow, NewInboxMessageRow } from '../../db/types.js'
+import type { Database, InboxMessageRow } from '../../db/types.js'
+import { insertAuditRows } from '../ledger/audit.repository.js'
+import { INBOX_COLUMNS, MESSAGE_COLUMNS, MESSAGE_JWS_JOIN } from '../ledger/inbox.repository.js'
 import {
   type DeliveredMove,
   type DeliveredReferral,
   deliveredCtes,
 } from '../referrals/referrals.repository.js'
 
-export interface NewInboxMessage {
-  id: string
-  agencyId: string
-  type: 'referral' | 'acknowledgement' | 'status' | 'escalation' | 'erasure'
-  referralId: string
-  acknowledgementId?: string
-  body?: Record<string, unknown>
-}
-
-/**
- * Appends a message to an agency's inbox. Its order is (txid, seq): readers see it once every older
- * transaction has finished (see migrations/2026-11-22-07), so no lock is held for the recipient.
- */
-export async function appendInboxMessage(db: Kysely<Database>, message: NewInboxMessage): Promise<void> {
-  await db.insertInto('inbox_messages').values(inboxMessageRow(message)).execute()
-}
-
-export function inboxMessageRow(message: NewInboxMessage): NewInboxMessageRow {
-  return {
-    agency_id: message.agencyId,
-    id: message.id,
-    type: message.type,
-    referral_id: message.referralId,
-    acknowledgement_id: message.acknowledgementId ?? null,
-    body: message.body ? JSON.stringify(message.body) : null,
-  }
-}
-
-export async function insertDelivery(
-  db: Kysely<Database>,
-  row: { message_id: string; agency_id: string; referral_id: string },
-): Promise<void> {
-  await db.insertInto('deliveries').values(row).execute()
-}
-
 export interface InboxPosition {
   txid: string
   seq: number
 }
-
-const COLUMNS = [
-  'agency_id',
-  'seq',
-  'txid',
-  'id',
-  'type',
-  'referral_id',
-  'acknowledgement_id',
-  'jws',
-  'body',
-  'created_at',
-  'confirmed_at',
-] as const
-
-/** Named, not `*`: a prepared statement's result must not change when a migration adds a column. */
-const INBOX_COLUMNS = sql.join(COLUMNS.map((column) => sql.ref(column)))
-
-/**
- * An inbox message's columns from `inbox_messages m` left-joined by {@link MESSAGE_JWS_JOIN}. A
- * message stores no copy of a signed document (it would double what a submission writes, and leave
- * a copy in a hot table that erasure cannot rewrite): a referral message's `jws` is its referral's,
- * an acknowledgement message's its acknowledgement's, so erasing them erases it here too.
- */
-export const MESSAGE_COLUMNS = sql.join(
-  COLUMNS.map((column) =>
-    column === 'jws'
-      ? sql`coalesce(message_referral.jws, message_acknowledgement.jws) as jws`
-      : sql.ref(`m.${column}`),
-  ),
-)
-
-/** Joins the payload whose JWS a message shows (see {@link MESSAGE_COLUMNS}). */
-export const MESSAGE_JWS_JOIN = sql`left join referral_payloads message_referral
-    on m.type = 'referral' and message_referral.referral_id = m.referral_id
-  left join acknowledgement_payloads message_acknowledgement
-    on m.type = 'acknowledgement' and message_acknowledgement.referral_id = m.referral_id
-      and message_acknowledgement.acknowledgement_id = m.acknowledgement_id`
 
 /**
  * Messages below the horizon of running transactions, in (txid, seq) order: a final, stable order.
@@ -114,11 +43,14 @@ export async function listMessages(
         audit
           ? sql`,
       read_audit as (
-        insert into audit_events (actor, action, target_type, target_id, request_id, outcome, details)
-        select ${agencyId}, 'inbox.read', 'inbox', ${agencyId}, ${audit.requestId}, 'success',
-          jsonb_build_object('count', count(*), 'lastMessageId', (array_agg(id order by txid desc, seq desc))[1])
-        from found where readable
-        having count(*) > 0
+        ${insertAuditRows(sql`
+          select ${agencyId}::text as actor, 'inbox.read' as action, 'inbox' as target_type,
+            ${agencyId}::text as target_id, null::uuid as referral_id, ${audit.requestId}::text as request_id,
+            'success' as outcome,
+            jsonb_build_object('count', count(*), 'lastMessageId', (array_agg(id order by txid desc, seq desc))[1])
+              as details
+          from found where readable
+          having count(*) > 0`)}
       )`
           : sql``
       }
@@ -152,10 +84,11 @@ export async function confirmThrough(
       ),
       ${deliveredCtes(sql`select referral_id from confirmed where type = 'referral'`, move)},
       confirm_audit as (
-        insert into audit_events (actor, action, target_type, target_id, request_id, outcome, details)
-        select ${agencyId}, 'inbox.confirmed', 'inbox', ${agencyId}, ${requestId}, 'success',
-          jsonb_build_object('count', count(*), 'through', ${cursor}::text)
-        from confirmed having count(*) > 0
+        ${insertAuditRows(sql`
+          select ${agencyId}::text as actor, 'inbox.confirmed' as action, 'inbox' as target_type,
+            ${agencyId}::text as target_id, null::uuid as referral_id, ${requestId}::text as request_id,
+            'success' as outcome, jsonb_build_object('count', count(*), 'through', ${cursor}::text) as details
+          from confirmed having count(*) > 0`)}
       )
       select (select count(*) from confirmed) as confirmed,
         coalesce((select json_agg(d) from delivered d), '[]') as delivered

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import type { AcknowledgementRow, Database, ReferralRow } from '../../db/types.js'
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js'
 import { HubError } from '../../lib/errors.js'
-import { recordAuditEvent } from '../audit/audit.service.js'
+import { recordAuditEvent } from '../ledger/audit.service.js'
 import * as repo from './referrals.repository.js'
 
 export interface AcknowledgementView {

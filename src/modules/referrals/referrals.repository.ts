@@ -1,5 +1,7 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Database } from '../../db/types.js'
+import { insertAuditRows } from '../ledger/audit.repository.js'
+import { pushDeliveryCtes } from '../ledger/inbox.repository.js'
 import { MAX_LINKED_REFERRALS } from './referrals.schemas.js'
 
 /** How referrals move to `delivered`: which states allow it, and what is recorded. */
@@ -9,7 +11,6 @@ export interface DeliveredMove {
   requestId: string | null
   auditDetails: string
   statusBody: string
-  webhook: { queue: string; jobName: string }
 }
 
 /**
@@ -24,31 +25,27 @@ export function deliveredCtes(source: RawBuilder<unknown>, move: DeliveredMove) 
     moved as (
       update referrals r set status = 'delivered', updated_at = now()
       where r.id in (${source}) and r.status = any (${move.from as string[]}::text[])
-      returning r.id, r.sender_id, r.recipient_id, trm_uuid_v7() as message_id, trm_uuid_v7() as webhook_id
+      returning r.id, r.sender_id, r.recipient_id
     ),
     moved_audit as (
-      insert into audit_events (actor, action, target_type, target_id, referral_id, request_id, outcome, details)
-      select ${move.via === 'inbox' ? sql`recipient_id::text` : sql`'system'`}, 'referral.delivered', 'referral',
-        id::text, id, ${move.requestId}, 'success', ${move.auditDetails}::jsonb
-      from moved
+      ${insertAuditRows(sql`
+        select ${move.via === 'inbox' ? sql`recipient_id::text` : sql`'system'`} as actor,
+          'referral.delivered' as action, 'referral' as target_type, id::text as target_id,
+          id as referral_id, ${move.requestId}::text as request_id, 'success' as outcome,
+          ${move.auditDetails}::jsonb as details
+        from moved`)}
     ),
     moved_message as (
       insert into inbox_messages (id, agency_id, type, referral_id, body)
-      select message_id, sender_id, 'status', id, ${move.statusBody}::jsonb from moved
+      select trm_uuid_v7(), sender_id, 'status', id, ${move.statusBody}::jsonb from moved
+      returning id as message_id, agency_id, referral_id
     ),
-    moved_delivery as (
-      insert into deliveries (message_id, agency_id, referral_id)
-      select m.message_id, m.sender_id, m.id from moved m
-      join agencies a on a.id = m.sender_id and a.delivery_mode = 'push'
-      returning message_id
-    ),
-    moved_webhook as (
-      insert into outbox (id, queue, job_name, payload)
-      select m.webhook_id, ${move.webhook.queue}, ${move.webhook.jobName}, jsonb_build_object('messageId', m.message_id)
-      from moved m join moved_delivery d on d.message_id = m.message_id
-    ),
+    ${pushDeliveryCtes('moved', 'moved_message')},
     delivered as (
-      select m.id, m.sender_id, exists (select from moved_delivery d where d.message_id = m.message_id) as push
+      select m.id, m.sender_id, exists (
+        select from moved_message mm join moved_delivery d on d.message_id = mm.message_id
+        where mm.referral_id = m.id
+      ) as push
       from moved m
     )`
 }

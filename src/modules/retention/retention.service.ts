@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
 import type { Database } from '../../db/types.js'
-import { recordAuditEvent } from '../audit/audit.service.js'
+import { recordAuditEvent } from '../ledger/audit.service.js'
 import { lockReferral } from '../referrals/referrals.repository.js'
 import { listExpired, purgePayloads } from './retention.repository.js'
 

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { Database } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
-import { recordAuditEvent } from '../audit/audit.service.js'
+import { recordAuditEvent } from '../ledger/audit.service.js'
 import { suppressOneWay, suppressTwoWay } from './stats.core.js'
 import {
   type Dimension,

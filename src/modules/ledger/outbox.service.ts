@@ -5,6 +5,12 @@ import type { QueueName } from '../../jobs/queues.js'
 import { newId } from '../../lib/ids.js'
 import { insertOutbox } from './outbox.repository.js'
 
+/** The job that pushes one inbox message to its agency's webhook (jobs/webhooks.ts). */
+export const WEBHOOK_JOB = { queue: 'webhooks', name: 'deliver' } as const satisfies {
+  queue: QueueName
+  name: string
+}
+
 /** The NOTIFY channel that wakes the relay; per schema, so isolated test schemas do not wake each other. */
 export const outboxChannel = (schema: string | undefined) => `trm_outbox_${schema ?? 'public'}`
 
