@@ -1,4 +1,5 @@
-import { importJWK, type JWK, SignJWT } from 'jose'
+import { SignJWT } from 'jose'
+import { type SigningKey, signingCryptoKey } from './documents.js'
 
 /**
  * An RFC 7523 client assertion for `POST /v1/oauth/token`: iss = sub = the agency id, aud = the token
@@ -6,12 +7,12 @@ import { importJWK, type JWK, SignJWT } from 'jose'
  */
 export async function createClientAssertion(
   agencyId: string,
-  signingKey: JWK & { kid: string; alg: string },
+  signingKey: SigningKey,
   audience: string,
   options: { lifetimeSeconds?: number; now?: Date } = {},
 ): Promise<string> {
   const iat = Math.floor((options.now ?? new Date()).getTime() / 1000)
-  const key = await importJWK(signingKey, signingKey.alg)
+  const key = await signingCryptoKey(signingKey)
   return new SignJWT({})
     .setProtectedHeader({ alg: signingKey.alg, kid: signingKey.kid, typ: 'JWT' })
     .setIssuer(agencyId)

@@ -1,7 +1,7 @@
-import { createHmac } from 'node:crypto'
 import {
   CompactEncrypt,
   CompactSign,
+  type CryptoKey,
   compactDecrypt,
   compactVerify,
   createLocalJWKSet,
@@ -16,20 +16,36 @@ export {
 
 type PrivateSigningJwk = JWK & { kid: string; alg: string }
 
-async function sign(payload: unknown, privateJwk: PrivateSigningJwk, typ: string): Promise<string> {
-  const key = await importJWK(privateJwk, privateJwk.alg)
+/**
+ * A signing key already imported, e.g. a non-extractable WebCrypto key kept in a browser's IndexedDB
+ * (the console), with the kid and alg of its registered public JWK.
+ */
+export interface ImportedSigningKey {
+  key: CryptoKey
+  kid: string
+  alg: string
+}
+
+export type SigningKey = PrivateSigningJwk | ImportedSigningKey
+
+/** The key to sign with: imported from the JWK, or the CryptoKey as given. */
+export const signingCryptoKey = (signingKey: SigningKey) =>
+  'key' in signingKey ? signingKey.key : importJWK(signingKey, signingKey.alg)
+
+async function sign(payload: unknown, signingKey: SigningKey, typ: string): Promise<string> {
+  const key = await signingCryptoKey(signingKey)
   return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-    .setProtectedHeader({ alg: privateJwk.alg, kid: privateJwk.kid, typ })
+    .setProtectedHeader({ alg: signingKey.alg, kid: signingKey.kid, typ })
     .sign(key)
 }
 
 /** Signs a referral document as a compact JWS (`typ: trm-referral+json`) for `POST /v1/referrals`. */
-export const signReferral = (document: unknown, privateJwk: PrivateSigningJwk) =>
-  sign(document, privateJwk, 'trm-referral+json')
+export const signReferral = (document: unknown, signingKey: SigningKey) =>
+  sign(document, signingKey, 'trm-referral+json')
 
 /** Signs an acknowledgement (`typ: trm-ack+json`) for `POST /v1/referrals/{id}/acknowledgements`. */
-export const signAcknowledgement = (acknowledgement: unknown, privateJwk: PrivateSigningJwk) =>
-  sign(acknowledgement, privateJwk, 'trm-ack+json')
+export const signAcknowledgement = (acknowledgement: unknown, signingKey: SigningKey) =>
+  sign(acknowledgement, signingKey, 'trm-ack+json')
 
 /**
  * Encrypts identifying details to the recipient's `enc` key (ECDH-ES+A256KW, A256GCM) as a compact JWE
@@ -45,9 +61,12 @@ export async function encryptSensitive(
     .encrypt(key)
 }
 
-/** Opens a `sensitive` JWE with the recipient's private encryption key. */
-export async function decryptSensitive<T = unknown>(jwe: string, privateJwk: JWK): Promise<T> {
-  const key = await importJWK({ ...privateJwk, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW')
+/** Opens a `sensitive` JWE with the recipient's private encryption key (a JWK, or a CryptoKey for ECDH). */
+export async function decryptSensitive<T = unknown>(jwe: string, privateKey: JWK | CryptoKey): Promise<T> {
+  // A JWK has a kty; a CryptoKey has none.
+  const key = !('kty' in privateKey)
+    ? privateKey
+    : await importJWK({ ...privateKey, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW')
   const { plaintext } = await compactDecrypt(jwe, key, {
     keyManagementAlgorithms: ['ECDH-ES+A256KW'],
     contentEncryptionAlgorithms: ['A256GCM'],
@@ -78,38 +97,4 @@ export async function verifyAgencySignature(jws: string, agencyJwks: { keys: JWK
   const active = { keys: agencyJwks.keys.filter((k) => k.use === 'sig') }
   const { payload } = await compactVerify(jws, createLocalJWKSet(active), { algorithms: ['ES256', 'EdDSA'] })
   return JSON.parse(new TextDecoder().decode(payload))
-}
-
-export interface LinkageAttributes {
-  givenName: string
-  familyName: string
-  /** ISO 8601 date, YYYY-MM-DD */
-  dateOfBirth: string
-  sex: string
-}
-
-/** The normalisation every member applies before hashing: NFKD, diacritics and case folded, whitespace collapsed. */
-export function normaliseLinkageText(value: string): string {
-  return value
-    .normalize('NFKD')
-    .replace(/\p{M}+/gu, '')
-    .toLocaleLowerCase('und')
-    .replace(/\s+/gu, ' ')
-    .trim()
-}
-
-/**
- * The linkage token: HMAC-SHA-256, keyed with the network key shared among member agencies (never
- * with the hub), over `given|family|YYYY-MM-DD|sex` after normalisation; base64url. Two agencies
- * that met the same person compute the same token; the hub sees only the token.
- */
-export function computeLinkageToken(attributes: LinkageAttributes, networkKey: Uint8Array | string): string {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(attributes.dateOfBirth)) throw new Error('dateOfBirth must be YYYY-MM-DD')
-  const message = [
-    normaliseLinkageText(attributes.givenName),
-    normaliseLinkageText(attributes.familyName),
-    attributes.dateOfBirth,
-    normaliseLinkageText(attributes.sex),
-  ].join('|')
-  return createHmac('sha256', networkKey).update(message, 'utf8').digest('base64url')
 }

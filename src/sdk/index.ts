@@ -1,13 +1,12 @@
 // What an agency's own system needs to talk to the hub.
 export { createClientAssertion } from './client-assertion.js'
 export {
-  computeLinkageToken,
   decryptSensitive,
   encryptSensitive,
-  type LinkageAttributes,
-  normaliseLinkageText,
+  type ImportedSigningKey,
   type ReferralDocument,
   ReferralDocumentSchema,
+  type SigningKey,
   signAcknowledgement,
   signReferral,
   verifyAgencySignature,
@@ -15,4 +14,5 @@ export {
 } from './documents.js'
 export { HubClient, type HubClientOptions, HubRequestError } from './hub-client.js'
 export { type AgencyKeys, generateAgencyKeys, type SigningAlg } from './keys.js'
+export { computeLinkageToken, type LinkageAttributes, normaliseLinkageText } from './linkage.js'
 export { type InboxItem, verifyWebhook } from './webhooks.js'
