@@ -30,6 +30,7 @@ import {
 import { statsRoutes } from './modules/stats/stats.routes.js'
 import { STATS_SCHEMAS } from './modules/stats/stats.schemas.js'
 import authPlugin from './plugins/auth.js'
+import consolePlugin from './plugins/console.js'
 import dbPlugin from './plugins/db.js'
 import errorsPlugin, { answerFrameworkError, clientErrorHandler } from './plugins/errors.js'
 import inboxWakeupsPlugin from './plugins/inbox-wakeups.js'
@@ -141,5 +142,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(statsRoutes)
   await app.register(deliveriesRoutes)
   await app.register(auditRoutes)
+  await app.register(consolePlugin)
   return app
 }

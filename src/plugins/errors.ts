@@ -165,7 +165,8 @@ export default fp(
     app.setNotFoundHandler((request, reply) => {
       const path = request.url.split('?')[0] ?? '/'
       const allowed = allowedMethods(path)
-      if (allowed.length > 0) {
+      // A route of this very method that found nothing (a static file absent) is a plain 404.
+      if (allowed.length > 0 && !allowed.includes(request.method)) {
         return sendProblem(
           reply,
           'TRM_METHOD_NOT_ALLOWED',

@@ -1,11 +1,12 @@
-import type { JWK } from 'jose'
 import { createClientAssertion } from './client-assertion.js'
+import type { SigningKey } from './documents.js'
 
 export interface HubClientOptions {
   /** The hub's base URL, e.g. https://hub.example.eu */
   baseUrl: string
   agencyId: string
-  signingKey: JWK & { kid: string; alg: string }
+  /** The private JWK, or an already imported key (the console's non-extractable CryptoKey). */
+  signingKey: SigningKey
   /** The token endpoint the assertion names as audience; read from the hub's RFC 8414 metadata when absent. */
   tokenAudience?: string
   scope?: string
