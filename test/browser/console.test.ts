@@ -167,14 +167,14 @@ t.test(
         await page.getByRole('link', { name: 'New referral' }).click()
         await page.getByRole('heading', { name: 'New referral' }).waitFor()
         await page.getByRole('radio', { name: "To a country's national contact point" }).check()
-        await page.getByLabel('Country', { exact: true }).selectOption('DE')
+        await page.getByRole('combobox', { name: 'Country', exact: true }).selectOption('DE')
         t.match(
           await page.locator('#recipient-country-hint').textContent(),
           /Fictional National Contact Point/,
         )
 
         await page.getByRole('radio', { name: 'Urgent', exact: true }).check()
-        await page.getByLabel('Stage', { exact: true }).selectOption('first_assistance')
+        await page.getByRole('combobox', { name: 'Stage', exact: true }).selectOption('first_assistance')
         await page.getByRole('radio', { name: 'Presumed victim' }).check()
         await page.getByRole('radio', { name: 'Female' }).check()
         await page.getByRole('combobox', { name: 'Add a country to Citizenship' }).selectOption('RO')
@@ -186,7 +186,7 @@ t.test(
           .getByRole('combobox', { name: 'Add a country to Countries where it happened' })
           .selectOption('DE')
         await page.getByRole('button', { name: 'Add a country to Countries where it happened' }).click()
-        await page.getByLabel('Identified in', { exact: true }).selectOption('DE')
+        await page.getByRole('combobox', { name: 'Identified in', exact: true }).selectOption('DE')
         await page.getByRole('checkbox', { name: 'Accommodation' }).check()
         await page.getByRole('checkbox', { name: 'Medical care' }).check()
         await page.getByRole('radio', { name: 'Given', exact: true }).check()
@@ -194,7 +194,7 @@ t.test(
         for (const [field, text] of Object.entries(IDENTIFYING)) await page.locator(`#s-${field}`).fill(text)
 
         // A child: the minor flag is set and locked, and consent not given by a guardian is refused here.
-        await page.getByLabel('Age group', { exact: true }).selectOption('9-17')
+        await page.getByRole('combobox', { name: 'Age group', exact: true }).selectOption('9-17')
         const minor = page.getByRole('checkbox', { name: 'Minor (also when age is disputed)' })
         t.ok(await minor.isChecked(), 'age 9–17 sets the minor flag')
         t.ok(await minor.isDisabled(), 'and locks it (presumption of minority)')
@@ -204,7 +204,7 @@ t.test(
         t.match(await summary.textContent(), /A minor's consent must be given by a guardian/)
         await axe(page, 'the new-referral form with its errors shown')
 
-        await page.getByLabel('Age group', { exact: true }).selectOption('18-20')
+        await page.getByRole('combobox', { name: 'Age group', exact: true }).selectOption('18-20')
         t.notOk(await minor.isChecked(), 'an adult age group releases the flag')
         await screenshot(page, 'console-new-referral')
         const posted = page.waitForRequest(
@@ -243,7 +243,7 @@ t.test(
       await axe(page, 'the inbox')
 
       await row.getByRole('link', { name: reference! }).click()
-      await page.getByRole('heading', { name: /Referral/ }).waitFor()
+      await page.locator('main h1').filter({ hasText: reference! }).waitFor()
       await page.getByTestId('identifying').waitFor()
       for (const id of ['check-signature', 'check-receipt', 'check-decrypted']) {
         t.equal(await page.getByTestId(id).getAttribute('data-state'), 'ok', `${id}: verified`)

@@ -31,8 +31,32 @@ export const FILLED_BY_CONSOLE = new Set([
   'consent.recordedAt',
 ])
 
-/** The order a case worker fills a referral in; anything the schema adds later comes after. */
-const ORDER = ['urgency', 'stage', 'victim', 'exploitation', 'needs', 'consent', 'handling']
+/**
+ * The order a case worker fills a referral in, by member name at any depth (the schema lists members
+ * alphabetically); anything the schema adds later comes after, alphabetically.
+ */
+const ORDER = [
+  'urgency',
+  'stage',
+  'victim',
+  'exploitation',
+  'needs',
+  'consent',
+  'handling',
+  'status',
+  'ageGroup',
+  'minor',
+  'gender',
+  'citizenship',
+  'languages',
+  'reference',
+  'forms',
+  'countries',
+  'identifiedIn',
+  'recruitment',
+  'scope',
+  'byGuardian',
+]
 
 export function fieldKind(schema: JsonSchema): FieldKind {
   if (schema.type === 'object' && schema.properties) {

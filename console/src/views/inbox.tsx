@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from 'preact/hooks'
 import { useI18n } from '../i18n.js'
+import { codeName } from '../lib/codes.js'
 import type { Hub, InboxItem, ReferralSummary } from '../lib/hub.js'
 import { ErrorMessage, Loading, useDates } from './common.js'
 
@@ -110,7 +111,7 @@ function ReferralList(props: {
   direction: 'received' | 'sent'
   date: (iso: string | null | undefined) => string
 }) {
-  const { t } = useI18n()
+  const { t, language } = useI18n()
   const id = `list-${props.direction}`
   return (
     <section class="card" aria-labelledby={id}>
@@ -151,7 +152,7 @@ function ReferralList(props: {
                   </div>
                   <div>
                     <dt>{t(props.direction === 'received' ? 'referral.from' : 'referral.to')}</dt>
-                    <dd>{other.country}</dd>
+                    <dd>{codeName('region', other.country, language)}</dd>
                   </div>
                   <div>
                     <dt>{t('field.stage')}</dt>

@@ -72,7 +72,11 @@ function Field(props: { schema: JsonSchema; path: string[]; required: boolean; s
       )}
     </>
   )
-  const aria = { 'aria-describedby': describedBy, 'aria-invalid': error ? true : undefined }
+  const aria = {
+    'aria-describedby': describedBy,
+    'aria-invalid': error ? true : undefined,
+    'aria-required': props.required ? true : undefined,
+  }
   const groupAria = { 'aria-describedby': describedBy }
 
   switch (field.kind) {
@@ -89,7 +93,7 @@ function Field(props: { schema: JsonSchema; path: string[]; required: boolean; s
           <fieldset class="choices" id={id} {...groupAria}>
             <legend>
               {label}
-              {props.required && <RequiredMark />}
+              {props.required && <RequiredMark group />}
             </legend>
             {field.values.map((option) => (
               <label key={option} class="choice">
@@ -135,7 +139,7 @@ function Field(props: { schema: JsonSchema; path: string[]; required: boolean; s
         <fieldset class="choices" id={id} {...groupAria}>
           <legend>
             {label}
-            {field.minItems > 0 && <RequiredMark />}
+            {field.minItems > 0 && <RequiredMark group />}
           </legend>
           <div class="checkbox-grid">
             {field.values.map((option) => (
@@ -169,7 +173,8 @@ function Field(props: { schema: JsonSchema; path: string[]; required: boolean; s
               checked={value === true}
               disabled={lockedBecause !== undefined}
               onChange={(event) => set(event.currentTarget.checked)}
-              {...aria}
+              aria-describedby={describedBy}
+              aria-invalid={error ? true : undefined}
             />
             {label}
           </label>
@@ -239,12 +244,13 @@ function Field(props: { schema: JsonSchema; path: string[]; required: boolean; s
   }
 }
 
-function RequiredMark() {
+/** The asterisk is for the eye; controls say `required` themselves, groups say it in words. */
+function RequiredMark(props: { group?: boolean }) {
   const { t } = useI18n()
   return (
     <span class="required">
-      {' '}
-      <abbr title={t('form.requiredMark')}>*</abbr>
+      <span aria-hidden="true"> *</span>
+      {props.group && <span class="visually-hidden"> ({t('form.requiredMark')})</span>}
     </span>
   )
 }
@@ -269,7 +275,7 @@ function CodePicker(props: {
     <fieldset class="choices" id={props.id} {...props.aria}>
       <legend>
         {props.label}
-        {props.field.minItems > 0 && <RequiredMark />}
+        {props.field.minItems > 0 && <RequiredMark group />}
       </legend>
       {props.chosen.length > 0 && (
         <ul class="chips">
