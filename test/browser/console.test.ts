@@ -250,7 +250,11 @@ t.test(
       }
       const details = (await page.getByTestId('identifying').textContent()) ?? ''
       for (const text of Object.values(IDENTIFYING)) t.ok(details.includes(text), `decrypted: ${text}`)
-      t.match(await page.locator('.document').last().textContent(), /Forced labour/)
+      t.match(
+        await page.getByRole('region', { name: 'Referral details' }).textContent(),
+        /Forced labour.*First assistance|First assistance.*Forced labour/,
+        'the clear part of the document, labelled',
+      )
       await screenshot(page, 'console-referral')
       await axe(page, 'the referral')
 
@@ -319,7 +323,7 @@ t.test(
         await page
           .getByRole('combobox', { name: /Language|Limba|Sprache|Мова|Lingua|Langue|Idioma/ })
           .selectOption(language)
-        await page.waitForFunction(`document.documentElement.lang === ${JSON.stringify(language)}`)
+        await page.locator(`html[lang="${language}"]`).waitFor({ state: 'attached' })
         const heading = (await page.locator('main h1').textContent()) ?? ''
         seen.set(
           language,
