@@ -90,8 +90,8 @@ t.test(
         encryption: path.join(dir, 'encryption.private.jwk.json'),
       }
     }
-    const ngo = await register('Fictional Shelter Association (RO)', 'RO', 'ngo', false)
-    const ncp = await register('Fictional National Contact Point (DE)', 'DE', 'national_agency', true)
+    const ngo = await register('Fictional Shelter Association', 'RO', 'ngo', false)
+    const ncp = await register('Fictional National Contact Point', 'DE', 'national_agency', true)
 
     const browser = await launchChromium(chromiumFound.path)
     t.teardown(() => browser.close())
@@ -255,7 +255,6 @@ t.test(
         /Forced labour.*First assistance|First assistance.*Forced labour/,
         'the clear part of the document, labelled',
       )
-      await screenshot(page, 'console-referral')
       await axe(page, 'the referral')
 
       const answer = async (type: 'Received' | 'Accepted') => {
@@ -275,6 +274,7 @@ t.test(
         1,
         'receipt of the answer verified',
       )
+      await screenshot(page, 'console-referral')
 
       await seal(app)
       await page.getByRole('link', { name: 'Audit trail of this referral' }).click()

@@ -42,7 +42,11 @@ export function Inbox(props: { hub: Hub }) {
         if (stop.signal.aborted) return
         const last = page.items.at(-1)
         if (last) {
-          setMessages((shown) => [...page.items.slice().reverse(), ...shown].slice(0, 50))
+          // A message seen before (its confirmation failed, so it came again) is listed once.
+          setMessages((shown) => {
+            const fresh = page.items.filter((item) => !shown.some((seen) => seen.id === item.id))
+            return [...fresh.reverse(), ...shown].slice(0, 50)
+          })
           await hub.confirm(last.cursor)
           await refresh()
         }
