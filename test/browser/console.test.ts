@@ -206,6 +206,8 @@ t.test(
 
         await page.getByRole('combobox', { name: 'Age group', exact: true }).selectOption('18-20')
         t.notOk(await minor.isChecked(), 'an adult age group releases the flag')
+        await summary.waitFor({ state: 'detached' })
+        t.pass('and the fault shown disappears once fixed')
         await screenshot(page, 'console-new-referral')
         const posted = page.waitForRequest(
           (request) => request.url().endsWith('/v1/referrals') && request.method() === 'POST',

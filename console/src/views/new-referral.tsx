@@ -52,7 +52,10 @@ export function NewReferral(props: { hub: Hub }) {
   const [value, setValue] = useState<FormValue>({})
   const [routing, setRouting] = useState<Routing>({ by: 'agency', agencyId: '' })
   const [details, setDetails] = useState<SensitiveDetails>({})
-  const [errors, setErrors] = useState(new Map<string, string>())
+  /** Once a send was tried, the form is checked again at every change, so fixed faults disappear. */
+  const [attempted, setAttempted] = useState(false)
+  /** Fields the hub itself refused, until the next change. */
+  const [refused, setRefused] = useState(new Map<string, string>())
   const [error, setError] = useState<unknown>()
   const [busy, setBusy] = useState(false)
   const [submitted, setSubmitted] = useState<Submitted | undefined>()
@@ -73,27 +76,39 @@ export function NewReferral(props: { hub: Hub }) {
       ? others.find((agency) => agency.id === routing.agencyId)
       : contactPoints.find((agency) => agency.country === routing.country)
 
+  const identifying = Object.fromEntries(Object.entries(details).filter(([, text]) => text?.trim()))
+  const encryptTo = recipient && activeEncryptionKey(recipient)
+
+  function validate(): Map<string, string> {
+    if (!schema) return new Map()
+    const found = missingFields(schema, ruled.value)
+    if (!recipient) found.set('/recipient', 'form.chooseRecipient')
+    const rule = recipient && consentProblem(ruled.value as never, recipient.kind)
+    if (rule) found.set(rule.pointer, rule.messageKey)
+    if (Object.keys(identifying).length > 0 && recipient && !encryptTo) {
+      found.set('/sensitive', 'form.recipientCannotDecrypt')
+    }
+    return found
+  }
+  const errors = new Map([...(attempted ? validate() : []), ...refused])
+
   const state: FieldState = {
     value: ruled.value,
     locked: ruled.locked,
     errors,
-    onChange: (path, next) => setValue((current) => setIn(current, path, next)),
+    onChange: (path, next) => {
+      setRefused(new Map())
+      setValue((current) => setIn(current, path, next))
+    },
   }
 
   async function submit(event: SubmitEvent) {
     event.preventDefault()
     if (!schema) return
     setError(undefined)
-    const found = missingFields(schema, ruled.value)
-    if (!recipient) found.set('/recipient', 'form.chooseRecipient')
-    const rule = recipient && consentProblem(ruled.value as never, recipient.kind)
-    if (rule) found.set(rule.pointer, rule.messageKey)
-    const identifying = Object.fromEntries(Object.entries(details).filter(([, text]) => text?.trim()))
-    const encryptTo = recipient && activeEncryptionKey(recipient)
-    if (Object.keys(identifying).length > 0 && recipient && !encryptTo) {
-      found.set('/sensitive', 'form.recipientCannotDecrypt')
-    }
-    setErrors(found)
+    setRefused(new Map())
+    setAttempted(true)
+    const found = validate()
     if (found.size > 0) {
       requestAnimationFrame(() => document.getElementById('form-errors')?.focus())
       return
@@ -117,13 +132,14 @@ export function NewReferral(props: { hub: Hub }) {
       const result = await hub.submitReferral(jws)
       const receipt = await verifyReceiptOf(result.receipt, jws, result.id, await hub.hubJwks())
       setSubmitted({ id: result.id, victimReference: result.victimReference, status: result.status, receipt })
+      setAttempted(false)
       setDetails({})
       setValue(emptyValue(schema) as FormValue)
       requestAnimationFrame(() => document.getElementById('submitted')?.focus())
     } catch (caught) {
       setError(caught)
       if (caught instanceof ApiError && caught.problem?.errors) {
-        setErrors(
+        setRefused(
           new Map(
             caught.problem.errors.map((fault) => [
               fault.pointer.replace(/^\/jws\/payload/, ''),
