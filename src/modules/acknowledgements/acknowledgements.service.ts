@@ -120,7 +120,7 @@ export async function submitAcknowledgement(
     checkSensitive(document.sensitive, await listKeys(deps.db, [otherParty]))
 
   try {
-    return await transact(deps.db, async (trx) => {
+    return await transact(deps.db, async (trx, afterCommit) => {
       const current = await lockReferral(trx, referralId)
       if (!current) throw notFound()
       const raced = await findAcknowledgement(trx, document.id)
@@ -189,7 +189,7 @@ export async function submitAcknowledgement(
         outcome: 'success',
         details: { type: row.type, from, to: outcome.to, payloadSha256: row.payload_sha256 },
       })
-      await deliverToInbox(trx, deps.config, {
+      await deliverToInbox(trx, afterCommit, deps.config, {
         agencyId: otherParty,
         type: 'acknowledgement',
         referralId,

@@ -32,7 +32,7 @@ export async function escalateIfOverdue(deps: DeadlineDeps, referralId: string):
   if (!(AWAITING_RECEIPT as readonly string[]).includes(current.status)) return { outcome: 'nothing' }
   if (current.ack_due_at > now) return { outcome: 'not-due', dueAt: current.ack_due_at }
 
-  return transact(deps.db, async (trx) => {
+  return transact(deps.db, async (trx, afterCommit) => {
     const row = await markEscalated(trx, referralId, now)
     if (!row) return { outcome: 'nothing' as const }
     const ncp = await findNationalContactPoint(trx, row.recipient_country)
@@ -40,7 +40,7 @@ export async function escalateIfOverdue(deps: DeadlineDeps, referralId: string):
     if (ncp && ncp.status === 'active' && !notified.includes(ncp.id)) notified.push(ncp.id)
     const body = { ackDueAt: row.ack_due_at.toISOString(), status: row.status }
     for (const agencyId of notified) {
-      await deliverToInbox(trx, deps.config, { agencyId, type: 'escalation', referralId, body })
+      await deliverToInbox(trx, afterCommit, deps.config, { agencyId, type: 'escalation', referralId, body })
     }
     await recordAuditEvent(trx, {
       actor: 'system',

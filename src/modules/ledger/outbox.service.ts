@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import { notifyAfterCommit } from '../../db/after-commit.js'
+import type { AfterCommit } from '../../db/after-commit.js'
 import type { Database, NewOutboxRow } from '../../db/types.js'
 import type { QueueName } from '../../jobs/queues.js'
 import { newId } from '../../lib/ids.js'
@@ -39,11 +39,12 @@ export function outboxRow(job: OutboxJob): NewOutboxRow & { id: string } {
  */
 export async function enqueue(
   db: Kysely<Database>,
+  afterCommit: AfterCommit,
   schema: string | undefined,
   job: OutboxJob,
 ): Promise<string> {
   const row = outboxRow(job)
   await insertOutbox(db, row)
-  await notifyAfterCommit(db, outboxChannel(schema), '')
+  afterCommit.notify(outboxChannel(schema), '')
   return row.id
 }
