@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely'
 import { GroupCommit } from '../lib/group-commit.js'
-import { sendNotifications } from './notifications.repository.js'
+import { sendNotifications } from './session.repository.js'
 import type { Database } from './types.js'
 
 /** Wake-ups, by channel: the payloads to NOTIFY on it. */

@@ -5,8 +5,9 @@ import type { Database } from '../../db/types.js'
 import { findNationalContactPoint } from '../agencies/agencies.repository.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
 import { deliverToInbox } from '../ledger/inbox.service.js'
+import { AWAITING_RECEIPT } from '../ledger/outbox.repository.js'
 import { findReferral } from '../referrals/referrals.repository.js'
-import { AWAITING_RECEIPT, markEscalated } from './deadlines.repository.js'
+import { markEscalated } from './deadlines.repository.js'
 
 export interface DeadlineDeps {
   db: Kysely<Database>
