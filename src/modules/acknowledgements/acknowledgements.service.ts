@@ -1,9 +1,11 @@
 import type { Kysely } from 'kysely'
+import type { Static } from 'typebox'
 import type { Config } from '../../config.js'
 import { transact } from '../../db/after-commit.js'
 import type { AcknowledgementRow, Database } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
+import { oneOf } from '../../lib/one-of.js'
 import { isUniqueViolation } from '../../lib/pg-errors.js'
 import { fieldErrors } from '../../lib/problem.js'
 import { RECEIPT_TYP, signHubStatement } from '../../lib/receipts.js'
@@ -12,7 +14,14 @@ import { listKeys } from '../agencies/agencies.repository.js'
 import { databaseKeys } from '../agencies/directory-cache.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
 import { deliverToInbox } from '../ledger/inbox.service.js'
-import { type AckType, type ReferralStatus, TERMINAL, transition } from '../referrals/lifecycle.core.js'
+import {
+  ACK_TYPES,
+  type AckType,
+  REFERRAL_STATUSES,
+  type ReferralStatus,
+  TERMINAL,
+  transition,
+} from '../referrals/lifecycle.core.js'
 import { notFound, partyRole } from '../referrals/referrals.read.js'
 import { findReferral, lockReferral, updateReferral } from '../referrals/referrals.repository.js'
 import { MAX_ACKNOWLEDGEMENTS } from '../referrals/referrals.schemas.js'
@@ -28,6 +37,7 @@ import {
   ACK_TYP,
   type AcknowledgementDocument,
   AcknowledgementDocumentSchema,
+  type AcknowledgementResultSchema,
 } from './acknowledgements.schemas.js'
 
 export interface AcknowledgementDeps {
@@ -37,14 +47,7 @@ export interface AcknowledgementDeps {
   now: () => Date
 }
 
-export interface AcknowledgementResult {
-  id: string
-  referralId: string
-  type: string
-  status: string
-  submittedAt: string
-  receipt: string
-}
+export type AcknowledgementResult = Static<typeof AcknowledgementResultSchema>
 
 const checkDocument = compileInputCheck(AcknowledgementDocumentSchema)
 
@@ -70,8 +73,8 @@ function parseDocument(payload: unknown, referralId: string): AcknowledgementDoc
 const toResult = (row: AcknowledgementRow): AcknowledgementResult => ({
   id: row.id,
   referralId: row.referral_id,
-  type: row.type,
-  status: row.to_status,
+  type: oneOf(ACK_TYPES, row.type),
+  status: oneOf(REFERRAL_STATUSES, row.to_status),
   submittedAt: row.submitted_at.toISOString(),
   receipt: row.receipt,
 })

@@ -9,6 +9,7 @@ import {
   Limit,
   MAX_PAGE_ITEMS,
   NextCursor,
+  Ref,
   Text,
   Uuid,
 } from '../../lib/schemas.js'
@@ -95,7 +96,7 @@ export const ReferralViewSchema = Type.Object(
     jws: Type.Union([CompactJws(MAX_JWS_LENGTH), Type.Null()], {
       description: "The sender's JWS as received; null once erased",
     }),
-    acknowledgements: Type.Array(Type.Ref('AcknowledgementView'), { maxItems: MAX_ACKNOWLEDGEMENTS }),
+    acknowledgements: Type.Array(Ref(AcknowledgementViewSchema), { maxItems: MAX_ACKNOWLEDGEMENTS }),
     possibleDuplicates: PossibleDuplicates,
     possibleDuplicateIds: Type.Array(Uuid, {
       maxItems: MAX_LINKED_REFERRALS,
@@ -106,7 +107,7 @@ export const ReferralViewSchema = Type.Object(
 )
 
 export const ReferralPageSchema = Type.Object(
-  { items: Type.Array(Type.Ref('ReferralSummary'), { maxItems: MAX_PAGE_ITEMS }), next: NextCursor },
+  { items: Type.Array(Ref(ReferralSummarySchema), { maxItems: MAX_PAGE_ITEMS }), next: NextCursor },
   { $id: 'ReferralPage' },
 )
 

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import type { Static } from 'typebox'
 import type { Config } from '../../config.js'
 import { notifySoon } from '../../db/after-commit.js'
 import type { Database, ReferralRow } from '../../db/types.js'
@@ -6,6 +7,7 @@ import { HubError } from '../../lib/errors.js'
 import { Abandoned, QueueFull } from '../../lib/group-commit.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
 import { newId } from '../../lib/ids.js'
+import { oneOf } from '../../lib/one-of.js'
 import { fieldErrors } from '../../lib/problem.js'
 import { RECEIPT_TYP, signHubStatement } from '../../lib/receipts.js'
 import { compileInputCheck } from '../../lib/validator.js'
@@ -14,6 +16,7 @@ import { auditEventRow } from '../ledger/audit.service.js'
 import { inboxMessageRow } from '../ledger/inbox.repository.js'
 import { inboxChannel } from '../ledger/inbox.service.js'
 import { outboxChannel, outboxRow } from '../ledger/outbox.service.js'
+import { REFERRAL_STATUSES } from './lifecycle.core.js'
 import { REFERRAL_TYP, type ReferralDocument, ReferralDocumentSchema } from './referral-document.schema.js'
 import { ackDueAt, newVictimReference } from './referrals.core.js'
 import {
@@ -25,6 +28,7 @@ import {
 } from './referrals.refusals.js'
 import * as repo from './referrals.repository.js'
 import { forgetRoute, type Route, route } from './referrals.routing.js'
+import type { ReferralSubmissionResultSchema } from './referrals.schemas.js'
 import { type VerifiedDocument, verifySignedDocument } from './signed-document.js'
 import type { Submission, SubmissionQueue, SubmittedReferral } from './submissions.repository.js'
 
@@ -37,16 +41,7 @@ export interface ReferralDeps {
   submissions: SubmissionQueue
 }
 
-export interface SubmissionResult {
-  id: string
-  status: string
-  recipient: { agencyId: string; country: string }
-  victimReference: string
-  submittedAt: string
-  ackDueAt: string
-  receipt: string
-  possibleDuplicates: number
-}
+export type SubmissionResult = Static<typeof ReferralSubmissionResultSchema>
 
 const checkDocument = compileInputCheck(ReferralDocumentSchema)
 
@@ -74,7 +69,7 @@ type Stored = Pick<
 function toSubmission(row: Stored, possibleDuplicates: number): SubmissionResult {
   return {
     id: row.id,
-    status: row.status,
+    status: oneOf(REFERRAL_STATUSES, row.status),
     recipient: { agencyId: row.recipient_id, country: row.recipient_country },
     victimReference: row.victim_reference,
     submittedAt: row.submitted_at.toISOString(),
