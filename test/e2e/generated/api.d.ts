@@ -531,6 +531,7 @@ export interface components {
         AgencyJwks: {
             keys: components["schemas"]["RegisteredKey"][];
         };
+        /** @enum {unknown} */
         AgencyKind: "ngo" | "national_agency" | "law_enforcement" | "prosecution" | "social_services" | "child_protection" | "consular" | "labour_inspection" | "hub_operator";
         AgencyPage: {
             items: components["schemas"]["Agency"][];
