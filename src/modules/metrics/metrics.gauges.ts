@@ -48,6 +48,8 @@ export function registerHubStateGauges(registry: Registry, deps: HubStateGaugeDe
         const state = await read()
         this.reset()
         if (state) fill(this, state)
+        // Without labels, prom-client keeps a 0 after reset: removed, so the gauge says nothing.
+        else if (labelNames.length === 0) this.remove({})
       },
     })
   const byKind = <Row extends { kind: string }>(rows: Row[], value: (row: Row | undefined) => number) =>
