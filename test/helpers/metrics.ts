@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { parser as promqlParser } from '@prometheus-io/lezer-promql'
 
 /** One sample of a Prometheus text exposition: `name{labels} value`. */
 export interface Sample {
@@ -59,3 +60,54 @@ export function promtool(args: string[], input?: string): { status: number; outp
 }
 
 export const PROMTOOL_MISSING = 'promtool not installed (apt-get install -y prometheus); CI installs it'
+
+/** Grafana's own variables in an expression, given a value PromQL accepts so the expression parses. */
+const GRAFANA_VARIABLES: Record<string, string> = {
+  $__rate_interval: '5m',
+  $__interval: '1m',
+  $__range: '6h',
+}
+
+/**
+ * The metric names a PromQL expression selects, read by Prometheus' own grammar
+ * (`@prometheus-io/lezer-promql`): `name{…}` and `{__name__="name"}`. Throws when the expression
+ * does not parse.
+ */
+export function promqlMetricNames(expression: string): string[] {
+  let text = expression
+  for (const [variable, value] of Object.entries(GRAFANA_VARIABLES)) text = text.replaceAll(variable, value)
+  const tree = promqlParser.parse(text)
+  const names: string[] = []
+  const errors: number[] = []
+  tree.iterate({
+    enter(node) {
+      if (node.type.isError) errors.push(node.from)
+      if (node.name === 'Identifier' && node.node.parent?.name === 'VectorSelector') {
+        names.push(text.slice(node.from, node.to))
+      }
+      if (node.name === 'UnquotedLabelMatcher') {
+        const label = node.node.getChild('LabelName')
+        const value = node.node.getChild('StringLiteral')
+        const op = node.node.getChild('MatchOp')?.getChild('EqlSingle')
+        if (label && value && op && text.slice(label.from, label.to) === '__name__') {
+          names.push(JSON.parse(text.slice(value.from, value.to)) as string)
+        }
+      }
+    },
+  })
+  if (errors.length > 0) throw new Error(`not PromQL at offset ${errors[0]}: ${expression}`)
+  return names
+}
+
+/**
+ * The metric family a sample name belongs to among those a scrape declares: itself, or the
+ * histogram or summary whose `_bucket`, `_sum` or `_count` series it is. Undefined when none.
+ */
+export function familyOf(name: string, declared: Map<string, string>): string | undefined {
+  if (declared.has(name)) return name
+  const match = /^(.*)_(bucket|sum|count)$/.exec(name)
+  if (!match) return undefined
+  const type = declared.get(match[1]!)
+  if (type === 'histogram' || (type === 'summary' && match[2] !== 'bucket')) return match[1]
+  return undefined
+}
