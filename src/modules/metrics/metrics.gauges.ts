@@ -3,7 +3,7 @@ import { Gauge, type Registry } from 'prom-client'
 import type { Database } from '../../db/types.js'
 import { isDatabaseUnavailable } from '../../lib/pg-errors.js'
 import { AGENCY_KINDS } from '../agencies/agencies.schemas.js'
-import { type HubStateRows, readHubState } from './metrics.repository.js'
+import { type HubStateRows, readHubState, STATE_COUNT_CAP } from './metrics.repository.js'
 
 export interface HubStateGaugeDeps {
   db: Kysely<Database>
@@ -65,7 +65,7 @@ export function registerHubStateGauges(registry: Registry, deps: HubStateGaugeDe
   })
   gauge(
     'trm_inbox_unconfirmed_messages',
-    'Inbox messages not yet confirmed (read and confirmed, or delivered by webhook), active agencies, by agency kind',
+    `Inbox messages not yet confirmed (read and confirmed, or delivered by webhook), active agencies, by agency kind (counted up to ${STATE_COUNT_CAP} per agency)`,
     ['kind'],
     (g, { inbox }) => {
       for (const [kind, n] of byKind(inbox, (row) => row?.unconfirmed ?? 0)) g.set({ kind }, n)
@@ -81,7 +81,7 @@ export function registerHubStateGauges(registry: Registry, deps: HubStateGaugeDe
   )
   gauge(
     'trm_webhook_deliveries',
-    'Webhook deliveries to active agencies still pending, or failed after their last attempt (the dead letters), by agency kind',
+    `Webhook deliveries to active agencies still pending, or failed after their last attempt (the dead letters), by agency kind (counted up to ${STATE_COUNT_CAP} per agency and status)`,
     ['kind', 'status'],
     (g, { deliveries }) => {
       for (const [kind, n] of byKind(deliveries, (row) => row?.pending ?? 0))
@@ -102,7 +102,7 @@ export function registerHubStateGauges(registry: Registry, deps: HubStateGaugeDe
   )
   gauge(
     'trm_outbox_backlog',
-    'Outbox rows committed but not yet relayed to BullMQ, by queue',
+    `Outbox rows committed but not yet relayed to BullMQ, by queue, among the ${STATE_COUNT_CAP} oldest`,
     ['queue'],
     (g, { outbox }) => {
       for (const queue of deps.queues)
@@ -119,7 +119,7 @@ export function registerHubStateGauges(registry: Registry, deps: HubStateGaugeDe
   )
   gauge(
     'trm_audit_unsealed_events',
-    'Audit events written but not yet sealed into the hash chain',
+    `Audit events written but not yet sealed into the hash chain (counted up to ${STATE_COUNT_CAP})`,
     [],
     (g, { audit }) => {
       g.set(audit.unsealed)
