@@ -86,17 +86,17 @@ export interface CpuUse {
  * their processes and connections for the whole run, so that loses nothing of theirs.
  */
 export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): CpuUse {
-  const byRole = new Map<string, number>()
+  const ticksByRole = new Map<string, number>()
   for (const [pid, ticks] of after.ticks) {
     const role = after.roles.get(pid)
     if (role === undefined) continue
     const earlier = before.ticks.get(pid)
     const used = earlier === undefined || ticks < earlier ? ticks : ticks - earlier
-    byRole.set(role, (byRole.get(role) ?? 0) + used / TICKS_PER_SECOND)
+    ticksByRole.set(role, (ticksByRole.get(role) ?? 0) + used)
   }
   return {
     seconds: (after.at - before.at) / 1000,
-    byRole,
+    byRole: new Map([...ticksByRole].map(([role, ticks]) => [role, ticks / TICKS_PER_SECOND])),
     machineBusy: (after.machine.busy - before.machine.busy) / TICKS_PER_SECOND,
   }
 }
