@@ -8,12 +8,13 @@
 // private PostgreSQL cluster and redis-server started for the run on spare loopback ports
 // (`private`, bench/lib/private-services.ts), whose every process is the benchmark's: on a machine
 // shared with other work, only then are Postgres's background processes and Redis's CPU all ours.
-import { existsSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import pg from 'pg'
+import { HubClient } from '../../src/sdk/hub-client.js'
 import { type AgencyKeys, generateAgencyKeys, type SigningAlg } from '../../src/sdk/keys.js'
 import { DATABASE_URL, REDIS_URL } from '../../test/helpers/env.js'
 import { freePort } from '../../test/helpers/tcp-proxy.js'
@@ -159,7 +160,7 @@ export class DeployedHub {
   async registerAgency(agency: {
     name: string
     country: string
-    kind: 'ngo' | 'national_agency'
+    kind: 'ngo' | 'national_agency' | 'hub_operator'
     ncp?: boolean
     alg?: SigningAlg
     pushUrl?: string
@@ -174,6 +175,64 @@ export class DeployedHub {
     const added = await trm(DIST, args, this.env)
     if (added.code !== 0) throw new Error(`trm agencies add failed: ${added.stderr.trim()}`)
     return { id: (JSON.parse(added.stdout) as { id: string }).id, keys, country: agency.country }
+  }
+
+  private operator: Promise<HubClient> | undefined
+
+  /**
+   * Registers an agency through the running API (POST /v1/agencies) as the hub's operator, whom the
+   * first call registers with `trm agencies add`: one command in all, for benchmarks with many agencies.
+   */
+  async registerThroughApi(agency: {
+    name: string
+    country: string
+    kind: 'ngo' | 'national_agency'
+    ncp?: boolean
+    alg?: SigningAlg
+    pushUrl?: string
+  }): Promise<RegisteredAgency> {
+    this.operator ??= this.registerAgency({
+      name: 'Bench operator (fictional)',
+      country: 'BE',
+      kind: 'hub_operator',
+    }).then((operator) => this.client(operator))
+    const keys = await generateAgencyKeys(agency.alg ?? 'ES256')
+    const created = await (await this.operator).request<{ id: string }>('POST', '/v1/agencies', {
+      name: agency.name,
+      country: agency.country,
+      kind: agency.kind,
+      nationalContactPoint: agency.ncp ?? false,
+      delivery: agency.pushUrl ? { mode: 'push', url: agency.pushUrl } : { mode: 'pull' },
+      jwks: keys.publicJwks,
+    })
+    return { id: created.id, keys, country: agency.country }
+  }
+
+  /** An agency's client of the running API. */
+  client(agency: RegisteredAgency): HubClient {
+    return new HubClient({
+      baseUrl: `http://127.0.0.1:${this.port}`,
+      agencyId: agency.id,
+      signingKey: agency.keys.signing,
+    })
+  }
+
+  /** The errors (pino level 50 and above) the hub processes logged, counted by message. */
+  loggedErrors(): Map<string, number> {
+    const causes = new Map<string, number>()
+    for (const file of readdirSync(this.options.logDir).filter((f) => /^(api|worker(-\d+)?)\.log$/.test(f))) {
+      for (const line of readFileSync(join(this.options.logDir, file), 'utf8').split('\n')) {
+        if (!/"level":(50|60)/.test(line)) continue
+        let cause = 'unparsed log line'
+        try {
+          const entry = JSON.parse(line) as { err?: { message?: string }; msg?: string }
+          cause = entry.err?.message ?? entry.msg ?? 'unknown'
+        } catch {}
+        const key = `${file.replace(/\.log$/, '')}: ${cause}`
+        causes.set(key, (causes.get(key) ?? 0) + 1)
+      }
+    }
+    return causes
   }
 
   /** Starts the API and the worker and waits until the API answers /health/live. */
