@@ -8,7 +8,7 @@
 // private PostgreSQL cluster and redis-server started for the run on spare loopback ports
 // (`private`, bench/lib/private-services.ts), whose every process is the benchmark's: on a machine
 // shared with other work, only then are Postgres's background processes and Redis's CPU all ours.
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -60,6 +60,7 @@ export async function openServices(kind: ServicesKind, dir: string): Promise<Ser
       '--services private needs PostgreSQL (initdb, pg_ctl under /usr/lib/postgresql) and redis-server: ' +
         'apt-get install -y postgresql redis-server',
     )
+  chmodSync(dir, 0o755) // user postgres must reach its data directory inside (mkdtemp makes it 0700)
   const postgres = new PrivatePostgres(bin, join(dir, 'pg'), await freePort())
   const redis = new PrivateRedis(join(dir, 'redis'), await freePort())
   await postgres.init()
