@@ -10,6 +10,7 @@ import {
   processTicks,
   redisPidFromInfo,
 } from '../../bench/lib/cpu.js'
+import { CPU_ROLES, cpuPerReferralCells, SERVER_SIDE } from '../../bench/lib/format.js'
 
 const snapshot = (at: number, busy: number, processes: [number, number, string][]): CpuSnapshot => ({
   at,
@@ -91,3 +92,39 @@ t.test('this process has CPU ticks; a pid that is not a redis-server is not take
   t.equal(redisPidFromInfo(`# Server\r\nredis_version:7.0.15\r\nprocess_id:${process.pid}\r\n`), undefined)
   t.equal(redisPidFromInfo('# Server\r\nredis_version:7.0.15\r\n'), undefined)
 })
+
+t.test(
+  'a CPU-per-referral row: ms per referral by role, the rest of the machine, the server side',
+  async (t) => {
+    const use = {
+      seconds: 10,
+      machineBusy: 12,
+      byRole: new Map([
+        ['API', 2],
+        ['worker', 1],
+        ['Postgres: API', 3],
+        ['Redis', 0.5],
+        ['load generator', 1.5],
+        // Not columns of their own: they are part of the rest of the machine.
+        ['bench (this process)', 0.2],
+        ['Postgres: other clients', 0.8],
+      ]),
+    }
+    const cells = cpuPerReferralCells(use, 1000, SERVER_SIDE.hub, { postgres: true, redis: true })
+    t.same(Object.fromEntries(CPU_ROLES.map((role, i) => [role, cells[i]])), {
+      API: '2.000',
+      worker: '1.000',
+      'Postgres: API': '3.000',
+      'Postgres: worker': '–',
+      'Postgres: background': '–',
+      Redis: '0.500',
+      'load generator': '1.500',
+      baseline: '–',
+      'Postgres: baseline': '–',
+    })
+    t.same(cells.slice(-2), ['4.000', '6.500'], 'rest: 12 s busy − 8 s of the columns; server side: 6.5 s')
+    const unmeasured = cpuPerReferralCells(use, 1000, SERVER_SIDE.hub, { postgres: false, redis: false })
+    t.equal(unmeasured[CPU_ROLES.indexOf('Postgres: API')], 'n/a')
+    t.equal(unmeasured[CPU_ROLES.indexOf('Redis')], 'n/a')
+  },
+)
