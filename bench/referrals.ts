@@ -1,29 +1,5 @@
-// Referral submission, the hub as deployed against a bare baseline measured in the same run.
-//
-//   npm run build     # the benchmark runs dist/ and builds nothing itself
-//   npx tsx bench/referrals.ts [--rate 500] [--seconds 20] [--warmup 3] [--concurrency 32]
-//                              [--rounds 3] [--sat-seconds 10] [--sat-budget 3000] [--timeout 30]
-//                              [--api-alone] [--services shared|private] [--seed N] [--schema NAME]
-//                              [--keep] [--cpu-prof DIR]
-//
-// Processes: the hub's API (`node dist/src/server.js`) and worker (`node dist/src/worker.js`), set up
-// with `trm migrate` and `trm agencies add` from dist/ (bench/lib/deployed-hub.ts); the bare baseline
-// (bench/lib/baseline.ts: Fastify, jose ES256 verify, one 3-insert transaction) and the load generator
-// (bench/lib/loadgen.ts) as child processes; all on one Postgres and one Redis, the machine's own
-// (`--services shared`, a schema and queue prefix of the run's own, removed afterwards) or private ones
-// started for the run (`--services private`). This process only watches (Postgres and /proc).
-//
-// Runs, each from a settled state (the worker has caught up, no server is busy): at the open-loop
-// rate baseline then hub (then the API alone with --api-alone: the worker stopped), then
-// `--rounds` alternating closed-loop rounds for the saturation throughput. Each run reports latency,
-// the hub's backlog when the load ended and how long the worker took to catch up, and the CPU per
-// referral of every process (bench/lib/cpu.ts), the hub's counted until it caught up.
-//
-// --seed N stores N referrals (bench/lib/seed.ts) before the runs; --schema NAME runs on a schema
-// kept by bench/seed.ts (not removed afterwards; each run adds its own referrals to it).
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type pg from 'pg'
@@ -36,14 +12,13 @@ import {
   distProblem,
   monitorClient,
   openServices,
-  ROOT,
   redisInfo,
   type Services,
 } from './lib/deployed-hub.js'
-import { fmtMs, out } from './lib/format.js'
-import { forkRole, percentile, type RunResult, type RunSpec, rpc } from './lib/ipc.js'
+import { forkRole, type RunResult, type RunSpec, rpc } from './lib/ipc.js'
 import { PgWatch } from './lib/pg-watch.js'
-import { LABEL, type Measured, medianRatio, reportRuns, type Who } from './lib/referrals-report.js'
+import { LABEL, type Measured, reportRuns, type Who } from './lib/referrals-report.js'
+import { header, targets } from './lib/referrals-summary.js'
 import { SEED_AGENCIES, seedReferrals } from './lib/seed.js'
 
 const USAGE =
@@ -106,8 +81,6 @@ if (
 }
 const SAT_WARMUP = 1
 const POOL_MAX = 10 // the hub's default DATABASE_POOL_MAX; the baseline gets the same
-const TARGET_P99_FACTOR = 2
-const TARGET_RATIO = 0.9
 const log = (text: string) => process.stderr.write(`${text}\n`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -255,6 +228,9 @@ async function main(): Promise<number> {
       redisPid,
     })
     await header({
+      argv: process.argv.slice(2),
+      seeded: values.schema ? ' (kept by bench/seed.ts)' : seedCount > 0 ? ` (--seed ${seedCount})` : '',
+      poolMax: POOL_MAX,
       monitor,
       svc,
       hub,
@@ -358,7 +334,15 @@ async function main(): Promise<number> {
       measured: { postgres: meter.postmaster !== undefined, redis: meter.redisMeasured },
       cpuCount: availableParallelism(),
     })
-    const failed = targets({ open, closed, stored: storedAfter - storedBefore, hub })
+    const failed = targets({
+      open,
+      closed,
+      stored: storedAfter - storedBefore,
+      hub,
+      rate,
+      apiAlone: values['api-alone'],
+      cpuProfiles: values['cpu-prof'],
+    })
     keepDir ||= hub.deaths.length > 0
     await baseline.call({ type: 'stop' }).catch(() => {})
     await loadgen.call({ type: 'exit' }).catch(() => {})
@@ -424,122 +408,6 @@ async function countReferrals(monitor: pg.Client, schema: string): Promise<numbe
     `select count(*) as n from ${monitor.escapeIdentifier(schema)}.referrals`,
   )
   return Number(rows[0]!.n)
-}
-
-async function header(x: {
-  monitor: pg.Client
-  svc: Services
-  hub: DeployedHub
-  signed: { count: number; seconds: number; bytes: number }
-  basePid: number
-  loadgenPid: number
-  storedBefore: number
-  redisPid: number | undefined
-}) {
-  const { rows } = await x.monitor.query<{ name: string; setting: string }>(
-    `select name, current_setting(name) as setting from unnest(array[
-       'server_version', 'synchronous_commit', 'shared_buffers', 'fsync', 'wal_sync_method',
-       'commit_delay', 'max_connections', 'max_wal_size', 'autovacuum']) as name`,
-  )
-  const pg = Object.fromEntries(rows.map((r) => [r.name, r.setting]))
-  const catalog = await x.monitor.query<{ dead: string }>(
-    `select coalesce(sum(n_dead_tup), 0) as dead from pg_stat_sys_tables
-     where relname in ('pg_attribute', 'pg_class', 'pg_depend', 'pg_type')`,
-  )
-  const loads = loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ')
-  out('# Referral submission benchmark: the hub as deployed')
-  out()
-  out(`command: npx tsx bench/referrals.ts ${process.argv.slice(2).join(' ')}`)
-  out(`hub code: ${hubRevision()} (dist/ built from it)`)
-  out(
-    `machine: ${availableParallelism()} CPUs (${cpus()[0]?.model.trim()}), node ${process.version}, ` +
-      `load average ${loads} before the runs`,
-  )
-  out(
-    `services: ${x.svc.kind} (${x.svc.kind === 'shared' ? "the machine's Postgres and Redis, shared with whatever else uses them" : 'a private PostgreSQL cluster and redis-server started for this run'}); ` +
-      `postgres ${pg['server_version']}: synchronous_commit=${pg['synchronous_commit']}, ` +
-      `shared_buffers=${pg['shared_buffers']}, fsync=${pg['fsync']}, wal_sync_method=${pg['wal_sync_method']}, ` +
-      `commit_delay=${pg['commit_delay']}, max_connections=${pg['max_connections']}, ` +
-      `max_wal_size=${pg['max_wal_size']}, autovacuum=${pg['autovacuum']}; dead rows in the main catalogs: ${catalog.rows[0]!.dead}`,
-  )
-  out(
-    `processes: API pid ${x.hub.apiPid} (node dist/src/server.js), worker pid ${x.hub.workerPid} ` +
-      `(node dist/src/worker.js), both with ${DeployedHub.SETTINGS}; baseline pid ${x.basePid} ` +
-      `(pool ${POOL_MAX}); load generator pid ${x.loadgenPid} (node:http keep-alive); redis-server pid ` +
-      `${x.redisPid ?? 'not on this machine'}`,
-  )
-  out(
-    `hub schema: ${x.hub.env['DATABASE_SCHEMA']} with ${x.storedBefore} referrals stored before the runs` +
-      `${values.schema ? ' (kept by bench/seed.ts)' : seedCount > 0 ? ` (--seed ${seedCount})` : ''}`,
-  )
-  out(
-    `documents: ${x.signed.count} referrals pre-signed (ES256) in the load generator before timing, ` +
-      `${(x.signed.count / x.signed.seconds).toFixed(0)}/s; request body ${x.signed.bytes} bytes`,
-  )
-  if (loadavg()[0]! > 0.5) out(`note: the machine was not idle before the runs (1-minute load ${loads})`)
-  out()
-}
-
-function targets(x: { open: Measured[]; closed: Measured[][]; stored: number; hub: DeployedHub }): boolean {
-  const base = x.open.find((m) => m.who === 'baseline')!
-  const hub = x.open.find((m) => m.who === 'hub')!
-  const baseP99 = percentile(base.sorted, 99)
-  const hubP99 = percentile(hub.sorted, 99)
-  const hubErrors = hub.errors + hub.result.warmupErrors
-  const latencyMet = hubP99 <= TARGET_P99_FACTOR * baseP99 && hubErrors === 0
-  const median = medianRatio(x.closed, 'hub')
-  const ratioMet = median.ratio >= TARGET_RATIO
-  out('## Targets (issue 18) and checks')
-  out()
-  out(
-    `- open loop at ${rate}/s: hub p99 ${fmtMs(hubP99)} <= ${TARGET_P99_FACTOR} x baseline p99 ${fmtMs(baseP99)}, ` +
-      `0 errors (hub: ${hubErrors}): ${latencyMet ? 'met' : 'NOT met'}`,
-  )
-  out(
-    `- saturation, hub >= ${TARGET_RATIO} x baseline on the median round: round ${median.round + 1}, ratio ` +
-      `${median.ratio.toFixed(2)} (all rounds: ${median.all.map((r) => r.toFixed(2)).join(', ')}): ` +
-      `${ratioMet ? 'met' : 'NOT met'}${x.closed.length < 3 ? ` (only ${x.closed.length} round(s): the target asks for at least 3)` : ''}`,
-  )
-  if (values['api-alone']) {
-    const api = medianRatio(x.closed, 'api')
-    out(
-      `- ${LABEL.api}: median ratio ${api.ratio.toFixed(2)} (all rounds: ${api.all.map((r) => r.toFixed(2)).join(', ')})`,
-    )
-  }
-  const runs = [...x.open, ...x.closed.flat()].filter((m) => m.who !== 'baseline')
-  const answered = runs.reduce((sum, m) => sum + m.result.okTotal, 0)
-  const failedRequests = runs.reduce((sum, m) => sum + m.errors + m.result.warmupErrors, 0)
-  // A request the generator gave up on may still have been stored; one answered 201 must be.
-  const lost = x.stored < answered
-  out(
-    `- check: the hub stored ${x.stored} referrals during the runs; it answered 201 to ${answered} ` +
-      `(and failed ${failedRequests}): ${lost ? `${answered - x.stored} answered but NOT stored` : 'none lost'}`,
-  )
-  const samples = runs.flatMap((m) => m.result.errorSamples)
-  if (samples.length > 0) out(`- hub error samples: ${samples.slice(0, 3).join(' | ')}`)
-  for (const death of x.hub.deaths)
-    out(`- ${death.name} DIED on its own (code ${death.code}, signal ${death.signal}): ${death.tail}`)
-  out(
-    `- load average after the runs: ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  )
-  if (values['cpu-prof'])
-    out(`- CPU profiles of the API and the worker (their whole lives) written to ${values['cpu-prof']}`)
-  return !latencyMet || !ratioMet || lost || x.hub.deaths.length > 0
-}
-
-/** The commit the hub was built from, and whether src/ or migrations/ differ from it. */
-function hubRevision(): string {
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim()
-  try {
-    const changed = git('status', '--porcelain', '--', 'src', 'migrations')
-    return `commit ${git('rev-parse', '--short', 'HEAD')}${changed ? ', with uncommitted changes in src/ or migrations/' : ''}`
-  } catch {
-    return 'unknown (not a git checkout)'
-  }
 }
 
 process.exitCode = await main().catch((error: unknown) => {
