@@ -29,6 +29,7 @@ export class ProtocolExamples {
     return body
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: the page's JSON, checked member by member by the tests
   json<T = Record<string, any>>(name: string): T {
     return JSON.parse(this.text(name)) as T
   }
