@@ -23,8 +23,8 @@ import { parseArgs } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { type RawBuilder, sql } from 'kysely'
 import { buildApp } from '../src/app.js'
-import { REFERRAL_STATUSES } from '../src/modules/acknowledgements/lifecycle.core.js'
 import { signAccessToken } from '../src/modules/auth/access-token.js'
+import { REFERRAL_STATUSES } from '../src/modules/referrals/lifecycle.core.js'
 import {
   AGE_GROUPS,
   EXPLOITATION_FORMS,

@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { addStandardResponses, type RouteFacts } from '../lib/openapi-responses.js'
-import { SCOPE_DESCRIPTIONS } from '../modules/auth/auth.core.js'
+import { SCOPE_DESCRIPTIONS } from '../modules/agencies/scopes.core.js'
 
 // Tokens and signed documents follow the JWT best current practices: explicit algorithms (ES256,
 // EdDSA), keys only from the directory, `typ` checked, `iss`/`aud`/`exp` checked, single-use `jti`.

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { NewReferralRow } from '../../src/db/types.js'
-import { REFERRAL_STATUSES } from '../../src/modules/acknowledgements/lifecycle.core.js'
+import { REFERRAL_STATUSES } from '../../src/modules/referrals/lifecycle.core.js'
 import {
   AGE_GROUPS,
   EXPLOITATION_FORMS,

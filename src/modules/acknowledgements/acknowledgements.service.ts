@@ -12,8 +12,10 @@ import { listKeys } from '../agencies/agencies.repository.js'
 import { databaseKeys } from '../agencies/directory-cache.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
 import { deliverToInbox } from '../ledger/inbox.service.js'
+import { type AckType, type ReferralStatus, TERMINAL, transition } from '../referrals/lifecycle.core.js'
 import { notFound, partyRole } from '../referrals/referrals.read.js'
 import { findReferral, lockReferral, updateReferral } from '../referrals/referrals.repository.js'
+import { MAX_ACKNOWLEDGEMENTS } from '../referrals/referrals.schemas.js'
 import { checkSensitive } from '../referrals/sensitive.js'
 import { verifySignedDocument } from '../referrals/signed-document.js'
 import {
@@ -26,9 +28,7 @@ import {
   ACK_TYP,
   type AcknowledgementDocument,
   AcknowledgementDocumentSchema,
-  MAX_ACKNOWLEDGEMENTS,
 } from './acknowledgements.schemas.js'
-import { type AckType, type ReferralStatus, TERMINAL, transition } from './lifecycle.core.js'
 
 export interface AcknowledgementDeps {
   db: Kysely<Database>
@@ -120,7 +120,7 @@ export async function submitAcknowledgement(
     checkSensitive(document.sensitive, await listKeys(deps.db, [otherParty]))
 
   try {
-    return await transact(deps.db, async (trx) => {
+    return await transact(deps.db, async (trx, afterCommit) => {
       const current = await lockReferral(trx, referralId)
       if (!current) throw notFound()
       const raced = await findAcknowledgement(trx, document.id)
@@ -189,7 +189,7 @@ export async function submitAcknowledgement(
         outcome: 'success',
         details: { type: row.type, from, to: outcome.to, payloadSha256: row.payload_sha256 },
       })
-      await deliverToInbox(trx, deps.config, {
+      await deliverToInbox(trx, afterCommit, deps.config, {
         agencyId: otherParty,
         type: 'acknowledgement',
         referralId,

@@ -3,10 +3,10 @@ import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { HubError } from '../../lib/errors.js'
 import { IdParams, problems, secured } from '../../lib/schemas.js'
-import type { Scope } from '../auth/auth.core.js'
 import type { AgencyCreate, AgencyPatch, PublicJwk } from './agencies.schemas.js'
 import { AgencyListQuerySchema, KeyParamsSchema } from './agencies.schemas.js'
 import * as directory from './agencies.service.js'
+import type { Scope } from './scopes.core.js'
 
 // The directory cache of this process forgets an agency it changes; other processes re-read it
 // within the cache's lifetime, and a referral re-checks the rows it relies on when it is written.

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { HubError } from '../../lib/errors.js'
 import { toProblem } from '../../lib/problem.js'
-import { ALL_SCOPES } from './auth.core.js'
+import { ALL_SCOPES } from '../agencies/scopes.core.js'
 import { issueToken, OAuthError } from './auth.service.js'
 
 const DESCRIPTIONS: Record<string, string> = {

@@ -12,13 +12,7 @@ import {
   Text,
   Uuid,
 } from '../../lib/schemas.js'
-import { MAX_ACKNOWLEDGEMENTS } from '../acknowledgements/acknowledgements.schemas.js'
-import {
-  ACK_TYPES,
-  CLOSE_OUTCOMES,
-  DECLINE_REASONS,
-  REFERRAL_STATUSES,
-} from '../acknowledgements/lifecycle.core.js'
+import { ACK_TYPES, CLOSE_OUTCOMES, DECLINE_REASONS, REFERRAL_STATUSES } from './lifecycle.core.js'
 import { ReferralDocumentSchema, STAGES, URGENCIES, VictimReference } from './referral-document.schema.js'
 
 /**
@@ -26,6 +20,8 @@ import { ReferralDocumentSchema, STAGES, URGENCIES, VictimReference } from './re
  * characters once signed; the default BODY_LIMIT_BYTES (256 KiB) holds the largest with room to spare.
  */
 export const MAX_JWS_LENGTH = 200_000
+/** Acknowledgements one referral can take (each listed in its view); the 101st is refused with 409. */
+export const MAX_ACKNOWLEDGEMENTS = 100
 /** Other referrals with the same linkage token the hub counts (and lists, those the caller is party to). */
 export const MAX_LINKED_REFERRALS = 1000
 

@@ -1,4 +1,4 @@
-import { REFERRAL_STATUSES } from '../acknowledgements/lifecycle.core.js'
+import { REFERRAL_STATUSES } from '../referrals/lifecycle.core.js'
 import { AGE_GROUPS, EXPLOITATION_FORMS, GENDERS, URGENCIES } from '../referrals/referral-document.schema.js'
 
 /** What statistics can be grouped by: pure parsing of the query and the values of each dimension. */

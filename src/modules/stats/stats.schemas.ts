@@ -1,6 +1,6 @@
 import { Type } from 'typebox'
 import { CountryCode, DateTime, Int32, Int64, Matching, Text } from '../../lib/schemas.js'
-import { REFERRAL_STATUSES } from '../acknowledgements/lifecycle.core.js'
+import { REFERRAL_STATUSES } from '../referrals/lifecycle.core.js'
 import { AGE_GROUPS, EXPLOITATION_FORMS, GENDERS, URGENCIES } from '../referrals/referral-document.schema.js'
 import { DIMENSIONS, MAX_DIMENSIONS } from './stats.dimensions.js'
 import { MAX_CELLS } from './stats.service.js'
