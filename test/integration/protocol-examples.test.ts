@@ -11,13 +11,13 @@ import { RECEIPT_TYP, signHubStatement } from '../../src/lib/receipts.js'
 import { SensitiveDetailsSchema } from '../../src/lib/sensitive-details.js'
 import { compileInputCheck } from '../../src/lib/validator.js'
 import { AcknowledgementDocumentSchema } from '../../src/modules/acknowledgements/acknowledgements.schemas.js'
-import { CHECKPOINT_TYP, canonicalEvent, chainHash } from '../../src/modules/audit/audit.core.js'
-import { signAccessToken } from '../../src/modules/auth/access-token.js'
 import {
   assertionTimeProblem,
   MAX_ASSERTION_LIFETIME_SECONDS,
   scopesFor,
-} from '../../src/modules/auth/auth.core.js'
+} from '../../src/modules/agencies/scopes.core.js'
+import { CHECKPOINT_TYP, canonicalEvent, chainHash } from '../../src/modules/audit/audit.core.js'
+import { signAccessToken } from '../../src/modules/auth/access-token.js'
 import { escalateIfOverdue } from '../../src/modules/deadlines/deadlines.service.js'
 import { isInboxCursor } from '../../src/modules/inbox/inbox.core.js'
 import { InboxItemSchema } from '../../src/modules/inbox/inbox.schemas.js'

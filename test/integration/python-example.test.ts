@@ -30,7 +30,11 @@ function python(
     execFile(
       PYTHON,
       args,
-      { cwd: EXAMPLE, timeout: timeoutMs, env: { PATH: process.env['PATH'] ?? '', NO_PROXY: '127.0.0.1', PYTHONDONTWRITEBYTECODE: '1' } },
+      {
+        cwd: EXAMPLE,
+        timeout: timeoutMs,
+        env: { PATH: process.env['PATH'] ?? '', NO_PROXY: '127.0.0.1', PYTHONDONTWRITEBYTECODE: '1' },
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0
         resolve({ code, stdout, stderr })
