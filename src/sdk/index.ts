@@ -8,6 +8,8 @@ export {
   normaliseLinkageText,
   type ReferralDocument,
   ReferralDocumentSchema,
+  type SensitiveDetails,
+  SensitiveDetailsSchema,
   signAcknowledgement,
   signReferral,
   verifyAgencySignature,

@@ -958,6 +958,60 @@ export interface components {
             x: string;
             y?: string;
         };
+        /** @description The plaintext of a sensitive JWE (cty application/json). The hub cannot read it; the writing system validates it before encrypting, the reading system after decrypting. */
+        SensitiveDetails: {
+            /** @description The writing agency's contact person for this case */
+            caseWorker?: {
+                email?: string;
+                name: string;
+                phone?: string;
+                role?: string;
+            };
+            /** @description The person's own contacts, and when it is safe to use them */
+            contacts?: {
+                /** @enum {unknown} */
+                channel: "phone" | "email" | "postal_address" | "messaging" | "other";
+                /** @description e.g. "safe number", "shelter address" */
+                label?: string;
+                value: string;
+            }[];
+            /** @description A minor's guardian or representative */
+            guardian?: {
+                contact?: string;
+                name: string;
+                relationship?: string;
+            };
+            identityDocuments?: {
+                /** @description YYYY, YYYY-MM or YYYY-MM-DD: as much of the date as is known */
+                expiresOn?: string;
+                /** @description ISO 3166-1 alpha-2 */
+                issuingCountry?: string;
+                number?: string;
+                /** @enum {unknown} */
+                type: "passport" | "national_id" | "residence_permit" | "travel_document" | "birth_certificate" | "other";
+                /** @description Who holds the document now, if not the person (e.g. withheld) */
+                whereabouts?: string;
+            }[];
+            /** @description ISO 639-1 language of the free texts below */
+            language?: string;
+            /** @description The person's account and the case history */
+            narrative?: string;
+            /** @description Short free text, e.g. the details an acknowledgement adds or asks for */
+            note?: string;
+            /** @description Who the referral is about */
+            person?: {
+                /** @description YYYY, YYYY-MM or YYYY-MM-DD: as much of the date as is known */
+                dateOfBirth?: string;
+                familyNames?: string;
+                givenNames?: string;
+                nationalities?: string[];
+                /** @description Aliases, birth or former names */
+                otherNames?: string[];
+                placeOfBirth?: string;
+                /** @enum {unknown} */
+                sex?: "female" | "male" | "other" | "unknown";
+            };
+        };
         SignedSubmission: {
             /** @description Compact JWS signed by the calling agency */
             jws: string;
