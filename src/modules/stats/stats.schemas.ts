@@ -59,6 +59,13 @@ export const StatsCellSchema = Type.Object(
 )
 
 const CategoryValue = Type.Union([Text(40), Type.Boolean()])
+const CategoryList = Type.Array(
+  Type.Object({
+    value: CategoryValue,
+    members: Type.Array(CategoryValue, { maxItems: 300, description: 'The values it stands for' }),
+  }),
+  { maxItems: 300 },
+)
 
 export const ReferralStatisticsSchema = Type.Object(
   {
@@ -78,17 +85,9 @@ export const ReferralStatisticsSchema = Type.Object(
       description:
         "'all' for the operator; for a national contact point its country: the cells of the country group holding it",
     }),
-    categories: Type.Record(
-      Type.Enum(DIMENSIONS),
-      Type.Array(
-        Type.Object({
-          value: CategoryValue,
-          members: Type.Array(CategoryValue, { maxItems: 300, description: 'The values it stands for' }),
-        }),
-        { maxItems: 300 },
-      ),
-      { description: 'Per grouped dimension, the categories this release publishes, in order' },
-    ),
+    categories: Type.Object(Object.fromEntries(DIMENSIONS.map((d) => [d, Type.Optional(CategoryList)])), {
+      description: 'Per grouped dimension, the categories this release publishes, in order',
+    }),
     cells: Type.Array(Type.Ref('StatsCell'), {
       maxItems: 90_000,
       description: 'Every combination of the categories (in scope), rows of the first dimension first',
