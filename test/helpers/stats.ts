@@ -242,7 +242,8 @@ export function equationsFrom(
       ]
     }
     for (const cell of answer.cells) equations.push(...cellEquations(cell))
-    if (!forms) {
+    // A scoped answer's totals are sums of the cells it shows, already counted above.
+    if (!forms && answer.scope === 'all') {
       for (const total of [...(answer.totals.rows ?? []), ...(answer.totals.columns ?? [])]) {
         equations.push(...cellEquations(total))
       }
