@@ -295,7 +295,11 @@ t.test(
     ])
     const g = r.categories.exploitationForm.findIndex((c) => c.value === 'g')
     t.ok(g >= 0, 'f2 and f3 are merged (one referral has f2)')
-    t.equal(r.ones.exploitationForm![g], 7, 'referrals with a form in g: 1 + 6, the one with both counted once')
+    t.equal(
+      r.ones.exploitationForm![g],
+      7,
+      'referrals with a form in g: 1 + 6, the one with both counted once',
+    )
     const moved = make([
       { forms: ['f1'], age: 'b1', n: 5 },
       { forms: ['f1'], age: 'b2', n: 4 },
