@@ -59,7 +59,7 @@ export default fp(
           { name: 'referrals', description: 'Signed referrals and acknowledgements' },
           { name: 'inbox', description: 'Messages for the calling agency' },
           { name: 'audit', description: 'The tamper-evident audit log' },
-          { name: 'stats', description: 'Aggregate statistics with small-cell suppression' },
+          { name: 'stats', description: 'Quarterly statistics releases, no count below the threshold' },
           {
             name: 'infrastructure',
             description:
