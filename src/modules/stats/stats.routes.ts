@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
-import { problems, secured } from '../../lib/schemas.js'
-import { StatsQuerySchema } from './stats.schemas.js'
+import { problems, Ref, secured } from '../../lib/schemas.js'
+import { ReferralStatisticsSchema, StatsQuerySchema } from './stats.schemas.js'
 import { referralStatistics } from './stats.service.js'
 
 const DESCRIPTION = [
@@ -33,9 +32,9 @@ export const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description: DESCRIPTION,
         security: secured('stats:read'),
         querystring: StatsQuerySchema,
-        response: { 200: Type.Ref('ReferralStatistics'), ...problems(400, 401, 403, 429) },
+        response: { 200: Ref(ReferralStatisticsSchema), ...problems(400, 401, 403, 429) },
       },
     },
-    async (request) => referralStatistics(deps, request.caller, request.query, String(request.id)) as never,
+    async (request) => referralStatistics(deps, request.caller, request.query, String(request.id)),
   )
 }
