@@ -46,29 +46,27 @@ export const AgencyKindSchema = Type.Enum(AGENCY_KINDS, { $id: 'AgencyKind' })
  * A public JWK as registered. Further members are accepted on input so that private members can be
  * named in the refusal; only kty, crv, x, y, kid, use and alg are stored and shown.
  */
-export const PublicJwkSchema = Type.Object(
-  {
-    kty: Type.Enum(KEY_TYPES),
-    crv: Type.Enum(CURVES),
-    x: Coordinate,
-    y: Type.Optional(Coordinate),
-    kid: KeyId,
-    use: Type.Enum(KEY_USES),
-    alg: Type.Enum(KEY_ALGS),
-  },
-  { $id: 'PublicJwk', additionalProperties: true, maxProperties: 30 },
-)
+/** The members of a public key the hub stores and shows. */
+const jwkMembers = {
+  kty: Type.Enum(KEY_TYPES),
+  crv: Type.Enum(CURVES),
+  x: Coordinate,
+  y: Type.Optional(Coordinate),
+  kid: KeyId,
+  use: Type.Enum(KEY_USES),
+  alg: Type.Enum(KEY_ALGS),
+}
+
+export const PublicJwkSchema = Type.Object(jwkMembers, {
+  $id: 'PublicJwk',
+  additionalProperties: true,
+  maxProperties: 30,
+})
 export type PublicJwk = Static<typeof PublicJwkSchema>
 
 export const RegisteredKeySchema = Type.Object(
   {
-    kty: Type.Enum(KEY_TYPES),
-    crv: Type.Enum(CURVES),
-    x: Coordinate,
-    y: Type.Optional(Coordinate),
-    kid: KeyId,
-    use: Type.Enum(KEY_USES),
-    alg: Type.Enum(KEY_ALGS),
+    ...jwkMembers,
     status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
     createdAt: DateTime,
     revokedAt: Type.Optional(DateTime),
