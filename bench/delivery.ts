@@ -1,125 +1,97 @@
-// Delivery latency at a fixed arrival rate, against the real Postgres and Redis: from POST
-// /v1/referrals returning 201 to (a) the recipient's long-poll GET /v1/inbox?wait=30&after=<cursor>
-// returning the message, for pull agencies, and (b) a loopback webhook receiver having it, for push
-// agencies. Also the POST's own latency, missing and duplicate messages, offered and achieved rates.
+// Delivery latency at a fixed arrival rate, the hub as deployed: from POST /v1/referrals returning
+// 201 to (a) the recipient's long-poll GET /v1/inbox?wait=30&after=<cursor> returning the message,
+// for pull agencies, and (b) a loopback webhook receiver having it, for push agencies. Also the POST's
+// own latency, missing and duplicate messages, offered and achieved rates, and the CPU per delivered
+// referral of every process.
 //
-//   npx tsx bench/delivery.ts [RATE=200] [SECONDS=10] [--worker child|same] [--warmup 100]
-//                             [--senders 10] [--pull 10] [--push 10] [--confirm sync|async|off] [--cpu-prof DIR]
+//   npm run build     # the benchmark runs dist/ and builds nothing itself
+//   npx tsx bench/delivery.ts [RATE=200] [SECONDS=10] [--warmup 100] [--senders 10] [--pull 10]
+//                             [--push 10] [--confirm sync|async|off] [--services shared|private]
+//                             [--keep] [--cpu-prof DIR]
 //
-// Processes: this one runs the hub (buildApp, its own Postgres schema and Redis prefix, dropped
-// afterwards) and idles while the load runs. The worker (outbox relay, BullMQ workers: it signs and
-// POSTs the webhooks) is a second process, `node --import tsx src/worker.ts`, as in production
-// (`--worker same` runs it in this process instead). The load generator (bench/lib/loadgen.ts,
-// child_process.fork) signs the referrals before the clock starts, sends them with node:http, and also
-// plays the recipients (bench/lib/recipients.ts): the webhook receiver, and one long-poll loop per pull
-// agency that confirms what it read (`--confirm sync`, as an agency's system would: before polling
-// again; `async`: without waiting; `off`: only follows the cursor). So every time in a latency (201
-// read, long-poll answer read, webhook body read) is taken in that one process, on one clock.
+// Processes: the hub's API (`node dist/src/server.js`) and worker (`node dist/src/worker.js`: the
+// outbox relay, the sealer, BullMQ's workers; it signs and POSTs the webhooks), set up with `trm
+// migrate` and the agencies registered through the API by an operator (bench/lib/deployed-hub.ts), on
+// one Postgres and one Redis (`--services`, as bench/referrals.ts). The load generator
+// (bench/lib/loadgen.ts, a child process) signs the referrals before the clock starts, sends them with
+// node:http, and also plays the recipients (bench/lib/recipients.ts): the webhook receiver, and one
+// long-poll loop per pull agency that confirms what it read (`--confirm sync`, as an agency's system
+// would: before polling again; `async`: without waiting; `off`: only follows the cursor). So every time
+// in a latency (201 read, long-poll answer read, webhook body read) is taken in that one process, on
+// one clock. This process only watches.
 //
 // Open loop: request i is due at i/RATE seconds whether or not earlier ones have answered, so a slow
 // hub shows up as latency, not as a lower offered rate; the POST latency runs from the due time.
 // Referral i goes from sender i % senders to the i-th recipient of a list alternating pull and push
 // agencies. `--warmup` referrals (at up to 100/s) go first and must all arrive before the clock starts.
-import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { availableParallelism, cpus, loadavg } from 'node:os'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import type { FastifyInstance } from 'fastify'
-import { pino } from 'pino'
-import { buildApp } from '../src/app.js'
-import { type RunningWorker, runWorker } from '../src/worker/run-worker.js'
-import { addAgency, type TestAgency } from '../test/helpers/agencies.js'
-import { provisionTestServices } from '../test/helpers/build-app.js'
-import { testConfig, uniqueName } from '../test/helpers/env.js'
-import { workerProcessEnv } from '../test/helpers/worker.js'
+import { testHubKeys, uniqueName } from '../test/helpers/env.js'
+import { CpuMeter, cpuBetween, redisPidFromInfo } from './lib/cpu.js'
+import {
+  DeployedHub,
+  deleteRedisPrefix,
+  distProblem,
+  monitorClient,
+  openServices,
+  type RegisteredAgency,
+  redisInfo,
+  type Services,
+} from './lib/deployed-hub.js'
+import { CPU_ROLES, cpuPerReferralCells, fmtMs, out, SERVER_SIDE, table } from './lib/format.js'
 import { type DocReport, forkRole, percentile, type RunResult, type RunSpec, rpc } from './lib/ipc.js'
-import { startProfile } from './lib/profile.js'
 
 const USAGE =
-  'usage: tsx bench/delivery.ts [RATE] [SECONDS] [--worker child|same] [--warmup N] [--senders N] ' +
-  '[--pull N] [--push N] [--confirm sync|async|off] [--cpu-prof DIR]\n'
+  'usage: npx tsx bench/delivery.ts [RATE] [SECONDS] [--warmup N] [--senders N] [--pull N] [--push N] ' +
+  '[--confirm sync|async|off] [--services shared|private] [--keep] [--cpu-prof DIR]\n'
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    worker: { type: 'string', default: 'child' },
     warmup: { type: 'string', default: '100' },
     senders: { type: 'string', default: '10' },
     pull: { type: 'string', default: '10' },
     push: { type: 'string', default: '10' },
     confirm: { type: 'string', default: 'sync' },
-    /** Writes CPU profiles there: the hub's for the timed run, the child worker's for its lifetime. */
+    services: { type: 'string', default: 'shared' },
+    keep: { type: 'boolean', default: false },
+    /** Writes CPU profiles of the API and the worker (their whole lives) there. */
     'cpu-prof': { type: 'string' },
+    help: { type: 'boolean', default: false },
   },
 })
 const rate = Number(positionals[0] ?? 200)
 const seconds = Number(positionals[1] ?? 10)
 const warmup = Number(values.warmup)
-const mode = values.worker
 const confirm = values.confirm
 const senderCount = Number(values.senders)
 const pullCount = Number(values.pull)
 const pushCount = Number(values.push)
+const services = values.services
 if (
+  values.help ||
   ![rate, seconds, warmup, senderCount, pullCount, pushCount].every((n) => Number.isInteger(n) && n >= 0) ||
   rate <= 0 ||
   seconds <= 0 ||
   senderCount < 1 ||
   pullCount + pushCount < 1 ||
-  (mode !== 'same' && mode !== 'child') ||
-  (confirm !== 'sync' && confirm !== 'async' && confirm !== 'off')
+  (confirm !== 'sync' && confirm !== 'async' && confirm !== 'off') ||
+  (services !== 'shared' && services !== 'private')
 ) {
   process.stderr.write(USAGE)
-  process.exit(2)
+  process.exit(values.help ? 0 : 2)
 }
 const TARGET_PULL_P99 = 100
 const TARGET_PUSH_P99 = 250
 const DRAIN_MS = 30_000
 
-const nullStream = new Writable({ write: (_chunk, _encoding, done) => done() })
-/** The app's log (at warn) is discarded, except that errors (the 5xx answers) are tallied by message. */
-const errorCauses = new Map<string, number>()
-const appLog = new Writable({
-  write(chunk: Buffer, _encoding, done) {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (!line.includes('"level":50')) continue
-      const entry = JSON.parse(line) as { err?: { message?: string }; msg?: string }
-      const cause = entry.err?.message ?? entry.msg ?? 'unknown'
-      errorCauses.set(cause, (errorCauses.get(cause) ?? 0) + 1)
-    }
-    done()
-  },
-})
 const sleep = (n: number) => new Promise((resolve) => setTimeout(resolve, n))
-const fmtMs = (n: number) =>
-  Number.isNaN(n) ? '–' : n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${n.toFixed(n >= 100 ? 0 : 1)} ms`
+const log = (text: string) => process.stderr.write(`${text}\n`)
 const loads = () =>
   loadavg()
     .map((l) => l.toFixed(2))
     .join(' ')
-const out = (text = '') => process.stdout.write(`${text}\n`)
-
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
-function cpuSecondsOf(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return Number.NaN
-  }
-}
-
-function startChildWorker(env: Record<string, string | undefined>): ChildProcess {
-  const root = fileURLToPath(new URL('..', import.meta.url))
-  const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : []
-  return spawn(process.execPath, [...profile, '--import', 'tsx', 'src/worker.ts'], {
-    cwd: root,
-    env,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
-}
 
 interface Report {
   docs: DocReport[]
@@ -154,73 +126,91 @@ function figures(docs: DocReport[]) {
   }
 }
 
-async function main() {
-  const teardowns: (() => unknown)[] = []
-  const fakeTap = { teardown: (fn: () => unknown) => void teardowns.push(fn) }
-  let app: FastifyInstance | undefined
-  let worker: RunningWorker | undefined
-  let child: ChildProcess | undefined
-  let loadgen: ChildProcess | undefined
+async function main(): Promise<number> {
+  const problem = await distProblem()
+  if (problem) {
+    log(`bench/delivery.ts measures the built hub: ${problem}`)
+    return 2
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'trm-bench-delivery-'))
+  const schema = uniqueName('bench_delivery')
+  const queuePrefix = `{${schema}}`
+  let svc: Services | undefined
+  let hub: DeployedHub | undefined
+  let monitor: Awaited<ReturnType<typeof monitorClient>> | undefined
+  let loadgen: ReturnType<typeof forkRole> | undefined
+  let keepDir = values.keep
   let cleaned = false
   const cleanup = async () => {
     if (cleaned) return
     cleaned = true
     if (loadgen?.connected) loadgen.kill()
-    await worker?.close()
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child?.once('exit', resolve))
-      child.kill('SIGTERM')
-      await exited
+    await hub?.stop()
+    if (monitor && svc) {
+      await monitor
+        .query(`drop schema if exists ${monitor.escapeIdentifier(schema)} cascade`)
+        .catch((error: unknown) => log(`could not drop the schema ${schema}: ${String(error)}`))
+      await deleteRedisPrefix(svc.redisUrl, queuePrefix).catch((error: unknown) =>
+        log(`could not delete the Redis keys under ${queuePrefix}: ${String(error)}`),
+      )
+      await monitor.end().catch(() => {})
     }
-    await app?.close()
-    for (const fn of teardowns.reverse()) await fn()
+    await svc?.stop()
+    if (keepDir) log(`kept: ${dir} (each hub process's log)`)
+    else rmSync(dir, { recursive: true, force: true })
   }
-  process.once('SIGINT', () => {
-    process.stderr.write('interrupted: cleaning up\n')
-    void cleanup().finally(() => process.exit(130))
-  })
+  let interrupted = false
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => {
+      if (interrupted) return
+      interrupted = true
+      log(`${signal}: stopping and removing what the benchmark started`)
+      void cleanup().finally(() => process.exit(130))
+    })
 
   try {
-    const config = await testConfig({
-      DATABASE_SCHEMA: uniqueName('bench'),
-      QUEUE_PREFIX: `{${uniqueName('bench')}}`,
-      PUBLIC_URL: 'http://hub.bench',
-      LOG_LEVEL: 'warn',
-      // The limiter still runs (its Redis round trip is part of the cost); it must just not refuse.
-      RATE_LIMIT_MAX: '1000000000',
-      WEBHOOK_ALLOW_LOOPBACK: 'true',
+    log(`starting ${services} services; logs in ${dir}`)
+    svc = await openServices(services as 'shared' | 'private', dir)
+    monitor = await monitorClient(svc.databaseUrl, uniqueName('trm_bench_watch'))
+    hub = new DeployedHub({
+      services: svc,
+      schema,
+      queuePrefix,
+      hubKeys: await testHubKeys(),
+      logDir: dir,
+      env: { WEBHOOK_ALLOW_LOOPBACK: 'true' },
+      ...(values['cpu-prof'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] } : {}),
     })
-    await provisionTestServices(fakeTap, config)
+    log('trm migrate')
+    await hub.migrate()
     loadgen = forkRole('./loadgen.ts')
     const toLoadgen = rpc(loadgen)
     const { url: receiverUrl } = await toLoadgen<{ url: string }>({ type: 'receiver' })
+    await hub.start()
 
-    app = await buildApp(config, { logStream: appLog })
-    await app.ready()
-    const senders: TestAgency[] = []
-    for (let i = 0; i < senderCount; i += 1) {
-      senders.push(await addAgency(app, { country: 'RO', alg: 'EdDSA' }))
-    }
-    const pull: TestAgency[] = []
-    const push: TestAgency[] = []
-    for (let i = 0; i < pullCount; i += 1) pull.push(await addAgency(app, { country: 'DE' }))
-    for (let i = 0; i < pushCount; i += 1)
-      push.push(await addAgency(app, { country: 'DE', push: receiverUrl }))
+    log(`registering ${senderCount + pullCount + pushCount} agencies through the API`)
+    const register = (n: number, spec: Parameters<DeployedHub['registerThroughApi']>[0]) =>
+      Array.from({ length: n }, (_, i) => hub!.registerThroughApi({ ...spec, name: `${spec.name} ${i + 1}` }))
+    const senders = await Promise.all(
+      register(senderCount, { name: 'Bench NGO (fictional)', country: 'RO', kind: 'ngo', alg: 'EdDSA' }),
+    )
+    const pull = await Promise.all(
+      register(pullCount, { name: 'Bench pull agency (fictional)', country: 'DE', kind: 'ngo' }),
+    )
+    const push = await Promise.all(
+      register(pushCount, {
+        name: 'Bench push agency (fictional)',
+        country: 'DE',
+        kind: 'ngo',
+        pushUrl: receiverUrl,
+      }),
+    )
     const recipientIds: string[] = []
     for (let i = 0; i < Math.max(pullCount, pushCount); i += 1) {
       if (pull[i]) recipientIds.push(pull[i]!.id)
       if (push[i]) recipientIds.push(push[i]!.id)
     }
-    const bearer = async (agency: TestAgency) => `Bearer ${await agency.client.accessToken()}`
-    await app.listen({ host: '127.0.0.1', port: 0 })
-    const address = app.server.address()
-    const port = typeof address === 'object' && address ? address.port : 0
-
-    if (mode === 'same') {
-      worker = await runWorker(config, app.hubKeys, pino({ level: 'warn' }, nullStream))
-    } else {
-      child = startChildWorker(workerProcessEnv(config, 'warn'))
-    }
+    const bearer = async (agency: RegisteredAgency) => `Bearer ${await hub!.client(agency).accessToken()}`
 
     const total = Math.round(rate * seconds)
     const signed = await toLoadgen<{ count: number; seconds: number }>({
@@ -234,14 +224,14 @@ async function main() {
     await toLoadgen({
       type: 'poll',
       host: '127.0.0.1',
-      port,
+      port: hub.port,
       recipients: await Promise.all(pull.map(async (p) => ({ id: p.id, authorization: await bearer(p) }))),
       confirm,
     })
     const spec = (from: number, to: number, perSecond: number): RunSpec => ({
       label: 'hub',
       host: '127.0.0.1',
-      port,
+      port: hub!.port,
       path: '/v1/referrals',
       headers: { 'content-type': 'application/json' },
       mode: 'open',
@@ -255,7 +245,7 @@ async function main() {
       timeoutMs: 30_000,
     })
 
-    // Warm-up (also waits for a child worker to be up): its messages must all arrive first.
+    // Warm-up (also waits for the worker to be up): its messages must all arrive first.
     if (warmup > 0) {
       await toLoadgen<RunResult>({ type: 'run', spec: spec(0, warmup, Math.min(rate, 100)) })
       const warm = await toLoadgen<{ outstanding: number }>({
@@ -267,16 +257,28 @@ async function main() {
       if (warm.outstanding > 0) throw new Error(`${warm.outstanding} warm-up messages never arrived`)
     }
 
+    const meter = await CpuMeter.create({
+      processes: () => {
+        const roles = new Map<number, string>([
+          [loadgen!.pid!, 'load generator'],
+          [process.pid, 'bench (this process)'],
+        ])
+        if (hub!.apiPid) roles.set(hub!.apiPid, 'API')
+        if (hub!.workerPid) roles.set(hub!.workerPid, 'worker')
+        return roles
+      },
+      postgres: {
+        client: monitor,
+        applicationRoles: new Map([
+          [hub.apiApplicationName, 'Postgres: API'],
+          [hub.workerApplicationName, 'Postgres: worker'],
+        ]),
+      },
+      redisPid: redisPidFromInfo(await redisInfo(svc.redisUrl)),
+    })
     const loadBefore = loads()
-    const pids = { worker: child?.pid, loadgen: loadgen.pid }
-    const cpuBefore = {
-      hub: process.cpuUsage(),
-      worker: cpuSecondsOf(pids.worker),
-      loadgen: cpuSecondsOf(pids.loadgen),
-    }
-    const stopProfile = values['cpu-prof'] ? await startProfile() : undefined
-    const started = performance.now()
-    process.stderr.write(`running: ${total} referrals at ${rate}/s (load average ${loadBefore})\n`)
+    const before = await meter.snapshot()
+    log(`running: ${total} referrals at ${rate}/s (load average ${loadBefore})`)
     const run = await toLoadgen<RunResult>({ type: 'run', spec: spec(warmup, warmup + total, rate) })
     const drain = await toLoadgen<{ outstanding: number; waitedMs: number }>({
       type: 'await',
@@ -284,15 +286,9 @@ async function main() {
       to: warmup + total,
       timeoutMs: DRAIN_MS,
     })
-    const elapsed = (performance.now() - started) / 1000
-    const hubCpu = process.cpuUsage(cpuBefore.hub)
-    const cpu = {
-      hub: (hubCpu.user + hubCpu.system) / 1e6,
-      worker: cpuSecondsOf(pids.worker) - cpuBefore.worker,
-      loadgen: cpuSecondsOf(pids.loadgen) - cpuBefore.loadgen,
-    }
+    const after = await meter.snapshot()
+    const cpu = cpuBetween(before, after)
     const loadAfter = loads()
-    await stopProfile?.(join(values['cpu-prof']!, `hub-delivery-${Date.now()}.cpuprofile`))
     await sleep(500) // late duplicates
     const report = await toLoadgen<Report>({ type: 'report', from: warmup, to: warmup + total })
 
@@ -307,13 +303,16 @@ async function main() {
     const lastEnd = Math.max(...answered.map((d) => d.end!))
     const lastArrival = Math.max(...[pulled.last, pushed.last].filter((n) => !Number.isNaN(n)))
     const perSecond = (n: number, until: number) => (n > 0 ? n / ((until - firstDue) / 1000) : 0).toFixed(0)
+    const delivered = pulled.latencies.length + pushed.latencies.length
 
-    out('# Delivery latency benchmark')
+    out('# Delivery latency benchmark: the hub as deployed')
     out()
+    out(`command: npx tsx bench/delivery.ts ${process.argv.slice(2).join(' ')}`)
     out(
       `${total} referrals at ${rate}/s for ${seconds} s after ${warmup} warm-up; ${senderCount} senders → ` +
         `${pullCount} pull recipients (long-poll, confirm ${confirm}) and ${pushCount} push recipients ` +
-        `(webhook); worker ${mode === 'same' ? 'in the API process' : 'in its own process'}`,
+        `(webhook); API pid ${hub.apiPid} (node dist/src/server.js) and worker pid ${hub.workerPid} ` +
+        `(node dist/src/worker.js) with ${DeployedHub.SETTINGS}, WEBHOOK_ALLOW_LOOPBACK=true; ${svc.kind} services`,
     )
     out(
       `machine: ${availableParallelism()} CPUs (${cpus()[0]?.model.trim()}), node ${process.version}; ` +
@@ -327,7 +326,7 @@ async function main() {
       `offered ${rate}/s (generator lag p99 ${fmtMs(run.lagP99)}, max ${fmtMs(run.lagMax)}; ` +
         `max ${run.maxInFlight} POSTs in flight); achieved: ${answered.length} answered 201 at ` +
         `${perSecond(answered.length, lastEnd)}/s (first due → last 201), ` +
-        `${pulled.latencies.length + pushed.latencies.length} delivered at ${perSecond(pulled.latencies.length + pushed.latencies.length, lastArrival)}/s ` +
+        `${delivered} delivered at ${perSecond(delivered, lastArrival)}/s ` +
         `(first due → last arrival); refused or failed: ${refused} (${Object.entries(run.statuses)
           .map(([k, v]) => `${k}: ${v}`)
           .join(', ')})`,
@@ -339,26 +338,27 @@ async function main() {
       fmtMs(percentile(sorted, 50)),
       fmtMs(percentile(sorted, 99)),
       fmtMs(percentile(sorted, 99.9)),
-      fmtMs(sorted.at(-1) ?? Number.NaN),
+      fmtMs(sorted.at(-1)),
       ...extra,
     ]
-    const rows = [
-      row('POST /v1/referrals (from due time)', post, ['–', '–', '–']),
-      row('201 → long-poll returned it', pulled.latencies, [
-        String(pulled.missing),
-        String(pulled.duplicates),
-        String(pulled.early),
-      ]),
-      row('201 → webhook received it', pushed.latencies, [
-        String(pushed.missing),
-        String(pushed.duplicates),
-        String(pushed.early),
-      ]),
-    ]
-    const header = ['latency', 'n', 'p50', 'p99', 'p99.9', 'max', 'missing', 'duplicates', 'before the 201']
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
-    const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`
-    out([line(header), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...rows.map(line)].join('\n'))
+    out(
+      table(
+        ['latency', 'n', 'p50', 'p99', 'p99.9', 'max', 'missing', 'duplicates', 'before the 201'],
+        [
+          row('POST /v1/referrals (from due time)', post, ['–', '–', '–']),
+          row('201 → long-poll returned it', pulled.latencies, [
+            String(pulled.missing),
+            String(pulled.duplicates),
+            String(pulled.early),
+          ]),
+          row('201 → webhook received it', pushed.latencies, [
+            String(pushed.missing),
+            String(pushed.duplicates),
+            String(pushed.early),
+          ]),
+        ],
+      ),
+    )
     out()
     const c = report.counts
     out(
@@ -369,12 +369,25 @@ async function main() {
     )
     if (report.errorSamples.length > 0) out(`recipient errors: ${report.errorSamples.join(' | ')}`)
     if (run.errorSamples.length > 0) out(`POST errors: ${run.errorSamples.slice(0, 3).join(' | ')}`)
-    for (const [cause, n] of errorCauses) out(`API errors logged: ${n} × ${cause}`)
-    const share = (s: number) => `${((100 * s) / elapsed).toFixed(0)} %`
+    for (const [cause, n] of hub.loggedErrors()) out(`errors logged: ${n} × ${cause}`)
+    out()
     out(
-      `CPU from the first timed POST to the last arrival (${elapsed.toFixed(1)} s, % of one core): hub ` +
-        `${share(cpu.hub)}${mode === 'same' ? ' (with the worker)' : `, worker ${share(cpu.worker)}`}, load ` +
-        `generator and recipients ${share(cpu.loadgen)}`,
+      `CPU per delivered referral (ms), from the first timed POST to the last arrival ` +
+        `(${cpu.seconds.toFixed(1)} s, ${delivered} delivered; bench/README.md explains the columns):`,
+    )
+    out()
+    const cells = cpuPerReferralCells(cpu, delivered, SERVER_SIDE.hub, {
+      postgres: meter.postmaster !== undefined,
+      redis: meter.redisMeasured,
+    })
+    const shown = CPU_ROLES.map((role, i) => [role, cells[i]!] as const).filter(
+      ([role]) => role !== 'baseline' && role !== 'Postgres: baseline',
+    )
+    out(
+      table(
+        [...shown.map(([role]) => role), 'rest of the machine', 'server side'],
+        [[...shown.map(([, cell]) => cell), cells.at(-2)!, cells.at(-1)!]],
+      ),
     )
     if (drain.outstanding > 0)
       out(`gave up waiting ${DRAIN_MS / 1000} s after the run: ${drain.outstanding} never arrived`)
@@ -387,16 +400,25 @@ async function main() {
       `targets: 201 → long-poll p99 < ${TARGET_PULL_P99} ms, ${verdict(pullP99, TARGET_PULL_P99, pullCount)}; ` +
         `201 → webhook p99 < ${TARGET_PUSH_P99} ms, ${verdict(pushP99, TARGET_PUSH_P99, pushCount)}`,
     )
+    for (const death of hub.deaths)
+      out(`${death.name} DIED on its own (code ${death.code}, signal ${death.signal}): ${death.tail}`)
+    if (values['cpu-prof'])
+      out(`CPU profiles of the API and the worker (their whole lives) written to ${values['cpu-prof']}`)
+    keepDir ||= hub.deaths.length > 0
+    await toLoadgen({ type: 'exit' }).catch(() => {})
     const failed =
       refused > 0 ||
       pulled.missing + pushed.missing > 0 ||
       (pullCount > 0 && !(pullP99 < TARGET_PULL_P99)) ||
-      (pushCount > 0 && !(pushP99 < TARGET_PUSH_P99))
-    if (failed) process.exitCode = 1
-    await toLoadgen({ type: 'exit' }).catch(() => {})
+      (pushCount > 0 && !(pushP99 < TARGET_PUSH_P99)) ||
+      hub.deaths.length > 0
+    return failed ? 1 : 0
   } finally {
     await cleanup()
   }
 }
 
-await main()
+process.exitCode = await main().catch((error: unknown) => {
+  log(`bench/delivery.ts failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+  return 2
+})

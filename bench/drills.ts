@@ -226,7 +226,14 @@ async function main(): Promise<number> {
       return new HubProcess(`api-${i + 1}`, join(DIST, 'server.js'), apiEnv, hubDir, onDeath, port)
     })
     const workers = [1, 2].map(
-      (i) => new HubProcess(`worker-${i}`, join(DIST, 'worker.js'), env, hubDir, onDeath),
+      (i) =>
+        new HubProcess(
+          `worker-${i}`,
+          join(DIST, 'worker.js'),
+          { ...env, WORKER_METRICS_PORT: 'off' },
+          hubDir,
+          onDeath,
+        ),
     )
     hub.push(...apis, ...workers)
     for (const p of hub) p.start()

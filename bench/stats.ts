@@ -1,5 +1,6 @@
-// Statistics query latency over a large invented data set: GET /v1/stats/referrals through the
-// service function (p50/p99 over RUNS calls) and once through HTTP inject.
+// Statistics over a large invented data set: the time to make the latest quarter's release (the
+// grouped SQL and the cuts), then GET /v1/stats/referrals through the service function (p50/p99 over
+// RUNS calls, views of the stored release) and once through HTTP inject.
 //
 //   npx tsx bench/stats.ts [ROWS=1000000] [RUNS=50] [--warmup 5] [--keep]
 //                          [--without-stats-index] [--index wide|country]…
@@ -23,17 +24,19 @@ import { parseArgs } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { type RawBuilder, sql } from 'kysely'
 import { buildApp } from '../src/app.js'
-import { REFERRAL_STATUSES } from '../src/modules/acknowledgements/lifecycle.core.js'
 import { signAccessToken } from '../src/modules/auth/access-token.js'
+import { REFERRAL_STATUSES } from '../src/modules/referrals/lifecycle.core.js'
 import {
   AGE_GROUPS,
   EXPLOITATION_FORMS,
   GENDERS,
   URGENCIES,
 } from '../src/modules/referrals/referral-document.schema.js'
-import { suppressTwoWay } from '../src/modules/stats/stats.core.js'
-import { countReferrals } from '../src/modules/stats/stats.repository.js'
-import { referralStatistics } from '../src/modules/stats/stats.service.js'
+import { latestReleasable, quarterBounds, quarterName } from '../src/modules/stats/stats.dimensions.js'
+import { dimensionTrees } from '../src/modules/stats/stats.hierarchy.js'
+import { makeRelease } from '../src/modules/stats/stats.release.core.js'
+import { countCombinations } from '../src/modules/stats/stats.repository.js'
+import { ensureRelease, referralStatistics } from '../src/modules/stats/stats.service.js'
 import { addAgency, type TestAgency } from '../test/helpers/agencies.js'
 import { provisionTestServices } from '../test/helpers/build-app.js'
 import { testConfig, uniqueName } from '../test/helpers/env.js'
@@ -171,40 +174,43 @@ async function main() {
     const deps = { db: app.db, minCell: config.statsMinCell, now: () => END }
     const asOperator = { id: operatorId, country: 'BE', operator: true, nationalContactPoint: false }
     const asNcp = { id: ncpId, country: 'RO', operator: false, nationalContactPoint: true }
-    const lastYear = { from: '2025-11-01', to: '2026-11-01' }
-    // The first is the headline figure: the flows between countries over a year, the table NCPs ask for.
-    const cases = [
-      {
-        name: 'operator originCountry,destinationCountry, 12 months',
-        caller: asOperator,
-        query: { groupBy: 'originCountry,destinationCountry', ...lastYear },
-      },
-      {
-        name: 'operator originCountry,exploitationForm, 12 months',
-        caller: asOperator,
-        query: { groupBy: 'originCountry,exploitationForm', ...lastYear },
-      },
-      {
-        name: 'operator originCountry,month, 24 months',
-        caller: asOperator,
-        query: { groupBy: 'originCountry,month', from: '2024-11-01', to: '2026-11-01' },
-      },
-      {
-        name: 'NCP (RO) exploitationForm,month, 12 months',
-        caller: asNcp,
-        query: { groupBy: 'exploitationForm,month', ...lastYear },
-      },
-      {
-        name: 'NCP (RO) ageGroup,gender, 3 months',
-        caller: asNcp,
-        query: { groupBy: 'ageGroup,gender', from: '2026-08-01', to: '2026-11-01' },
-      },
-    ]
+    const quarter = latestReleasable(END)
+    const period = quarterName(quarter)
     const lines = [
       `statistics: ${stored.rows[0]?.n} invented referrals (${stored.rows[0]?.size} with indexes${values['without-stats-index'] ? ', without the statistics indexes' : ''}${values.index.length > 0 ? `, candidate indexes: ${values.index.join(', ')}` : ''}), ${seeded}; ${runs} runs per query after ${warmup} warm-up`,
       `machine: ${availableParallelism()} CPUs (${cpus()[0]?.model.trim()}), node ${process.version}, load average ${loadavg()[0]!.toFixed(1)} before timing`,
     ]
-    for (const { name, caller, query } of cases) {
+    // Making the quarter's release, once: the grouped SQL, then the cuts, then the insert.
+    const sqlStarted = performance.now()
+    const combinations = await countCombinations(app.db, quarterBounds(quarter))
+    const sqlMs = performance.now() - sqlStarted
+    const coreStarted = performance.now()
+    const content = makeRelease(combinations, dimensionTrees(COUNTRIES), config.statsMinCell)
+    const coreMs = performance.now() - coreStarted
+    const makeStarted = performance.now()
+    await ensureRelease(deps, quarter)
+    lines.push(
+      `release of ${period}: ${content.referrals} referrals in ${combinations.length} combinations; grouped SQL ${ms(sqlMs)}, cuts ${ms(coreMs)}, whole first request's release ${ms(performance.now() - makeStarted)}`,
+      `  categories: ${Object.entries(content.categories)
+        .map(([d, c]) => `${d} ${c.length}`)
+        .join(', ')}`,
+    )
+    // Answers are views of the stored release.
+    const cases = [
+      {
+        name: 'operator originCountry,destinationCountry',
+        caller: asOperator,
+        groupBy: 'originCountry,destinationCountry',
+      },
+      {
+        name: 'operator originCountry,exploitationForm',
+        caller: asOperator,
+        groupBy: 'originCountry,exploitationForm',
+      },
+      { name: 'NCP (RO) destinationCountry,ageGroup', caller: asNcp, groupBy: 'destinationCountry,ageGroup' },
+    ]
+    for (const { name, caller, groupBy } of cases) {
+      const query = { groupBy, period }
       for (let i = 0; i < warmup; i += 1) await referralStatistics(deps, caller, query, 'bench')
       const latencies: number[] = []
       let cells = 0
@@ -219,32 +225,7 @@ async function main() {
         `${name}: p50 ${ms(percentile(sorted, 50))}, p99 ${ms(percentile(sorted, 99))}, max ${ms(sorted.at(-1)!)} (${cells} cells)`,
       )
     }
-    // Where the time of the first query goes: the grouped SQL alone, and the suppression alone.
-    const first = cases[0]!.query
-    const filter = {
-      dimensions: ['originCountry', 'destinationCountry'] as const,
-      from: new Date(first.from),
-      to: new Date(first.to),
-    }
-    const sqlTimes: number[] = []
-    let groups = await countReferrals(app.db, { ...filter, dimensions: [...filter.dimensions] })
-    for (let i = 0; i < runs; i += 1) {
-      const started = performance.now()
-      groups = await countReferrals(app.db, { ...filter, dimensions: [...filter.dimensions] })
-      sqlTimes.push(performance.now() - started)
-    }
-    const rowsOf = [...new Set(groups.map((g) => g.values[0]))]
-    const colsOf = [...new Set(groups.map((g) => g.values[1]))]
-    const table = rowsOf.map((a) =>
-      colsOf.map((b) => groups.find((g) => g.values[0] === a && g.values[1] === b)?.count ?? 0),
-    )
-    const coreStarted = performance.now()
-    for (let i = 0; i < runs; i += 1) suppressTwoWay(table, config.statsMinCell)
-    const coreMs = (performance.now() - coreStarted) / runs
-    sqlTimes.sort((a, b) => a - b)
-    lines.push(
-      `  of which the grouped SQL alone: p50 ${ms(percentile(sqlTimes, 50))}, p99 ${ms(percentile(sqlTimes, 99))}; suppression of its ${rowsOf.length}×${colsOf.length} table: ${ms(coreMs)}`,
-    )
+    const first = { groupBy: cases[0]!.groupBy, period }
     // Through HTTP: token check, validation, the same service call and serialisation. The first call
     // also compiles the route's serialiser, so it is timed apart from a second one.
     const token = await signAccessToken(
@@ -257,7 +238,7 @@ async function main() {
     const inject = async () => {
       const started = performance.now()
       const response = await app!.inject({
-        url: `/v1/stats/referrals?groupBy=${first.groupBy}&from=${first.from}&to=${first.to}`,
+        url: `/v1/stats/referrals?groupBy=${first.groupBy}&period=${first.period}`,
         headers: { authorization: `Bearer ${token}` },
       })
       return { response, ms: performance.now() - started }

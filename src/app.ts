@@ -6,6 +6,7 @@ import type { Config } from './config.js'
 import { type HubKeys, loadHubKeys } from './lib/hub-keys.js'
 import { redact } from './lib/logging.js'
 import { ProblemSchema } from './lib/schemas.js'
+import { SensitiveDetailsSchema } from './lib/sensitive-details.js'
 import { typeboxValidatorCompiler } from './lib/validator.js'
 import { acknowledgementsRoutes } from './modules/acknowledgements/acknowledgements.routes.js'
 import { ACKNOWLEDGEMENT_SCHEMAS } from './modules/acknowledgements/acknowledgements.schemas.js'
@@ -92,6 +93,7 @@ const SHARED_SCHEMAS = [
   ...STATS_SCHEMAS,
   ...DELIVERY_SCHEMAS,
   ...AUDIT_SCHEMAS,
+  SensitiveDetailsSchema,
 ]
 
 /** Builds the whole HTTP application without listening. */

@@ -46,6 +46,7 @@ const EnvSchema = Type.Object({
   KEEP_ALIVE_TIMEOUT_MS: Type.Optional(Int({ minimum: 1_000 })),
   METRICS_HOST: Type.Optional(Type.String({ minLength: 1 })),
   METRICS_PORT: Type.Optional(Type.String({ pattern: '^([0-9]+|off)$' })),
+  WORKER_METRICS_PORT: Type.Optional(Type.String({ pattern: '^([0-9]+|off)$' })),
   TRUST_PROXY: Type.Optional(Bool),
   HUB_SIGNING_KEYS: Type.Optional(Type.String({ minLength: 2 })),
   HUB_SIGNING_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
@@ -99,8 +100,15 @@ export interface Config {
     readonly connectionMs: number
     readonly keepAliveMs: number
   }
-  /** Prometheus metrics on a listener of their own, never the public port; `port` undefined: off. */
-  readonly metrics: { readonly host: string; readonly port: number | undefined }
+  /**
+   * Prometheus metrics on a listener of their own, never the public port: `port` for an API process,
+   * `workerPort` for a worker process, both on `host`; undefined: off.
+   */
+  readonly metrics: {
+    readonly host: string
+    readonly port: number | undefined
+    readonly workerPort: number | undefined
+  }
   readonly trustProxy: boolean
   readonly hubKeys: { readonly json?: string; readonly file?: string; readonly generate: boolean }
   readonly accessTokenTtlSeconds: number
@@ -247,6 +255,7 @@ function freeze(env: Env): Config {
     metrics: {
       host: env.METRICS_HOST ?? '127.0.0.1',
       port: env.METRICS_PORT === 'off' ? undefined : Number(env.METRICS_PORT ?? 9464),
+      workerPort: env.WORKER_METRICS_PORT === 'off' ? undefined : Number(env.WORKER_METRICS_PORT ?? 9465),
     },
     trustProxy: env.TRUST_PROXY === 'true',
     hubKeys: {

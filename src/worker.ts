@@ -3,7 +3,9 @@ import { pino } from 'pino'
 import { ConfigError, loadConfig } from './config.js'
 import { loadHubKeys } from './lib/hub-keys.js'
 import { redact } from './lib/logging.js'
+import { listenMetrics, type MetricsListener } from './lib/metrics-listener.js'
 import { runWorker } from './worker/run-worker.js'
+import { createWorkerMetrics } from './worker/worker-metrics.js'
 
 try {
   const config = loadConfig()
@@ -13,10 +15,23 @@ try {
     redact,
     ...(config.logPretty ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {}),
   })
-  const worker = await runWorker(config, await loadHubKeys(config.hubKeys), log)
+  const hubKeys = await loadHubKeys(config.hubKeys)
+  const metrics = createWorkerMetrics()
+  let listener: MetricsListener | undefined
+  // Metrics first, as in src/server.ts: an address already taken stops start-up before any job runs.
+  if (config.metrics.workerPort !== undefined) {
+    listener = await listenMetrics(
+      () => metrics.scrape(),
+      { host: config.metrics.host, port: config.metrics.workerPort },
+      (err) => log.error({ err }, 'metrics scrape failed'),
+    )
+    log.info({ url: listener.url }, 'metrics listening')
+  }
+  const worker = await runWorker(config, hubKeys, log, { metrics })
   closeWithGrace({ delay: 30_000 }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'closing after error')
     else log.info({ signal }, 'closing')
+    await listener?.close()
     await worker.close()
   })
 } catch (error) {

@@ -84,6 +84,17 @@ export function drillFigures(input: DrillInput) {
         pgStart,
       ),
     ),
+    // The same, counted from the moment Postgres accepted connections again (pg_ctl start -w returned).
+    firstCreatedAfterAcceptingMs: firstAfter(
+      input.attempts.filter((a) => a.status === '201').map((a) => a.end),
+      pgFault.back,
+    ),
+    firstReadyAfterAcceptingMs: [0, 1].map((api) =>
+      firstAfter(
+        pgFault.postgres!.ready.filter((r) => r.api === api && r.status === 200).map((r) => r.at),
+        pgFault.back,
+      ),
+    ),
   }
 
   const reasons = [
@@ -229,6 +240,10 @@ export function formatDrill(f: DrillFigures): string {
     out.push(
       `From pg_ctl start: first 201 after ${ms(p.firstCreatedAfterStartMs)}; /health/ready 200 from ` +
         p.firstReadyAfterStartMs.map((n, api) => `api-${api + 1} after ${ms(n)}`).join(', '),
+      `From Postgres accepting connections (pg_ctl start -w returned): first 201 after ` +
+        `${ms(p.firstCreatedAfterAcceptingMs)}; /health/ready 200 from ` +
+        p.firstReadyAfterAcceptingMs.map((n, api) => `api-${api + 1} after ${ms(n)}`).join(', ') +
+        ' (readiness polled every 250 ms)',
       '',
     )
   }

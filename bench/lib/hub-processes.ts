@@ -56,6 +56,8 @@ export class HubProcess {
     private readonly onDeath: (death: Death) => void,
     /** For API processes: the port whose /health/live says it is up. */
     readonly port?: number,
+    /** Node options before the script (e.g. --cpu-prof). */
+    private readonly nodeArgs: readonly string[] = [],
   ) {}
 
   get running(): boolean {
@@ -72,7 +74,10 @@ export class HubProcess {
     this.stderr = new Tail()
     this.starts += 1
     const banner = `--- ${new Date().toISOString()} start ${this.starts}\n`
-    const child = spawn(process.execPath, [this.script], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...this.nodeArgs, this.script], {
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     this.child = child
     for (const [stream, tail, file] of [
       [child.stdout!, this.stdout, `${this.name}.log`],

@@ -34,6 +34,8 @@ export interface RunResult {
   statuses: Record<string, number>
   /** Non-expected answers during the warm-up (not in the figures, reported anyway). */
   warmupErrors: number
+  /** Expected answers in the whole run, warm-up included: the work whose CPU a run's snapshots hold. */
+  okTotal: number
   /** A few bodies of unexpected answers, to say what went wrong. */
   errorSamples: string[]
   /** Open loop: how late the generator fired, p99 and max (ms); large values mean it could not keep up. */

@@ -100,11 +100,13 @@ async function run(spec: RunSpec): Promise<RunResult> {
   const statuses: Record<string, number> = {}
   const errorSamples: string[] = []
   let warmupErrors = 0
+  let okTotal = 0
   let inFlight = 0
   let maxInFlight = 0
   let exhausted = false
   const record = (answer: Answer, latency: number, measured: boolean) => {
     const ok = answer.status === String(spec.expectStatus)
+    if (ok) okTotal += 1
     if (!ok && errorSamples.length < 5) errorSamples.push(`${answer.status} ${answer.body ?? ''}`.trim())
     if (!measured) {
       if (!ok) warmupErrors += 1
@@ -121,6 +123,7 @@ async function run(spec: RunSpec): Promise<RunResult> {
     latencies,
     statuses,
     warmupErrors,
+    okTotal,
     errorSamples,
     maxInFlight,
     exhausted,

@@ -1,111 +1,77 @@
-import { type Kysely, sql, type Transaction } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
+import { GroupCommit } from '../lib/group-commit.js'
+import { sendNotifications } from './session.repository.js'
 import type { Database } from './types.js'
 
-/**
- * NOTIFY inside a transaction makes its commit take a database-wide lock (PostgreSQL serialises the
- * commits of notifying transactions), so wake-ups are collected during the transaction and sent
- * right after it commits. They are hints: the outbox relay also sweeps, long-polls also time out.
- */
-const pending = new WeakMap<object, Map<string, Set<string>>>()
+/** Wake-ups, by channel: the payloads to NOTIFY on it. */
+export type Notifications = Map<string, Set<string>>
 
 /**
- * NOTIFYs for one database, sent by one statement for everything asked since the previous one went
- * out: under load many requests share a round trip, and an idle hub sends each at once.
+ * What a transaction asks to happen once it has committed: the NOTIFYs that wake long-polls and the
+ * outbox relay. NOTIFY inside a transaction makes its commit take a database-wide lock (PostgreSQL
+ * serialises the commits of notifying transactions), so they are collected here and sent right
+ * after the commit by {@link transact}. They are hints: the relay also sweeps, long-polls time out.
  */
-class NotifyBatch {
-  /** What the next statement will send, and the promise its callers wait on. */
-  #next: { notifications: Map<string, Set<string>>; sent: Promise<void>; resolve: () => void } | undefined
-  #sending = false
+export class AfterCommit {
+  readonly notifications: Notifications = new Map()
 
-  constructor(private readonly db: Kysely<Database>) {}
-
-  add(notifications: Map<string, Set<string>>): Promise<void> {
-    if (!this.#next) {
-      let resolve!: () => void
-      const sent = new Promise<void>((r) => {
-        resolve = r
-      })
-      this.#next = { notifications: new Map(), sent, resolve }
-    }
-    for (const [channel, payloads] of notifications) {
-      const set = this.#next.notifications.get(channel) ?? new Set()
-      for (const payload of payloads) set.add(payload)
-      this.#next.notifications.set(channel, set)
-    }
-    if (!this.#sending) void this.#send()
-    return this.#next.sent
-  }
-
-  /** Sends batches one statement at a time; each caller waits only for the batch it joined. */
-  async #send(): Promise<void> {
-    this.#sending = true
-    // Let the requests of this turn of the event loop join the first batch.
-    await new Promise((resolve) => setImmediate(resolve))
-    while (this.#next) {
-      const batch = this.#next
-      this.#next = undefined
-      const channels: string[] = []
-      const payloads: string[] = []
-      for (const [channel, set] of batch.notifications) {
-        for (const payload of set) {
-          channels.push(channel)
-          payloads.push(payload)
-        }
-      }
-      await sql`select pg_notify(c, p) from unnest(${channels}::text[], ${payloads}::text[]) as n(c, p)`
-        .execute(this.db)
-        .catch(() => {})
-      batch.resolve()
-    }
-    this.#sending = false
+  notify(channel: string, payload: string): void {
+    const payloads = this.notifications.get(channel) ?? new Set()
+    payloads.add(payload)
+    this.notifications.set(channel, payloads)
   }
 }
 
-const batches = new WeakMap<Kysely<Database>, NotifyBatch>()
+/**
+ * Runs fn in a transaction with the collector of what must happen after it commits, and sends the
+ * notifications it asked for once it has committed (none when it rolls back).
+ */
+export async function transact<T>(
+  db: Kysely<Database>,
+  fn: (trx: Transaction<Database>, afterCommit: AfterCommit) => Promise<T>,
+): Promise<T> {
+  const afterCommit = new AfterCommit()
+  const result = await db.transaction().execute((trx) => fn(trx, afterCommit))
+  await notifySoon(db, afterCommit.notifications)
+  return result
+}
+
+/** One group commit of NOTIFYs per database: concurrent requests share one statement. */
+const senders = new WeakMap<Kysely<Database>, GroupCommit<Notifications, void>>()
+
+function senderFor(db: Kysely<Database>): GroupCommit<Notifications, void> {
+  let sender = senders.get(db)
+  if (!sender) {
+    sender = new GroupCommit<Notifications, void>(
+      async (batch) => {
+        const unique = new Set<string>()
+        const notifications: { channel: string; payload: string }[] = []
+        for (const asked of batch) {
+          for (const [channel, payloads] of asked) {
+            for (const payload of payloads) {
+              const key = JSON.stringify([channel, payload])
+              if (unique.has(key)) continue
+              unique.add(key)
+              notifications.push({ channel, payload })
+            }
+          }
+        }
+        // A failure is dropped: they are hints.
+        await sendNotifications(db, notifications).catch(() => {})
+        return batch.map(() => undefined)
+      },
+      { concurrency: 1, maxBatch: 1000 },
+    )
+    senders.set(db, sender)
+  }
+  return sender
+}
 
 /**
  * Sends NOTIFYs outside any transaction, batched with those of concurrent requests. The promise
  * resolves once they went out; a failure is dropped (they are hints).
  */
-export function notifySoon(db: Kysely<Database>, notifications: Map<string, Set<string>>): Promise<void> {
+export function notifySoon(db: Kysely<Database>, notifications: Notifications): Promise<void> {
   if (notifications.size === 0) return Promise.resolve()
-  let batch = batches.get(db)
-  if (!batch) {
-    batch = new NotifyBatch(db)
-    batches.set(db, batch)
-  }
-  return batch.add(notifications)
-}
-
-/** Runs fn in a transaction and sends the notifications it asked for once it has committed. */
-export async function transact<T>(
-  db: Kysely<Database>,
-  fn: (trx: Transaction<Database>) => Promise<T>,
-): Promise<T> {
-  const notifications = new Map<string, Set<string>>()
-  const result = await db.transaction().execute(async (trx) => {
-    pending.set(trx, notifications)
-    return fn(trx)
-  })
-  await notifySoon(db, notifications)
-  return result
-}
-
-/**
- * Asks for a NOTIFY: after commit when db is a transaction opened by {@link transact}, else at once
- * (inside any other transaction Postgres still delivers it on commit only).
- */
-export async function notifyAfterCommit(
-  db: Kysely<Database>,
-  channel: string,
-  payload: string,
-): Promise<void> {
-  const notifications = pending.get(db)
-  if (notifications) {
-    const set = notifications.get(channel) ?? new Set()
-    set.add(payload)
-    notifications.set(channel, set)
-    return
-  }
-  await sql`select pg_notify(${channel}, ${payload})`.execute(db)
+  return senderFor(db).submit(notifications)
 }

@@ -1,6 +1,6 @@
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq'
 import { escalateIfOverdue } from '../modules/deadlines/deadlines.service.js'
-import type { Processor } from './processors.js'
+import type { Processor } from './queues.js'
 import type { JobDeps } from './worker-deps.js'
 
 export interface AckDeadlineJob {

@@ -1,13 +1,15 @@
 import type { Job } from 'bullmq'
 import { compactErasedPayloads } from '../modules/retention/compaction.service.js'
 import { runRetention } from '../modules/retention/retention.service.js'
+import { releaseLatestQuarter } from '../modules/stats/stats.service.js'
 import type { Queues } from './queues.js'
 import type { JobDeps } from './worker-deps.js'
 
 /**
  * The `maintenance` queue: the daily retention run, which purges payloads past RETENTION_DAYS and
  * then removes them from the payload tables' files, and the hourly compaction, which does the same
- * for what erasure requests deleted since (nothing to do, one small query, when none was erased).
+ * for what erasure requests deleted since (nothing to do, one small query, when none was erased);
+ * and the hourly statistics release, which makes the latest ended quarter's release if none was made.
  */
 export function maintenanceProcessor(deps: JobDeps) {
   return async (job: Job) => {
@@ -21,6 +23,10 @@ export function maintenanceProcessor(deps: JobDeps) {
       return { purged: result.purged, compaction: await compact(deps) }
     }
     if (job.name === 'compaction') return { compaction: await compact(deps) }
+    if (job.name === 'stats-release') {
+      const now = deps.now ?? (() => new Date())
+      return { release: await releaseLatestQuarter({ db: deps.db, minCell: deps.config.statsMinCell, now }) }
+    }
     throw new Error(`unknown maintenance job ${job.name}`)
   }
 }
@@ -44,5 +50,10 @@ export async function scheduleMaintenance(queues: Queues): Promise<void> {
     'compaction-hourly',
     { pattern: '47 * * * *', tz: 'UTC' },
     { name: 'compaction', data: {}, opts },
+  )
+  await queues.maintenance.upsertJobScheduler(
+    'stats-release-hourly',
+    { pattern: '7 * * * *', tz: 'UTC' },
+    { name: 'stats-release', data: {}, opts },
   )
 }

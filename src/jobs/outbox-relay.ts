@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import type pg from 'pg'
 import type { Config } from '../config.js'
+import { dedicatedSession } from '../db/dedicated-session.js'
 import type { Database } from '../db/types.js'
 import { listPending, markRelayed, reopenOpenWork } from '../modules/ledger/outbox.repository.js'
 import { outboxChannel } from '../modules/ledger/outbox.service.js'
@@ -65,8 +66,6 @@ export async function startOutboxRelay(deps: RelayDeps): Promise<Relay> {
   let again = false
   let failing = 0
   let retryAt = 0
-  let client: pg.PoolClient | undefined
-  let leader = false
 
   // No transaction around the Redis calls: a transaction that has written (or locked rows) holds
   // back the horizon below which inbox messages become readable, for every agency, as long as it
@@ -150,42 +149,19 @@ export async function startOutboxRelay(deps: RelayDeps): Promise<Relay> {
     return running
   }
 
-  const lockKey = `trm-outbox-relay:${deps.schema ?? 'public'}`
-  const tryLead = async () => {
-    if (closed || leader) return
-    try {
-      if (!client) {
-        const connected = await deps.pool.connect()
-        connected.on('error', () => {
-          // The session (and with it the lock) is gone: step down, the sweep timer retries.
-          leader = false
-          client = undefined
-          connected.release(true)
-        })
-        client = connected
-      }
-      const { rows } = await client.query<{ ok: boolean }>(
-        'select pg_try_advisory_lock(hashtext($1)) as ok',
-        [lockKey],
-      )
-      if (!rows[0]?.ok) return
-      leader = true
-      client.on('notification', () => void runOnce())
-      await client.query(`listen "${channel}"`)
-      deps.log.info({ channel }, 'outbox relay: active')
-      void runOnce()
-    } catch (error) {
-      deps.log.warn({ err: error }, 'outbox relay: cannot take the lead yet')
-      client?.release(true)
-      client = undefined
-      leader = false
-    }
-  }
-
-  await tryLead()
+  // Single-active: the session's advisory lock (per schema) keeps relays from overlapping.
+  const session = dedicatedSession({
+    pool: deps.pool,
+    name: 'outbox relay',
+    log: deps.log,
+    lock: 'trm-outbox-relay:',
+    channels: [channel],
+    onNotification: () => void runOnce(),
+    onActive: () => void runOnce(),
+  })
+  await session.started
   const timer = setInterval(() => {
-    if (leader) void runOnce()
-    else void tryLead()
+    if (session.active) void runOnce()
   }, deps.sweepMs ?? 1_000)
 
   return {
@@ -197,10 +173,7 @@ export async function startOutboxRelay(deps: RelayDeps): Promise<Relay> {
       closed = true
       clearInterval(timer)
       await running
-      if (client) {
-        // Releasing with an error destroys the session, which also drops the advisory lock and LISTEN.
-        client.release(true)
-      }
+      await session.close()
     },
   }
 }

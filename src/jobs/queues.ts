@@ -1,11 +1,14 @@
-import { Queue } from 'bullmq'
+import { type Job, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 
-/** Every BullMQ queue the hub uses. The prefix carries a Redis Cluster hash tag, e.g. `{trm}`. */
-export const QUEUE_NAMES = ['deadlines', 'webhooks', 'maintenance'] as const
-export type QueueName = (typeof QUEUE_NAMES)[number]
+import { QUEUE_NAMES, type QueueName } from '../modules/ledger/outbox.service.js'
+
+export { QUEUE_NAMES, type QueueName }
 
 export type Queues = Record<QueueName, Queue>
+
+/** A processor that declares `signal` gets an AbortSignal from BullMQ (when the worker cancels jobs). */
+export type Processor = (job: Job, token?: string, signal?: AbortSignal) => Promise<unknown>
 
 export function createQueues(connection: Redis, prefix: string): Queues {
   const entries = QUEUE_NAMES.map((name) => {

@@ -9,7 +9,7 @@ import {
   recordFailedAttempt,
 } from '../modules/deliveries/deliveries.service.js'
 import { toInboxItem } from '../modules/inbox/inbox.core.js'
-import type { Processor } from './processors.js'
+import type { Processor } from './queues.js'
 import { type JobDeps, SHUTDOWN } from './worker-deps.js'
 
 export interface WebhookJob {

@@ -12,7 +12,7 @@ export interface HubKeys {
     /** The same key for node:crypto (compact-jws.ts), which signs receipts and webhooks. */
     readonly signingKey: KeyObject
   }
-  readonly publicJwks: { readonly keys: readonly JWK[] }
+  readonly publicJwks: { keys: HubPublicJwk[] }
   readonly verificationKeys: ReadonlyMap<string, CryptoKey>
 }
 
@@ -20,6 +20,16 @@ type PrivateJwk = JWK & { kid: string; d: string }
 
 /** The signing key and the older ones still published so that their signatures stay checkable. */
 export const MAX_HUB_KEYS = 10
+
+/** A hub signing key as the hub publishes it (GET /.well-known/jwks.json). */
+export interface HubPublicJwk {
+  kty: 'OKP'
+  crv: 'Ed25519'
+  x: string
+  kid: string
+  alg: 'EdDSA'
+  use: 'sig'
+}
 
 function parseKeys(text: string, origin: string): PrivateJwk[] {
   const parsed = JSON.parse(text) as JWK | { keys: JWK[] }
@@ -68,10 +78,10 @@ export async function loadHubKeys(source: {
     throw new Error('no hub signing keys configured')
   }
   const verificationKeys = new Map<string, CryptoKey>()
-  const publicKeys: JWK[] = []
+  const publicKeys: HubPublicJwk[] = []
   for (const key of keys) {
     const { d: _d, ...publicJwk } = key
-    publicKeys.push({ ...publicJwk, alg: 'EdDSA', use: 'sig' })
+    publicKeys.push({ kty: 'OKP', crv: 'Ed25519', x: key.x!, kid: key.kid, alg: 'EdDSA', use: 'sig' })
     verificationKeys.set(key.kid, (await importJWK({ ...publicJwk, alg: 'EdDSA' }, 'EdDSA')) as CryptoKey)
   }
   const first = keys[0]!

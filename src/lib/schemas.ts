@@ -1,5 +1,6 @@
 import { type TSchema, type TStringOptions, Type } from 'typebox'
 import { ERRORS } from './errors.js'
+
 import { MAX_JSON_DEPTH, MAX_MEMBER_NAME_LENGTH } from './json-limits.js'
 
 // Every string, array and integer of the wire schemas is bounded (OWASP API4:2023, checked by
@@ -93,7 +94,7 @@ export const NextCursor = Type.Union([Cursor, Type.Null()], {
 
 /** Problem responses for the statuses a route can answer with. */
 export function problems(...statuses: number[]) {
-  return Object.fromEntries(statuses.map((s) => [s, Type.Ref('Problem')]))
+  return Object.fromEntries(statuses.map((s) => [s, Ref(ProblemSchema)]))
 }
 
 export const IdParams = Type.Object({ id: Uuid })
@@ -107,3 +108,13 @@ export const secured = (...scopes: string[]): Record<string, string[]>[] => [
 /** Shared schemas by $id, the context TypeBox needs to resolve `Type.Ref(name)`. */
 export const schemaContext = (schemas: readonly TSchema[]): Record<string, TSchema> =>
   Object.fromEntries(schemas.map((s) => [(s as unknown as { $id: string }).$id, s]))
+
+/**
+ * A reference to a schema registered by its `$id` (app.addSchema): `{ $ref }` in the route and the
+ * OpenAPI document, while handlers see the schema's own type (a plain Type.Ref infers nothing).
+ */
+export function Ref<T extends TSchema>(schema: T): T {
+  const id = (schema as { $id?: unknown }).$id
+  if (typeof id !== 'string') throw new TypeError('Ref needs a schema with an $id')
+  return Type.Ref(id) as unknown as T
+}

@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { HubError } from '../lib/errors.js'
+import type { Scope } from '../modules/agencies/scopes.core.js'
 import { AccessTokenVerifier } from '../modules/auth/access-token.js'
-import type { Scope } from '../modules/auth/auth.core.js'
 
 export interface Caller {
   id: string

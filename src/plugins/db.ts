@@ -4,15 +4,15 @@ import type { Config } from '../config.js'
 import { createDb } from '../db/create-db.js'
 import type { Database } from '../db/types.js'
 import { DirectoryCache } from '../modules/agencies/directory-cache.js'
-import { SubmissionWriter } from '../modules/referrals/submission-writer.js'
+import { type SubmissionQueue, submissionQueue } from '../modules/referrals/submissions.repository.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     db: Kysely<Database>
     /** Agencies and keys for the request path, kept for seconds (see DirectoryCache). */
     directory: DirectoryCache
-    /** Writes referral submissions, several to a statement under load (see SubmissionWriter). */
-    submissions: SubmissionWriter
+    /** Writes referral submissions, several to a statement under load (see submissionQueue). */
+    submissions: SubmissionQueue
   }
 }
 
@@ -24,7 +24,7 @@ export default fp<{ config: Config }>(
     // Half the pool at most writes submissions, so reads and other requests keep connections.
     app.decorate(
       'submissions',
-      new SubmissionWriter(db, {
+      submissionQueue(db, {
         statementsInFlight: Math.max(1, Math.floor(config.databasePoolMax / 2)),
         maxWaiting: config.overload.submissionQueueMax,
       }),

@@ -2,8 +2,11 @@ import fp from 'fastify-plugin'
 import { Gauge, Histogram, Registry } from 'prom-client'
 import { QUEUE_NAMES } from '../jobs/queues.js'
 import type { MetricsScrape } from '../lib/metrics-listener.js'
+import { scrapeWithProcessMetrics } from '../lib/process-metrics.js'
 import { pingRedis } from '../lib/redis.js'
 import { pingDatabase } from '../modules/health/health.repository.js'
+import { registerHubStateGauges } from '../modules/metrics/metrics.gauges.js'
+import { countReferralSubmissions } from './metrics-referrals.js'
 
 const JOB_STATES = ['waiting', 'active', 'delayed', 'failed'] as const
 
@@ -15,9 +18,11 @@ declare module 'fastify' {
 }
 
 /**
- * Prometheus metrics: HTTP latency by route and queue depths by state, in a registry of this app's own.
- * They are not served on the public port (they name routes and counts): src/server.ts serves
- * `app.metrics()` on a listener of its own (lib/metrics-listener.ts).
+ * Prometheus metrics: the process's own (lib/process-metrics.ts), HTTP latency by route, queue depths
+ * by state, referral submissions by outcome (metrics-referrals.ts) and the hub's backlogs read from
+ * Postgres at scrape time (modules/metrics), in a registry of this app's own. They are not served on
+ * the public port (they name routes and counts): src/server.ts serves `app.metrics()` on a listener
+ * of its own (lib/metrics-listener.ts).
  */
 export default fp(
   async function metrics(app) {
@@ -76,6 +81,13 @@ export default fp(
       },
     })
 
+    registerHubStateGauges(registry, {
+      db: app.db,
+      queues: QUEUE_NAMES,
+      onError: (err) => app.log.warn({ err }, 'metrics: the backlog gauges could not be read'),
+    })
+    countReferralSubmissions(app, registry)
+
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched'
       latency.observe(
@@ -84,10 +96,7 @@ export default fp(
       )
     })
 
-    app.decorate('metrics', async () => ({
-      contentType: registry.contentType,
-      body: await registry.metrics(),
-    }))
+    app.decorate('metrics', () => scrapeWithProcessMetrics(registry))
   },
   { name: 'trm-metrics', dependencies: ['trm-redis', 'trm-db'] },
 )

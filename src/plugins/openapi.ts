@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { addStandardResponses, type RouteFacts } from '../lib/openapi-responses.js'
-import { SCOPE_DESCRIPTIONS } from '../modules/auth/auth.core.js'
+import { SCOPE_DESCRIPTIONS } from '../modules/agencies/scopes.core.js'
 
 // Tokens and signed documents follow the JWT best current practices: explicit algorithms (ES256,
 // EdDSA), keys only from the directory, `typ` checked, `iss`/`aud`/`exp` checked, single-use `jti`.
@@ -59,8 +59,13 @@ export default fp(
           { name: 'referrals', description: 'Signed referrals and acknowledgements' },
           { name: 'inbox', description: 'Messages for the calling agency' },
           { name: 'audit', description: 'The tamper-evident audit log' },
-          { name: 'stats', description: 'Aggregate statistics with small-cell suppression' },
-          { name: 'infrastructure', description: 'Health, metrics and documentation' },
+          { name: 'stats', description: 'Quarterly statistics releases, no count below the threshold' },
+          {
+            name: 'infrastructure',
+            description:
+              'Health and documentation. Prometheus metrics are not part of this API: each process ' +
+              'serves them on a listener of its own (METRICS_HOST:METRICS_PORT), never on this port.',
+          },
         ],
         components: {
           securitySchemes: {
@@ -84,10 +89,13 @@ export default fp(
         },
       },
     })
+    // No staticCSP: the page answers with the hub's own Content-Security-Policy (plugins/security.ts),
+    // which its local scripts and inline styles fit. No validator badge: it would load an image from
+    // another host.
     await app.register(swaggerUi, {
       routePrefix: '/docs',
-      staticCSP: true,
-      uiConfig: { url: '/openapi.json', deepLinking: false },
+      theme: { title: 'TRM Hub API reference' },
+      uiConfig: { url: '/openapi.json', deepLinking: false, validatorUrl: null },
     })
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   },

@@ -8,11 +8,17 @@ import {
   importJWK,
   type JWK,
 } from 'jose'
+import { SENSITIVE_CTY, type SensitiveDetails, SensitiveDetailsSchema } from '../lib/sensitive-details.js'
+import { parseStrictJson } from '../lib/strict-json.js'
+import { compileInputCheck } from '../lib/validator.js'
 
+export { type SensitiveDetails, SensitiveDetailsSchema } from '../lib/sensitive-details.js'
 export {
   type ReferralDocument,
   ReferralDocumentSchema,
 } from '../modules/referrals/referral-document.schema.js'
+
+const checkDetails = compileInputCheck(SensitiveDetailsSchema)
 
 type PrivateSigningJwk = JWK & { kid: string; alg: string }
 
@@ -49,29 +55,56 @@ export const signAcknowledgement = (acknowledgement: unknown, signingKey: Signin
 
 /**
  * Encrypts identifying details to the recipient's `enc` key (ECDH-ES+A256KW, A256GCM) as a compact JWE
- * for the `sensitive` member. Only the holder of that private key can read it; the hub cannot.
+ * for the `sensitive` member. The plaintext is the details as JSON (`cty: application/json`), checked
+ * first against `SensitiveDetailsSchema` (throws naming the member at fault). Only the holder of that
+ * private key can read it; the hub cannot.
  */
 export async function encryptSensitive(
-  details: unknown,
+  details: SensitiveDetails,
   recipientPublicJwk: JWK & { kid: string },
 ): Promise<string> {
+  const problems = checkDetails.Errors(details)
+  if (problems.length > 0 || !checkDetails.Check(details)) {
+    const first = problems[0]
+    throw new TypeError(
+      `sensitive details do not match SensitiveDetails at ${first?.instancePath || '/'}: ${first?.message ?? 'invalid'}`,
+    )
+  }
   const key = await importJWK({ ...recipientPublicJwk, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW')
   return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(details)))
-    .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: recipientPublicJwk.kid, cty: 'json' })
+    .setProtectedHeader({
+      alg: 'ECDH-ES+A256KW',
+      enc: 'A256GCM',
+      kid: recipientPublicJwk.kid,
+      cty: SENSITIVE_CTY,
+    })
     .encrypt(key)
 }
 
-/** Opens a `sensitive` JWE with the recipient's private encryption key (a JWK, or a CryptoKey for ECDH). */
-export async function decryptSensitive<T = unknown>(jwe: string, privateKey: JWK | CryptoKey): Promise<T> {
-  // A JWK has a kty; a CryptoKey has none.
-  const key = !('kty' in privateKey)
-    ? privateKey
-    : await importJWK({ ...privateKey, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW')
-  const { plaintext } = await compactDecrypt(jwe, key, {
+/**
+ * Opens a `sensitive` JWE with the recipient's private encryption key (a JWK, or an imported
+ * CryptoKey) and returns the details, read
+ * as I-JSON and checked against `SensitiveDetailsSchema`; throws when the JWE does not open, its
+ * `cty` is not `application/json` (or `json`), or the plaintext is not SensitiveDetails.
+ */
+export async function decryptSensitive(jwe: string, privateKey: JWK | CryptoKey): Promise<SensitiveDetails> {
+  // A JWK has a kty; a CryptoKey (the console's non-extractable ECDH key) has none.
+  const key =
+    'kty' in privateKey
+      ? await importJWK({ ...privateKey, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW')
+      : privateKey
+  const { plaintext, protectedHeader } = await compactDecrypt(jwe, key, {
     keyManagementAlgorithms: ['ECDH-ES+A256KW'],
     contentEncryptionAlgorithms: ['A256GCM'],
   })
-  return JSON.parse(new TextDecoder().decode(plaintext)) as T
+  const cty = protectedHeader.cty?.toLowerCase()
+  if (cty !== SENSITIVE_CTY && cty !== 'json') throw new TypeError(`sensitive cty is ${protectedHeader.cty}`)
+  const details = parseStrictJson(plaintext)
+  if (!checkDetails.Check(details)) {
+    const first = checkDetails.Errors(details)[0]
+    throw new TypeError(`sensitive plaintext is not SensitiveDetails at ${first?.instancePath || '/'}`)
+  }
+  return details
 }
 
 /** Verifies a hub receipt against the hub JWKS (`/.well-known/jwks.json`) and returns its claims. */

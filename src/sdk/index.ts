@@ -6,6 +6,8 @@ export {
   type ImportedSigningKey,
   type ReferralDocument,
   ReferralDocumentSchema,
+  type SensitiveDetails,
+  SensitiveDetailsSchema,
   type SigningKey,
   signAcknowledgement,
   signReferral,

@@ -12,16 +12,20 @@ import { closeQueues, createQueues, QUEUE_NAMES } from '../jobs/queues.js'
 import { SHUTDOWN } from '../jobs/worker-deps.js'
 import type { HubKeys } from '../lib/hub-keys.js'
 import { createProducerRedis, createWorkerRedis } from '../lib/redis.js'
+import { createWorkerMetrics, type WorkerMetrics } from './worker-metrics.js'
 
 export interface RunningWorker {
   close(): Promise<void>
   relay: Awaited<ReturnType<typeof startOutboxRelay>>
   sealer: Awaited<ReturnType<typeof startAuditSealer>>
+  metrics: WorkerMetrics
 }
 
 export interface WorkerRunOptions {
   /** How long a closing worker lets running jobs finish before it cancels them back to the queue. */
   shutdownGraceMs?: number
+  /** Where the worker counts what it does (src/worker.ts serves it); a fresh set when absent. */
+  metrics?: WorkerMetrics
 }
 
 /**
@@ -53,6 +57,7 @@ export async function runWorker(
   const producer = createProducerRedis(config.redisUrl)
   const queues = createQueues(producer, config.queuePrefix)
   const deps = { config, db, hubKeys, log }
+  const metrics = options.metrics ?? createWorkerMetrics()
   const workers: Worker[] = []
   const connections: Redis[] = []
   for (const name of QUEUE_NAMES) {
@@ -74,6 +79,7 @@ export async function runWorker(
         'job failed',
       ),
     )
+    metrics.observe(worker)
     workers.push(worker)
   }
   // Redis may be away at start: the daily schedule is (re)written until it has been once.
@@ -94,11 +100,13 @@ export async function runWorker(
     log,
     onRedisReset: () => scheduleMaintenance(queues),
   })
+  metrics.observeRelay(relay)
   const sealer = await startAuditSealer({ db, pool, hubKeys, log })
   log.info({ queues: workers.map((w) => w.name) }, 'worker started')
   return {
     relay,
     sealer,
+    metrics,
     async close() {
       clearTimeout(scheduleTimer)
       await Promise.all([relay.close(), sealer.close()])

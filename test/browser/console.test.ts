@@ -16,18 +16,18 @@ import { freePort } from '../helpers/tcp-proxy.js'
 // Identifying details a case worker types in: invented, and unlike anything else the hub stores, so
 // finding any of them in the database or the logs would mean they leaked.
 const IDENTIFYING = {
-  givenName: 'Zorivela',
-  familyName: 'Quistranova-Fictiva',
+  givenNames: 'Zorivela',
+  familyNames: 'Quistranova-Fictiva',
   dateOfBirth: '1990-04-17',
-  identityDocuments: 'Passport XQ0000000 (invented)',
-  contact: '+40 700 000 999 (invented)',
+  documentNumber: 'XQ0000000-INVENTED',
+  contactValue: '+40 700 000 999 (invented)',
   narrative: 'Invented narrative: met the outreach team at Glimmerport station; nothing here is real.',
 }
 const NEEDLES = [
-  IDENTIFYING.givenName,
-  IDENTIFYING.familyName,
-  IDENTIFYING.identityDocuments,
-  IDENTIFYING.contact,
+  IDENTIFYING.givenNames,
+  IDENTIFYING.familyNames,
+  IDENTIFYING.documentNumber,
+  IDENTIFYING.contactValue,
   'Glimmerport',
 ]
 
@@ -192,6 +192,8 @@ t.test(
         await page.getByRole('radio', { name: 'Given', exact: true }).check()
         await page.getByRole('checkbox', { name: 'Assistance', exact: true }).check()
         for (const [field, text] of Object.entries(IDENTIFYING)) await page.locator(`#s-${field}`).fill(text)
+        await page.getByRole('combobox', { name: 'Identity document: type' }).selectOption('passport')
+        await page.getByRole('combobox', { name: 'Contact: channel' }).selectOption('phone')
 
         // A child: the minor flag is set and locked, and consent not given by a guardian is refused here.
         await page.getByRole('combobox', { name: 'Age group', exact: true }).selectOption('9-17')
@@ -252,6 +254,7 @@ t.test(
       }
       const details = (await page.getByTestId('identifying').textContent()) ?? ''
       for (const text of Object.values(IDENTIFYING)) t.ok(details.includes(text), `decrypted: ${text}`)
+      t.match(details, /Passport · XQ0000000-INVENTED/, 'the document with its type, labelled')
       t.match(
         await page.getByRole('region', { name: 'Referral details' }).textContent(),
         /Forced labour.*First assistance|First assistance.*Forced labour/,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { AckType } from '../../src/modules/acknowledgements/lifecycle.core.js'
+import type { AckType } from '../../src/modules/referrals/lifecycle.core.js'
 import { signAcknowledgement, signReferral } from '../../src/sdk/documents.js'
 import type { TestAgency } from './agencies.js'
 import { inboxUntil } from './inbox.js'

@@ -40,6 +40,8 @@ export function startHubProcess(
       LOG_LEVEL: 'info',
       // As in testConfig: a busy test machine stalls the event loop for seconds at a time.
       OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+      // Tests run side by side: a worker's metrics take a free port, not the default one.
+      WORKER_METRICS_PORT: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

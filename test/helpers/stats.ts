@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import type { NewReferralRow } from '../../src/db/types.js'
-import { REFERRAL_STATUSES } from '../../src/modules/acknowledgements/lifecycle.core.js'
+import { REFERRAL_STATUSES } from '../../src/modules/referrals/lifecycle.core.js'
 import {
   AGE_GROUPS,
   EXPLOITATION_FORMS,
   GENDERS,
   URGENCIES,
 } from '../../src/modules/referrals/referral-document.schema.js'
-import type { Dimension, DimensionValue } from '../../src/modules/stats/stats.dimensions.js'
-import { consistent, feasibleRange, type PublishedTable, peel, type Target } from './disclosure.js'
+import type { Dimension } from '../../src/modules/stats/stats.dimensions.js'
+import type { Equation } from './disclosure.js'
 
 /** A small seeded generator (mulberry32), so the invented data set is the same on every run. */
 export function seeded(seed: number) {
@@ -96,136 +96,158 @@ export function inventReferrals(
   })
 }
 
-/** The value of a dimension for one referral (several for the forms of exploitation). */
-export function valuesOf(row: NewReferralRow, d: Dimension): DimensionValue[] {
-  const submitted = row.submitted_at as Date
+/** The (leaf) values of a dimension for one referral, as the release counts them (several forms). */
+export function valuesOf(row: NewReferralRow, d: Dimension): string[] {
   switch (d) {
     case 'originCountry':
       return [row.sender_country]
     case 'destinationCountry':
       return [row.recipient_country]
     case 'exploitationForm':
-      return row.exploitation_forms
+      return [...new Set(row.exploitation_forms)]
     case 'ageGroup':
       return [row.age_group]
+    case 'minor':
+      return [String(row.minor)]
     case 'gender':
       return [row.gender]
-    case 'minor':
-      return [row.minor]
     case 'urgency':
       return [row.urgency]
     case 'status':
       return [row.status]
-    case 'month':
-      return [submitted.toISOString().slice(0, 7)]
   }
 }
 
-/** Counts by key (JSON of the values in order) computed in plain JavaScript, the reference for the API. */
-export function expectedCounts(rows: NewReferralRow[], dimensions: Dimension[]): Map<string, number> {
-  const counts = new Map<string, number>()
-  for (const row of rows) {
-    const [a, b] = dimensions.map((d) => valuesOf(row, d))
-    for (const va of a!) {
-      for (const vb of b ?? [undefined]) {
-        const key = JSON.stringify(b ? [va, vb] : [va])
-        counts.set(key, (counts.get(key) ?? 0) + 1)
-      }
-    }
-  }
-  return counts
+type Value = string | boolean
+export interface StatsCell {
+  key: Partial<Record<Dimension, Value>>
+  count: number
 }
-
 export interface StatsAnswer {
-  groupBy: Dimension[]
+  period: string
   from: string
   to: string
+  release: { number: number; createdAt: string; minCell: number; referrals: number | null }
+  groupBy: Dimension[]
   scope: string
-  minCell: number
-  cells: { key: Record<string, DimensionValue>; count: number | null; suppressed: boolean }[]
-  totals: {
-    rows?: { key: Record<string, DimensionValue>; count: number | null; suppressed: boolean }[]
-    columns?: { key: Record<string, DimensionValue>; count: number | null; suppressed: boolean }[]
-    grand: { count: number | null; suppressed: boolean }
-  }
+  categories: Partial<Record<Dimension, { value: Value; members: Value[] }[]>>
+  cells: StatsCell[]
+  totals: { rows?: StatsCell[]; columns?: StatsCell[]; grand: number | null }
   notes: string[]
 }
 
-/** The answer as the attacker's table, with the values of each axis (cells absent from the answer are undefined). */
-export function asPublishedTable(answer: StatsAnswer) {
-  const [a, b] = answer.groupBy as [Dimension, Dimension | undefined]
-  const rowValues = b ? answer.totals.rows!.map((r) => r.key[a]!) : answer.cells.map((c) => c.key[a]!)
-  const colValues = b ? answer.totals.columns!.map((c) => c.key[b]!) : [undefined]
-  const byKey = new Map(answer.cells.map((c) => [JSON.stringify(b ? [c.key[a], c.key[b]] : [c.key[a]]), c]))
-  const table: PublishedTable = {
-    cells: rowValues.map((va) =>
-      colValues.map((vb) => byKey.get(JSON.stringify(b ? [va, vb] : [va]))?.count),
-    ),
-    grand: answer.totals.grand.count,
+/**
+ * The attacker's model of one fine table: a variable per combination of leaf values of `dims` (one or
+ * two dimensions) and time slot, counting the referrals that carry it (for exploitationForm, that
+ * carry that form). `slotsOf(period)` says which slots a quarter's answers cover.
+ */
+export class FineTable {
+  readonly index = new Map<string, number>()
+  constructor(
+    readonly dims: Dimension[],
+    readonly leaves: Record<string, string[]>,
+    readonly slots: string[],
+  ) {
+    const [a, b] = dims
+    for (const va of leaves[a!]!) {
+      for (const vb of b ? leaves[b]! : ['']) {
+        for (const slot of slots) this.index.set(this.name(va, vb, slot), this.index.size)
+      }
+    }
   }
-  if (b) {
-    table.rows = answer.totals.rows!.map((r) => r.count)
-    table.columns = answer.totals.columns!.map((c) => c.count)
+
+  name(va: string, vb: string, slot: string) {
+    return `${va}|${vb}|${slot}`
   }
-  return { table, rowValues, colValues }
+
+  /** The variables of every combination of the given leaf sets within the given slots. */
+  vars(sets: Partial<Record<Dimension, string[]>>, slots: string[]): number[] {
+    const [a, b] = this.dims
+    const out: number[] = []
+    for (const va of sets[a!] ?? this.leaves[a!]!) {
+      for (const vb of b ? (sets[b] ?? this.leaves[b]!) : ['']) {
+        for (const slot of slots) {
+          const i = this.index.get(this.name(va, vb, slot))
+          if (i !== undefined) out.push(i)
+        }
+      }
+    }
+    return out
+  }
+
+  /** The true value of each variable, from the invented rows. */
+  truth(rows: NewReferralRow[], slotOf: (row: NewReferralRow) => string): number[] {
+    const x = new Array<number>(this.index.size).fill(0)
+    const [a, b] = this.dims
+    for (const row of rows) {
+      for (const va of valuesOf(row, a!)) {
+        for (const vb of b ? valuesOf(row, b) : ['']) {
+          const i = this.index.get(this.name(va, vb, slotOf(row)))
+          if (i !== undefined) x[i]! += 1
+        }
+      }
+    }
+    return x
+  }
 }
 
 /**
- * Attacks one answer knowing the true counts: every published number must be right and not small,
- * and no hidden small count (cell or total) may be recovered by peeling or pinned down by linear
- * programming. Also says whether primary suppression alone would have leaked.
+ * Every equation an attacker gets about the fine table from the answers: each published cell and
+ * total whose dimensions are among the table's is the sum of the fine combinations inside its
+ * categories (answers grouped by a dimension outside the table give the quarter's total, which is
+ * the sum of everything). With exploitationForm a cell counts referrals with at least one form in the
+ * category, which is not a sum of the per-form variables; the attacker gets the valid bounds instead:
+ * the per-form sum is at least the cell, and each variable at most the cell.
  */
-export function attackAnswer(answer: StatsAnswer, expected: Map<string, number>, minCell: number) {
-  const { table, rowValues, colValues } = asPublishedTable(answer)
-  const two = answer.groupBy.length === 2
-  const truth = (r: number, c: number) =>
-    expected.get(JSON.stringify(two ? [rowValues[r], colValues[c]] : [rowValues[r]])) ?? 0
-  const rowTotal = (r: number) => table.cells[r]!.reduce<number>((s, _, c) => s + truth(r, c), 0)
-  const colTotal = (c: number) => table.cells.reduce<number>((s, _, r) => s + truth(r, c), 0)
-  const small = (n: number) => n >= 1 && n < minCell
-  const failures: string[] = []
-  const targets: { target: Target; value: number; label: string }[] = []
-  table.cells.forEach((line, r) => {
-    line.forEach((v, c) => {
-      const value = truth(r, c)
-      if (typeof v === 'number' && v !== value) failures.push(`cell ${r},${c} is ${v}, not ${value}`)
-      if (typeof v === 'number' && v < minCell) failures.push(`${v} published`)
-      if (v === null && small(value)) {
-        targets.push({ target: { kind: 'cell', row: r, column: c }, value, label: `cell ${r} ${c}` })
+export function equationsFrom(
+  table: FineTable,
+  answers: StatsAnswer[],
+  slotsOf: (period: string) => string[],
+) {
+  const equations: Equation[] = []
+  const forms = table.dims.includes('exploitationForm')
+  const members = (answer: StatsAnswer, d: Dimension, value: Value | undefined) =>
+    answer.categories[d]!.find((c) => c.value === value)!.members.map(String)
+  for (const answer of answers) {
+    if (answer.release.referrals === null) continue
+    const slots = slotsOf(answer.period)
+    const inside = answer.groupBy.every((d) => table.dims.includes(d))
+    if (!inside) {
+      if (
+        !forms &&
+        answer.scope === 'all' &&
+        answer.groupBy.length === 1 &&
+        answer.groupBy[0] !== 'exploitationForm'
+      ) {
+        equations.push({ vars: table.vars({}, slots), total: answer.totals.grand!, sense: '=' })
       }
-    })
-  })
-  table.rows?.forEach((v, r) => {
-    if (v === null && small(rowTotal(r))) {
-      targets.push({ target: { kind: 'row', index: r }, value: rowTotal(r), label: `row ${r}` })
-    } else if (v !== null && v !== rowTotal(r)) failures.push(`row total ${r}`)
-  })
-  table.columns?.forEach((v, c) => {
-    if (v === null && small(colTotal(c))) {
-      targets.push({ target: { kind: 'column', index: c }, value: colTotal(c), label: `column ${c}` })
-    } else if (v !== null && v !== colTotal(c)) failures.push(`column total ${c}`)
-  })
-  const recovered = peel(table)
-  for (const { target, value, label } of targets) {
-    if (recovered.has(label)) failures.push(`peeling recovers ${label} = ${recovered.get(label)}`)
-    const range = feasibleRange(table, target)
-    if (range.max <= range.min) failures.push(`${label} (${value}) is determined`)
-    else if (!range.witnesses.every((w) => consistent(table, w)))
-      failures.push(`${label}: a witness is wrong`)
+      continue
+    }
+    const cellEquations = (cell: StatsCell) => {
+      const sets = Object.fromEntries(
+        Object.entries(cell.key).map(([d, v]) => [d, members(answer, d as Dimension, v)]),
+      ) as Partial<Record<Dimension, string[]>>
+      const vars = table.vars(sets, slots)
+      if (!forms) return [{ vars, total: cell.count, sense: '=' as const }]
+      if (!('exploitationForm' in cell.key)) {
+        // Only the other dimension: referrals, each with at least one form.
+        return [
+          { vars, total: cell.count, sense: '>=' as const },
+          ...vars.map((v) => ({ vars: [v], total: cell.count, sense: '<=' as const })),
+        ]
+      }
+      return [
+        { vars, total: cell.count, sense: '>=' as const },
+        ...vars.map((v) => ({ vars: [v], total: cell.count, sense: '<=' as const })),
+      ]
+    }
+    for (const cell of answer.cells) equations.push(...cellEquations(cell))
+    // A scoped answer's totals are sums of the cells it shows, already counted above.
+    if (!forms && answer.scope === 'all') {
+      for (const total of [...(answer.totals.rows ?? []), ...(answer.totals.columns ?? [])]) {
+        equations.push(...cellEquations(total))
+      }
+    }
   }
-  const primaryOnly: PublishedTable = {
-    cells: table.cells.map((line, r) =>
-      line.map((v, c) => (v === undefined ? v : truth(r, c) < minCell ? null : truth(r, c))),
-    ),
-    grand: table.grand,
-  }
-  if (table.rows) primaryOnly.rows = table.rows.map((_, r) => (rowTotal(r) < minCell ? null : rowTotal(r)))
-  if (table.columns) {
-    primaryOnly.columns = table.columns.map((_, c) => (colTotal(c) < minCell ? null : colTotal(c)))
-  }
-  const leakyWithoutSecondary = targets.some(({ target }) => {
-    const range = feasibleRange(primaryOnly, target)
-    return range.max <= range.min
-  })
-  return { failures, attacked: targets.length, leakyWithoutSecondary }
+  return equations
 }

@@ -40,5 +40,7 @@ export function workerProcessEnv(
     HUB_SIGNING_KEYS: config.hubKeys.json,
     WEBHOOK_ALLOW_LOOPBACK: 'true',
     LOG_LEVEL: logLevel,
+    // Tests run side by side: a worker's metrics take a free port, not the default one.
+    WORKER_METRICS_PORT: '0',
   }
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ACK_TYPES, REFERRAL_STATUSES, RULES } from '../../src/modules/acknowledgements/lifecycle.core.js'
+import { ACK_TYPES, REFERRAL_STATUSES, RULES } from '../../src/modules/referrals/lifecycle.core.js'
 import { signAcknowledgement, verifyReceipt } from '../../src/sdk/documents.js'
 import { HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency } from '../helpers/agencies.js'

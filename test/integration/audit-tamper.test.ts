@@ -11,7 +11,7 @@ import { verifyAuditChain } from '../../src/modules/audit/audit.verify.js'
 import { recordAuditEvent } from '../../src/modules/ledger/audit.service.js'
 import { getReferral } from '../../src/modules/referrals/referrals.read.js'
 import { submitReferral } from '../../src/modules/referrals/referrals.service.js'
-import { SubmissionWriter } from '../../src/modules/referrals/submission-writer.js'
+import { submissionQueue } from '../../src/modules/referrals/submissions.repository.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import { addAgency } from '../helpers/agencies.js'
 import { chainRows, seal, tamper, verify } from '../helpers/audit.js'
@@ -256,7 +256,7 @@ t.test('the application role can do all its work: requests, reads and sealing', 
     config,
     now: () => new Date(),
     directory: new DirectoryCache(db),
-    submissions: new SubmissionWriter(db, { statementsInFlight: 1 }),
+    submissions: submissionQueue(db, { statementsInFlight: 1 }),
   }
   const document = referralDocument(ro, { agencyId: de.id })
   const submitted = await submitReferral(deps, ro, await signReferral(document, ro.keys.signing), 'r-1')

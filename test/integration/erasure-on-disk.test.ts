@@ -38,7 +38,7 @@ async function plant(
   options: { large: boolean; acks: ('received' | 'accepted' | 'declined' | 'closed')[] },
 ): Promise<Planted> {
   // A large JWE makes the JWS go to the TOAST table (out of line), a small one stays in the heap.
-  const details = { note: 'fictional', padding: options.large ? 'x'.repeat(4_000) : '' }
+  const details = { note: 'fictional', narrative: options.large ? 'x'.repeat(4_000) : 'short' }
   const jwe = await encryptSensitive(details, de.keys.publicJwks.keys.find((k) => k.use === 'enc')! as never)
   const token = randomBytes(32).toString('base64url')
   const base = referralDocument(ro, { agencyId: de.id })

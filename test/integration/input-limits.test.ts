@@ -241,10 +241,10 @@ t.test(
       assertRefused(t, response, { status: 422, code: 'TRM_DOCUMENT_INVALID', pointer: '/createdAt' })
       const stats = await app.inject({
         method: 'GET',
-        url: '/v1/stats/referrals?groupBy=urgency&from=0000-01-01',
+        url: '/v1/stats/referrals?groupBy=urgency&period=0000-Q1',
         headers: operatorAuth,
       })
-      assertRefused(t, stats, { status: 400, code: 'TRM_VALIDATION', pointer: /^\/querystring\/from/ })
+      assertRefused(t, stats, { status: 400, code: 'TRM_VALIDATION', pointer: /^\/querystring\/period/ })
     })
 
     await t.test('20,000 nested arrays under needs in a signed referral', async (t) => {

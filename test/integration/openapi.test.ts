@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { generateOpenApi, OPENAPI_PATH } from '../../scripts/openapi.js'
+import { ALL_SCOPES, type Scope } from '../../src/modules/agencies/scopes.core.js'
 import { signAccessToken } from '../../src/modules/auth/access-token.js'
-import { ALL_SCOPES, type Scope } from '../../src/modules/auth/auth.core.js'
 import { addAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 

@@ -1,5 +1,6 @@
 import { pino } from 'pino'
 import t from 'tap'
+import { AfterCommit } from '../../src/db/after-commit.js'
 import { createDb } from '../../src/db/create-db.js'
 import { startOutboxRelay } from '../../src/jobs/outbox-relay.js'
 import { closeQueues, createQueues } from '../../src/jobs/queues.js'
@@ -45,7 +46,7 @@ t.test('while Redis is away, the relay backs off instead of trying on every wake
     producer.disconnect()
     await db.destroy()
   })
-  await enqueue(app.db, config.databaseSchema, {
+  await enqueue(app.db, new AfterCommit(), config.databaseSchema, {
     queue: 'deadlines',
     name: 'ack-deadline',
     payload: { n: 1 },

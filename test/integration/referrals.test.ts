@@ -67,7 +67,7 @@ t.test('referrals', async (t) => {
     t.equal(view['jws'], jws, 'stored byte for byte')
     const senderJwks = await de.client.request<{ keys: Json[] }>('GET', `/v1/agencies/${ro.id}/jwks.json`)
     t.same(await verifyAgencySignature(view['jws'], senderJwks as never), document)
-    const opened = await decryptSensitive<{ note: string }>(document.sensitive!, de.keys.encryption)
+    const opened = await decryptSensitive(document.sensitive!, de.keys.encryption)
     t.equal(opened.note, 'Fictional details for a test: Jane Placeholder')
     await t.rejects(decryptSensitive(document.sensitive!, ro.keys.encryption), 'not with the sender key')
     await t.rejects(
@@ -410,7 +410,7 @@ t.test('referrals', async (t) => {
       'TRM_SENSITIVE_INVALID',
       '/sensitive',
       async () => {
-        const sensitive = await encryptSensitive({ x: 'fictional' }, third.keys.publicJwks.keys[1]!)
+        const sensitive = await encryptSensitive({ note: 'fictional' }, third.keys.publicJwks.keys[1]!)
         return {
           agency: ro,
           jws: await signReferral(referralDocument(ro, { agencyId: de.id }, { sensitive }), ro.keys.signing),
@@ -448,7 +448,7 @@ t.test('referrals', async (t) => {
   t.test('refused: a sensitive member when the recipient has no enc key', async (t) => {
     const noEnc = await addAgency(app, { country: 'NL' })
     await revokeKeysDirectly(app, noEnc.id, 'enc')
-    const sensitive = await encryptSensitive({ x: 'fictional' }, noEnc.keys.publicJwks.keys[1]!)
+    const sensitive = await encryptSensitive({ note: 'fictional' }, noEnc.keys.publicJwks.keys[1]!)
     const before = await writeCounts(app)
     const { status, body } = await refusal(
       post(

@@ -1,27 +1,34 @@
+import type { Job } from 'bullmq'
+import { sql } from 'kysely'
+import pino from 'pino'
 import t from 'tap'
+import { maintenanceProcessor } from '../../src/jobs/maintenance.js'
 import { DIMENSIONS, type Dimension } from '../../src/modules/stats/stats.dimensions.js'
+import { ensureRelease } from '../../src/modules/stats/stats.service.js'
 import { HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
-import { attackAnswer, expectedCounts, inventReferrals, type StatsAnswer } from '../helpers/stats.js'
+import { inventReferrals, type StatsAnswer, valuesOf } from '../helpers/stats.js'
 
 const refusal = async (promise: Promise<unknown>) => {
   try {
     await promise
   } catch (error) {
     if (error instanceof HubRequestError) {
-      return { status: error.status, body: error.body as { code: string; errors?: { pointer: string }[] } }
+      return {
+        status: error.status,
+        body: error.body as { code: string; errors?: { pointer: string; detail: string }[] },
+      }
     }
     throw error
   }
   throw new Error('expected a refusal')
 }
 
-const FROM = '2026-01-01'
-const TO = '2026-07-01'
 const MIN_CELL = 11
+const Q1 = { from: new Date('2025-01-01T00:00:00Z'), to: new Date('2025-04-01T00:00:00Z') }
 
-t.test('referral statistics', async (t) => {
+t.test('referral statistics: quarterly releases', async (t) => {
   const { app } = await buildTestApp(t)
   const operator = await addAgency(app, { kind: 'hub_operator', country: 'BE' })
   const roNcp = await addAgency(app, { kind: 'national_agency', country: 'RO', ncp: true })
@@ -30,7 +37,7 @@ t.test('referral statistics', async (t) => {
   const dePolice = await addAgency(app, { kind: 'law_enforcement', country: 'DE' })
   const frNgo = await addAgency(app, { kind: 'ngo', country: 'FR' })
   const itNgo = await addAgency(app, { kind: 'ngo', country: 'IT' })
-  const nlNgo = await addAgency(app, { kind: 'ngo', country: 'NL' })
+  const mdNgo = await addAgency(app, { kind: 'ngo', country: 'MD' })
   const weighted = (pairs: [TestAgency, number][]) => pairs.map(([agency, weight]) => ({ agency, weight }))
   const senders = weighted([
     [roNgo, 30],
@@ -38,178 +45,214 @@ t.test('referral statistics', async (t) => {
     [dePolice, 20],
     [frNgo, 15],
     [itNgo, 8],
-    [nlNgo, 4],
+    [mdNgo, 2],
   ])
   const recipients = weighted([
     [deNcp, 30],
     [roNcp, 20],
     [frNgo, 10],
     [itNgo, 6],
-    [nlNgo, 3],
     [dePolice, 5],
   ])
-  const period = { from: new Date(`${FROM}T00:00:00Z`), to: new Date(`${TO}T00:00:00Z`) }
-  const inPeriod = inventReferrals(senders, recipients, 400, period, 20261122)
-  // At the edges: from is included, to is excluded; and some outside the period altogether.
-  const edges = inventReferrals(senders, recipients, 3, period, 5)
-  edges[0]!.submitted_at = period.from
-  edges[1]!.submitted_at = period.to
-  edges[2]!.submitted_at = new Date('2025-12-31T23:59:59.999Z')
-  const outside = inventReferrals(
+  const inQ1 = inventReferrals(senders, recipients, 400, Q1, 20261203)
+  // At the edges: the start is in the quarter, the end is not.
+  const edges = inventReferrals(senders, recipients, 2, Q1, 5)
+  edges[0]!.submitted_at = Q1.from
+  edges[1]!.submitted_at = Q1.to
+  const fewInQ3 = inventReferrals(
     senders,
     recipients,
-    30,
-    { from: new Date('2025-01-01'), to: period.from },
+    5,
+    { from: new Date('2025-07-01'), to: new Date('2025-10-01') },
     9,
   )
   await app.db
     .insertInto('referrals')
-    .values([...inPeriod, ...edges, ...outside])
+    .values([...inQ1, ...edges, ...fewInQ3])
     .execute()
-  const counted = [...inPeriod, edges[0]!]
+  const counted = [...inQ1, edges[0]!]
 
-  const stats = (agency: TestAgency, groupBy: string, extra = `&from=${FROM}&to=${TO}`) =>
-    agency.client.request<StatsAnswer>('GET', `/v1/stats/referrals?groupBy=${groupBy}${extra}`)
+  const stats = (agency: TestAgency, query: string) =>
+    agency.client.request<StatsAnswer>('GET', `/v1/stats/referrals?${query}`)
+
+  /** The true count of a cell: referrals with a value of each dimension inside its category. */
+  const truth = (answer: StatsAnswer, key: StatsAnswer['cells'][number]['key']) =>
+    counted.filter((row) =>
+      Object.entries(key).every(([d, v]) => {
+        const members = answer.categories[d as Dimension]!.find((c) => c.value === v)!.members.map(String)
+        return valuesOf(row, d as Dimension).some((value) => members.includes(value))
+      }),
+    ).length
+
+  t.test('every cell is the true count of its categories, and none is below the threshold', async (t) => {
+    const answer = await stats(operator, 'groupBy=originCountry,destinationCountry&period=2025-Q1')
+    t.equal(answer.period, '2025-Q1')
+    t.equal(answer.from, '2025-01-01T00:00:00.000Z')
+    t.equal(answer.to, '2025-04-01T00:00:00.000Z')
+    t.equal(answer.scope, 'all')
+    t.match(answer.release, { number: 1, minCell: MIN_CELL, referrals: counted.length })
+    t.equal(answer.release.referrals, 401, 'the referral at the start counts, the one at the end does not')
+    const members = answer.categories.originCountry!.flatMap((c) => c.members)
+    t.same(
+      [...members].sort(),
+      ['BE', 'DE', 'FR', 'IT', 'MD', 'RO'],
+      'every directory country in one category',
+    )
+    t.equal(
+      answer.cells.length,
+      answer.categories.originCountry!.length * answer.categories.destinationCountry!.length,
+      'every combination of categories is listed',
+    )
+    for (const cell of answer.cells) {
+      t.equal(cell.count, truth(answer, cell.key), JSON.stringify(cell.key))
+      t.ok(cell.count >= MIN_CELL, `${JSON.stringify(cell.key)}: ${cell.count} ≥ ${MIN_CELL}`)
+    }
+    t.ok(
+      answer.categories.originCountry!.some((c) => c.members.includes('MD') && c.members.length > 1),
+      'Moldova, with few referrals, is merged into a group',
+    )
+    t.equal(
+      answer.totals.grand,
+      answer.cells.reduce((n, c) => n + c.count, 0),
+    )
+  })
 
   t.test(
-    'the operator gets the expected counts; every count below the threshold is suppressed',
+    'every table of the quarter is a view of one release: both orders, totals, one dimension',
     async (t) => {
-      const answer = await stats(operator, 'originCountry,destinationCountry')
-      t.same(answer.groupBy, ['originCountry', 'destinationCountry'])
-      t.equal(answer.from, '2026-01-01T00:00:00.000Z')
-      t.equal(answer.to, '2026-07-01T00:00:00.000Z')
-      t.equal(answer.scope, 'all')
-      t.equal(answer.minCell, MIN_CELL)
-      const countries = ['BE', 'DE', 'FR', 'IT', 'NL', 'RO']
-      t.equal(answer.cells.length, 36, 'every pair of directory countries is listed, zeros included')
-      t.same(
-        answer.totals.rows!.map((r) => r.key['originCountry']),
-        countries,
-      )
-      const expected = expectedCounts(counted, ['originCountry', 'destinationCountry'])
-      let published = 0
-      for (const cell of answer.cells) {
-        const value =
-          expected.get(JSON.stringify([cell.key['originCountry'], cell.key['destinationCountry']])) ?? 0
-        if (value < MIN_CELL)
-          t.ok(cell.suppressed && cell.count === null, `${JSON.stringify(cell.key)} (${value})`)
-        if (!cell.suppressed) {
-          t.equal(cell.count, value, JSON.stringify(cell.key))
-          published += 1
+      for (const [i, a] of DIMENSIONS.entries()) {
+        const one = await stats(operator, `groupBy=${a}&period=2025-Q1`)
+        for (const b of DIMENSIONS.slice(i + 1)) {
+          const ab = await stats(operator, `groupBy=${a},${b}&period=2025-Q1`)
+          const ba = await stats(operator, `groupBy=${b},${a}&period=2025-Q1`)
+          const byKey = (answer: StatsAnswer) =>
+            Object.fromEntries(answer.cells.map((c) => [`${c.key[a]}|${c.key[b]}`, c.count]))
+          t.same(byKey(ab), byKey(ba), `${a},${b} and ${b},${a} hold the same cells`)
+          t.same(ab.categories[a], one.categories[a], `${a} has the same categories in every table`)
+          if (b !== 'exploitationForm') t.same(ab.totals.rows, one.cells, `${a},${b} rows are the ${a} table`)
+          const published = [...ab.cells, ...one.cells].map((c) => c.count)
+          if (published.some((n) => n < MIN_CELL)) t.fail(`${a},${b}: a count below ${MIN_CELL}`)
         }
       }
-      t.ok(published >= 6, `most of the weight is published (${published} cells)`)
-      t.equal(
-        answer.totals.grand.count,
-        counted.length,
-        'the grand total counts the referral at from, not at to',
-      )
-      const roRow = answer.totals.rows!.find((r) => r.key['originCountry'] === 'RO')!
-      t.equal(roRow.count, counted.filter((r) => r.sender_country === 'RO').length)
     },
   )
 
-  t.test('one dimension: every value listed, the grand total, forms counted once per form', async (t) => {
-    const genders = await stats(operator, 'gender')
-    t.same(
-      genders.cells.map((c) => c.key['gender']),
-      ['female', 'male', 'other', 'unknown'],
+  t.test('a national contact point sees the cells of its country group, the same cells', async (t) => {
+    const all = await stats(operator, 'groupBy=originCountry,gender&period=2025-Q1')
+    const mine = await stats(roNcp, 'groupBy=originCountry,gender&period=2025-Q1')
+    t.equal(mine.scope, 'RO')
+    const roGroup = mine.categories.originCountry!.find((c) => c.members.includes('RO'))!.value
+    t.ok(mine.cells.length > 0)
+    t.ok(
+      mine.cells.every((c) => c.key.originCountry === roGroup),
+      `only cells of ${roGroup}`,
     )
-    t.notOk(genders.totals.rows)
-    t.equal(genders.totals.grand.count, counted.length)
-    const forms = await stats(operator, 'exploitationForm')
-    const pairs = counted.reduce((n, r) => n + r.exploitation_forms.length, 0)
-    t.ok(pairs > counted.length, 'the seed has referrals with several forms')
-    t.equal(forms.totals.grand.count, pairs, 'the grand total is the sum of the cells')
-    const expected = expectedCounts(counted, ['exploitationForm'])
-    for (const cell of forms.cells) {
-      const value = expected.get(JSON.stringify([cell.key['exploitationForm']])) ?? 0
-      t.equal(cell.count, cell.suppressed ? null : value)
-      if (value < MIN_CELL) t.ok(cell.suppressed)
+    for (const cell of mine.cells) {
+      const same = all.cells.find(
+        (c) => c.key.originCountry === cell.key.originCountry && c.key.gender === cell.key.gender,
+      )
+      t.equal(cell.count, same?.count, JSON.stringify(cell.key))
     }
+    const pairs = await stats(deNcp, 'groupBy=originCountry,destinationCountry&period=2025-Q1')
+    const deOrigin = pairs.categories.originCountry!.find((c) => c.members.includes('DE'))!.value
+    const deDestination = pairs.categories.destinationCountry!.find((c) => c.members.includes('DE'))!.value
     t.ok(
-      forms.notes.some((n) => /once under each of its forms/.test(n)),
-      'the notes say so',
+      pairs.cells.every(
+        (c) => c.key.originCountry === deOrigin || c.key.destinationCountry === deDestination,
+      ),
+      'pairs touching the group of DE',
     )
-    const months = await stats(operator, 'month')
-    t.same(
-      months.cells.map((c) => c.key['month']),
-      ['2026-01', '2026-02', '2026-03', '2026-04', '2026-05', '2026-06'],
-    )
-    const minors = await stats(operator, 'minor')
-    t.same(
-      minors.cells.map((c) => c.key['minor']),
-      [false, true],
-    )
-  })
-
-  /** Every grouping the API offers, one and two dimensions. */
-  const groupings: Dimension[][] = [
-    ...DIMENSIONS.map((d) => [d]),
-    ...DIMENSIONS.flatMap((a, i) => DIMENSIONS.slice(i + 1).map((b) => [a, b])),
-  ]
-
-  const attack = async (t: Tap, agency: TestAgency, rows: typeof counted) => {
-    let hiddenSmall = 0
-    let leakyWithoutSecondary = 0
-    for (const dimensions of groupings) {
-      const answer = await stats(agency, dimensions.join(','))
-      const result = attackAnswer(answer, expectedCounts(rows, dimensions), MIN_CELL)
-      for (const failure of result.failures) t.fail(`${dimensions.join(',')}: ${failure}`)
-      hiddenSmall += result.attacked
-      if (result.leakyWithoutSecondary) leakyWithoutSecondary += 1
-    }
-    t.ok(
-      hiddenSmall > 100,
-      `${hiddenSmall} small counts attacked over ${groupings.length} groupings, none recovered`,
-    )
-    t.ok(
-      leakyWithoutSecondary > 0,
-      `${leakyWithoutSecondary} of these answers would leak without secondary suppression`,
-    )
-  }
-  type Tap = Pick<typeof t, 'fail' | 'ok'>
-
-  t.test('no suppressed count can be recovered from any answer (operator)', async (t) => {
-    await attack(t, operator, counted)
-  })
-
-  t.test('an NCP sees only flows touching its country, and cannot recover a suppressed count', async (t) => {
-    const touching = counted.filter((r) => r.sender_country === 'RO' || r.recipient_country === 'RO')
-    const answer = await stats(roNcp, 'originCountry,destinationCountry')
-    t.equal(answer.scope, 'RO')
-    t.ok(
-      answer.cells.every((c) => c.key['originCountry'] === 'RO' || c.key['destinationCountry'] === 'RO'),
-      'only pairs touching RO are listed',
-    )
-    t.equal(answer.cells.length, 11, 'RO to each of six countries and each of five others to RO')
-    t.equal(answer.totals.grand.count, touching.length)
-    const deFr = await stats(roNcp, 'originCountry')
-    const deRow = deFr.cells.find((c) => c.key['originCountry'] === 'DE')!
-    const fromDe = touching.filter((r) => r.sender_country === 'DE').length
-    t.equal(deRow.count, fromDe < MIN_CELL ? null : fromDe, 'DE origin counts only referrals to RO')
-    t.ok(deFr.notes.some((n) => n.includes('sent from or to RO')))
-    const de = await stats(deNcp, 'gender')
-    t.equal(de.scope, 'DE')
     t.equal(
-      de.totals.grand.count,
-      counted.filter((r) => r.sender_country === 'DE' || r.recipient_country === 'DE').length,
+      pairs.totals.grand,
+      pairs.cells.reduce((n, c) => n + c.count, 0),
+      'the total is the sum of the cells shown',
     )
-    await attack(t, roNcp, touching)
+    const refused = await refusal(stats(roNcp, 'groupBy=gender&period=2025-Q1'))
+    t.equal(refused.status, 400)
+    t.ok(
+      refused.body.errors?.some(
+        (e) => e.pointer === '/querystring/groupBy' && /originCountry/.test(e.detail),
+      ),
+    )
   })
 
-  t.test('row and column totals agree with the one-dimension answers', async (t) => {
-    const two = await stats(operator, 'ageGroup,urgency')
-    const ages = await stats(operator, 'ageGroup')
-    const urgencies = await stats(operator, 'urgency')
-    t.same(two.totals.rows, ages.cells)
-    t.same(two.totals.columns, urgencies.cells)
-    t.same(two.totals.grand, ages.totals.grand)
+  t.test('a release is frozen: a referral added or changed later changes nothing', async (t) => {
+    const queries = ['groupBy=originCountry,urgency', 'groupBy=status', 'groupBy=ageGroup,minor']
+    const before = await Promise.all(queries.map((q) => stats(operator, `${q}&period=2025-Q1`)))
+    const late = inventReferrals(senders, recipients, 15, Q1, 77)
+    await app.db.insertInto('referrals').values(late).execute()
+    await app.db.updateTable('referrals').set({ status: 'withdrawn' }).where('id', '=', inQ1[0]!.id).execute()
+    const after = await Promise.all(queries.map((q) => stats(operator, `${q}&period=2025-Q1`)))
+    t.same(after, before, 'the same answers, release time included')
+    const rows = await sql<{
+      n: number
+    }>`select count(*)::int as n from stats_releases where period = '2025-Q1'`.execute(app.db)
+    t.equal(rows.rows[0]!.n, 1, 'one release of the quarter')
+  })
+
+  t.test('the application role cannot change or delete a release', async (t) => {
+    for (const statement of [
+      sql`update stats_releases set referrals = 99`,
+      sql`delete from stats_releases`,
+    ]) {
+      await t.rejects(
+        app.db.transaction().execute(async (trx) => {
+          await sql`set local role trm_app`.execute(trx)
+          await statement.execute(trx)
+        }),
+        /permission denied/,
+      )
+    }
+  })
+
+  t.test('a quarter with fewer referrals than the threshold publishes nothing else', async (t) => {
+    const few = await stats(operator, 'groupBy=originCountry&period=2025-Q3')
+    t.equal(few.release.referrals, null)
+    t.same(few.cells, [])
+    t.equal(few.totals.grand, null)
+    t.ok(few.notes.some((n) => n.includes('possibly none')))
+    const none = await stats(operator, 'groupBy=gender&period=2019-Q2')
+    t.equal(none.release.referrals, null, 'none at all reads the same')
+  })
+
+  t.test('concurrent first requests make one release', async (t) => {
+    const answers = await Promise.all(
+      [operator, roNcp, deNcp, operator].map((agency) =>
+        stats(agency, 'groupBy=originCountry&period=2025-Q2'),
+      ),
+    )
+    t.equal(new Set(answers.map((a) => a.release.createdAt)).size, 1)
+    const rows = await sql<{
+      n: number
+    }>`select count(*)::int as n from stats_releases where period = '2025-Q2'`.execute(app.db)
+    t.equal(rows.rows[0]!.n, 1)
+    const direct = await Promise.all(
+      [1, 2, 3].map(() =>
+        ensureRelease({ db: app.db, minCell: MIN_CELL, now: () => new Date() }, { year: 2024, quarter: 4 }),
+      ),
+    )
+    t.equal(new Set(direct.map((r) => r.created_at.toISOString())).size, 1, 'the service too')
+  })
+
+  t.test('the hourly maintenance job releases the latest ended quarter', async (t) => {
+    const run = maintenanceProcessor({
+      config: app.config,
+      db: app.db,
+      hubKeys: app.hubKeys,
+      log: pino({ level: 'silent' }),
+      now: () => new Date('2024-07-01T02:00:00Z'),
+    })
+    const result = (await run({ name: 'stats-release' } as Job)) as { release: { period: string } }
+    t.equal(result.release.period, '2024-Q2')
+    const rows = await sql<{
+      period: string
+    }>`select period from stats_releases where period = '2024-Q2'`.execute(app.db)
+    t.equal(rows.rows.length, 1)
   })
 
   t.test('an NGO, and an agency that is not an NCP, get 403', async (t) => {
     for (const agency of [roNgo, dePolice]) {
-      const refused = await refusal(stats(agency, 'gender'))
+      const refused = await refusal(stats(agency, 'groupBy=gender&period=2025-Q1'))
       t.equal(refused.status, 403)
       t.equal(refused.body.code, 'TRM_AUTH_FORBIDDEN')
     }
@@ -217,73 +260,55 @@ t.test('referral statistics', async (t) => {
     t.equal(anonymous.statusCode, 401)
   })
 
-  t.test('bad queries are 400 problems that name the parameter', async (t) => {
-    const cases: [string, string][] = [
-      ['groupBy=gender,status,month', '/querystring/groupBy'],
-      ['groupBy=gender,victimName', '/querystring/groupBy'],
-      ['groupBy=gender,gender', '/querystring/groupBy'],
-      ['groupBy=gender,', '/querystring/groupBy'],
-      ['groupBy=', '/querystring/groupBy'],
-      ['groupBy=gender&from=2026-02-30', '/querystring/from'],
-      ['groupBy=gender&from=yesterday', '/querystring/from'],
-      ['groupBy=gender&from=2026-03-01&to=2026-02-01', '/querystring/to'],
-      ['groupBy=gender&from=2026-03-01T00:00:00Z&to=2026-03-01', '/querystring/to'],
-      ['groupBy=month,originCountry&from=1900-01-01', '/querystring/from'],
-      ['groupBy=gender&country=DE', '/querystring/country'],
+  t.test('bad queries are 400 problems that name the parameter, and make no release', async (t) => {
+    const now = new Date()
+    const current = `${now.getUTCFullYear()}-Q${Math.floor(now.getUTCMonth() / 3) + 1}`
+    const cases: [string, string, RegExp][] = [
+      ['groupBy=gender,status,urgency', '/querystring/groupBy', /At most 2/],
+      ['groupBy=gender,victimName', '/querystring/groupBy', /Unknown dimension/],
+      ['groupBy=month', '/querystring/groupBy', /calendar quarter/],
+      ['groupBy=gender,gender', '/querystring/groupBy', /twice/],
+      ['groupBy=', '/querystring/groupBy', /./],
+      [`groupBy=gender&period=${current}`, '/querystring/period', /has not ended/],
+      ['groupBy=gender&period=2999-Q1', '/querystring/period', /has not ended/],
+      ['groupBy=gender&period=2025-02', '/querystring/period', /is a month/],
+      ['groupBy=gender&period=2025', '/querystring/period', /is a year/],
+      ['groupBy=gender&period=2025-Q7', '/querystring/period', /YYYY-Qn/],
+      ['groupBy=gender&from=2025-01-01&to=2025-02-01', '/querystring/from', /./],
+      ['groupBy=gender&to=2025-02-01', '/querystring/to', /./],
     ]
-    for (const [query, pointer] of cases) {
+    const releases = async () =>
+      (await sql<{ n: number }>`select count(*)::int as n from stats_releases`.execute(app.db)).rows[0]!.n
+    const before = await releases()
+    for (const [query, pointer, detail] of cases) {
       const refused = await refusal(operator.client.request('GET', `/v1/stats/referrals?${query}`))
       t.equal(refused.status, 400, query)
       t.equal(refused.body.code, 'TRM_VALIDATION', query)
       t.ok(
-        refused.body.errors?.some((e) => e.pointer === pointer),
+        refused.body.errors?.some((e) => e.pointer === pointer && detail.test(e.detail)),
         `${query} names ${pointer}: ${JSON.stringify(refused.body.errors)}`,
       )
     }
-    const missing = await refusal(operator.client.request('GET', '/v1/stats/referrals'))
-    t.equal(missing.status, 400)
+    t.equal(await releases(), before, 'no release was made by a refused query')
   })
 
-  t.test(
-    'RFC 3339 times with offsets; the default period is the twelve months up to next month',
-    async (t) => {
-      const local = await stats(
-        operator,
-        'urgency',
-        '&from=2026-01-01T01:00:00%2B01:00&to=2026-07-01T02:00:00%2B02:00',
-      )
-      t.equal(local.from, '2026-01-01T00:00:00.000Z')
-      t.equal(local.to, '2026-07-01T00:00:00.000Z')
-      const defaults = await stats(operator, 'urgency', '')
-      const now = new Date()
-      const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1))
-      t.equal(defaults.to, nextMonth.toISOString())
-      const from = new Date(nextMonth)
-      from.setUTCMonth(from.getUTCMonth() - 12)
-      t.equal(defaults.from, from.toISOString())
-    },
-  )
-
   t.test('every statistics query is audited', async (t) => {
-    const before = await app.db
-      .selectFrom('audit_events')
-      .selectAll()
-      .where('action', '=', 'stats.queried')
-      .where('actor', '=', deNcp.id)
-      .execute()
-    await stats(deNcp, 'status,month')
-    const after = await app.db
-      .selectFrom('audit_events')
-      .selectAll()
-      .where('action', '=', 'stats.queried')
-      .where('actor', '=', deNcp.id)
-      .orderBy('id')
-      .execute()
+    const events = () =>
+      app.db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('action', '=', 'stats.queried')
+        .where('actor', '=', deNcp.id)
+        .orderBy('id')
+        .execute()
+    const before = await events()
+    await stats(deNcp, 'groupBy=status,destinationCountry&period=2025-Q1')
+    const after = await events()
     t.equal(after.length, before.length + 1)
     t.match(after.at(-1)!.details, {
-      groupBy: 'status,month',
-      from: '2026-01-01T00:00:00.000Z',
-      to: '2026-07-01T00:00:00.000Z',
+      groupBy: 'status,destinationCountry',
+      period: '2025-Q1',
+      release: 1,
       scope: 'DE',
     })
   })

@@ -3,7 +3,7 @@ import {
   ASSERTION_CLOCK_SKEW_SECONDS,
   assertionTimeProblem,
   MAX_ASSERTION_LIFETIME_SECONDS,
-} from '../../src/modules/auth/auth.core.js'
+} from '../../src/modules/agencies/scopes.core.js'
 
 // Issue 14, point 9: a client assertion's iat and nbf may be ahead of the hub's clock by the skew
 // only; before, an iat a year ahead (with a near exp) was accepted.

@@ -36,7 +36,7 @@ t.test('rate-limit budgets, timeouts and the metrics listener have defaults and 
   t.same(config.rateLimit, { max: 6000, windowSeconds: 60, authFailuresMax: 60, tokenMax: 120 })
   t.same(config.timeouts, { requestMs: 10_000, connectionMs: 75_000, keepAliveMs: 72_000 })
   t.ok(config.timeouts.connectionMs > 30_000, 'an idle long-poll of 30 s is not cut')
-  t.same(config.metrics, { host: '127.0.0.1', port: 9464 })
+  t.same(config.metrics, { host: '127.0.0.1', port: 9464, workerPort: 9465 })
   const set = loadConfig({
     ...valid,
     RATE_LIMIT_AUTH_FAILURES_MAX: '5',
@@ -46,11 +46,17 @@ t.test('rate-limit budgets, timeouts and the metrics listener have defaults and 
     KEEP_ALIVE_TIMEOUT_MS: '5000',
     METRICS_HOST: '10.0.0.5',
     METRICS_PORT: '0',
+    WORKER_METRICS_PORT: '0',
   })
   t.match(set.rateLimit, { authFailuresMax: 5, tokenMax: 7 })
   t.same(set.timeouts, { requestMs: 500, connectionMs: 40_000, keepAliveMs: 5_000 })
-  t.same(set.metrics, { host: '10.0.0.5', port: 0 })
+  t.same(set.metrics, { host: '10.0.0.5', port: 0, workerPort: 0 })
   t.equal(loadConfig({ ...valid, METRICS_PORT: 'off' }).metrics.port, undefined, 'off turns the listener off')
+  t.equal(
+    loadConfig({ ...valid, WORKER_METRICS_PORT: 'off' }).metrics.workerPort,
+    undefined,
+    "and the worker's",
+  )
   const error = t.throws(() =>
     loadConfig({ ...valid, CONNECTION_TIMEOUT_MS: '10000', METRICS_PORT: 'none' }),
   ) as unknown as ConfigError

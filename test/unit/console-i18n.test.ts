@@ -5,7 +5,7 @@ import {
   CLOSE_OUTCOMES,
   DECLINE_REASONS,
   REFERRAL_STATUSES,
-} from '../../src/modules/acknowledgements/lifecycle.core.js'
+} from '../../src/modules/referrals/lifecycle.core.js'
 import { ReferralDocumentSchema } from '../../src/modules/referrals/referral-document.schema.js'
 
 // The console's translations (console/src/i18n/<language>.json) are edited by translators without

@@ -60,3 +60,17 @@ t.test('schema errors become JSON pointers naming the field', async (t) => {
     { pointer: '/a~1b', detail: 'too long' },
   ])
 })
+
+t.test('every code is documented in the OpenAPI document and raised somewhere in src/', async (t) => {
+  const { readFile, readdir } = await import('node:fs/promises')
+  const { join } = await import('node:path')
+  const root = new URL('../../', import.meta.url).pathname
+  const document = JSON.parse(await readFile(join(root, 'openapi/openapi.json'), 'utf8'))
+  const documented: string[] = document.components.schemas.Problem.properties.code.enum
+  t.same([...documented].sort(), Object.keys(ERRORS).sort(), 'Problem.code lists exactly the catalog')
+  const files = (await readdir(join(root, 'src'), { recursive: true })).filter(
+    (f) => f.endsWith('.ts') && f !== join('lib', 'errors.ts'),
+  )
+  const source = (await Promise.all(files.map((f) => readFile(join(root, 'src', f), 'utf8')))).join('\n')
+  for (const code of Object.keys(ERRORS)) t.match(source, `'${code}'`, `${code} is raised somewhere`)
+})

@@ -6,7 +6,7 @@ import {
   type Party,
   type ReferralStatus,
   transition,
-} from '../../src/modules/acknowledgements/lifecycle.core.js'
+} from '../../src/modules/referrals/lifecycle.core.js'
 
 const STATES: ReferralStatus[] = [
   'submitted',

@@ -1,292 +1,311 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { suppressOneWay, suppressTwoWay, type TwoWaySuppression } from '../../src/modules/stats/stats.core.js'
+import { DIMENSIONS, type Dimension } from '../../src/modules/stats/stats.dimensions.js'
+import { leavesOf, type TreeNode } from '../../src/modules/stats/stats.hierarchy.js'
 import {
-  consistent,
-  enumerateValues,
-  feasibleRange,
-  type PublishedTable,
-  peel,
-  type Target,
-} from '../helpers/disclosure.js'
+  type FineGroup,
+  makeRelease,
+  pairKey,
+  type ReleaseContent,
+} from '../../src/modules/stats/stats.release.core.js'
+import { consistent, type Equation, feasibleRange, safe } from '../helpers/disclosure.js'
 
-type Structural = (r: number, c: number) => boolean
-const none: Structural = () => false
+// The release core on small invented tables of two dimensions (A = originCountry, B = ageGroup, the
+// others a single value): what it publishes, and three attacks that share no code with it.
 
-function publishTwoWay(counts: number[][], s: TwoWaySuppression, structural = none): PublishedTable {
-  return {
-    cells: counts.map((line, r) =>
-      line.map((v, c) => (structural(r, c) ? undefined : s.cells[r]![c] ? null : v)),
+const A: Dimension = 'originCountry'
+const B: Dimension = 'ageGroup'
+const tree = (value: string, children?: (TreeNode | string)[]): TreeNode =>
+  children ? { value, children: children.map((c) => (typeof c === 'string' ? { value: c } : c)) } : { value }
+
+function trees(a: TreeNode, b: TreeNode): Record<Dimension, TreeNode> {
+  const out = Object.fromEntries(DIMENSIONS.map((d) => [d, tree('x')])) as Record<Dimension, TreeNode>
+  out[A] = a
+  out[B] = b
+  return out
+}
+
+/** counts[i][j]: referrals with the i-th leaf of A and the j-th leaf of B. */
+function groups(counts: number[][], ta: TreeNode, tb: TreeNode): FineGroup[] {
+  const la = leavesOf(ta)
+  const lb = leavesOf(tb)
+  return counts.flatMap((line, i) =>
+    line.map((count, j) => {
+      const values = Object.fromEntries(DIMENSIONS.map((d) => [d, ['x']])) as unknown as FineGroup['values']
+      values[A] = [la[i]!]
+      values[B] = [lb[j]!]
+      return { values, count }
+    }),
+  )
+}
+
+const release = (counts: number[][], ta: TreeNode, tb: TreeNode, k: number) =>
+  makeRelease(groups(counts, ta, tb), trees(ta, tb), k)
+
+/** Every number of the release as an equation over the fine table (variable i * |B| + j). */
+function equationsOf(r: ReleaseContent, ta: TreeNode, tb: TreeNode): Equation[] {
+  const la = leavesOf(ta)
+  const lb = leavesOf(tb)
+  if (r.referrals === null) return []
+  const rect = (as: string[], bs: string[]) =>
+    as.flatMap((a) => bs.map((b) => la.indexOf(a) * lb.length + lb.indexOf(b)))
+  const ca = r.categories[A]
+  const cb = r.categories[B]
+  const table = r.pairs[pairKey(A, B)]!
+  return [
+    ...ca.flatMap((x, i) =>
+      cb.map((y, j) => ({ vars: rect(x.members, y.members), total: table[i]![j]!, sense: '=' as const })),
     ),
-    rows: s.rowTotals.map((v, r) => (s.rows[r] ? null : v)),
-    columns: s.columnTotals.map((v, c) => (s.columns[c] ? null : v)),
-    grand: s.grand ? null : s.grandTotal,
-  }
+    ...ca.map((x, i) => ({ vars: rect(x.members, lb), total: r.ones[A]![i]!, sense: '=' as const })),
+    ...cb.map((y, j) => ({ vars: rect(la, y.members), total: r.ones[B]![j]!, sense: '=' as const })),
+    { vars: rect(la, lb), total: r.referrals, sense: '=' as const },
+  ]
 }
 
-function publishOneWay(counts: number[], minCell: number): PublishedTable {
-  const s = suppressOneWay(counts, minCell)
-  return { cells: [counts.map((v, i) => (s.cells[i] ? null : v))], grand: s.grand ? null : s.grandTotal }
-}
-
-/** Every hidden count n with 1 ≤ n < minCell, as a target with its true value. */
-function sensitiveTargets(counts: number[][], p: PublishedTable, minCell: number) {
-  const small = (n: number) => n >= 1 && n < minCell
-  const targets: { target: Target; value: number; name: string }[] = []
-  counts.forEach((line, r) => {
-    line.forEach((v, c) => {
-      if (p.cells[r]![c] === null && small(v)) {
-        targets.push({ target: { kind: 'cell', row: r, column: c }, value: v, name: `cell ${r} ${c}` })
-      }
+/** The fine cells and fine one-way counts, with their true values: what an attacker wants. */
+function targets(counts: number[][]) {
+  const nb = counts[0]!.length
+  const out = counts.flatMap((line, i) =>
+    line.map((value, j) => ({ name: `cell ${i},${j}`, vars: [i * nb + j], value })),
+  )
+  counts.forEach((line, i) => {
+    out.push({ name: `A ${i}`, vars: line.map((_, j) => i * nb + j), value: line.reduce((s, v) => s + v, 0) })
+  })
+  counts[0]!.forEach((_, j) => {
+    out.push({
+      name: `B ${j}`,
+      vars: counts.map((_, i) => i * nb + j),
+      value: counts.reduce((s, l) => s + l[j]!, 0),
     })
   })
-  const rowTotals = counts.map((line) => line.reduce((a, b) => a + b, 0))
-  const colTotals = (counts[0] ?? []).map((_, c) => counts.reduce((a, line) => a + line[c]!, 0))
-  p.rows?.forEach((v, r) => {
-    if (v === null && small(rowTotals[r]!)) {
-      targets.push({ target: { kind: 'row', index: r }, value: rowTotals[r]!, name: `row ${r}` })
-    }
-  })
-  p.columns?.forEach((v, c) => {
-    if (v === null && small(colTotals[c]!)) {
-      targets.push({ target: { kind: 'column', index: c }, value: colTotals[c]!, name: `column ${c}` })
-    }
-  })
-  const grand = rowTotals.reduce((a, b) => a + b, 0)
-  if (p.grand === null && small(grand))
-    targets.push({ target: { kind: 'grand' }, value: grand, name: 'grand' })
-  return targets
+  return out
 }
 
-/** The attack: no sensitive hidden count has a single possible value, with two witness tables each. */
-function assertProtected(t: Tap, counts: number[][], p: PublishedTable, minCell: number) {
-  for (const { target, value, name } of sensitiveTargets(counts, p, minCell)) {
-    const range = feasibleRange(p, target)
-    if (range.max <= range.min) {
-      t.fail(`${name} (${value}) is determined: ${JSON.stringify(p)}`)
-      continue
-    }
-    const [a, b] = range.witnesses
-    if (!a || !b || !consistent(p, a) || !consistent(p, b)) t.fail(`${name}: a witness table is inconsistent`)
-    t.ok(range.min <= value && value <= range.max, `${name}: the true value lies in the range`)
-  }
-  const recovered = peel(p)
-  const sensitiveNames = new Set(sensitiveTargets(counts, p, minCell).map((s) => s.name))
-  for (const key of recovered.keys()) {
-    if (sensitiveNames.has(key)) t.fail(`peeling recovers ${key}`)
-  }
-}
-type Tap = Pick<typeof t, 'fail' | 'ok'>
+const TA = tree('any', ['a1', tree('g', ['a2', 'a3'])])
+const TB = tree('any', [tree('h', ['b1', 'b2']), 'b3'])
 
-/** Published counts are never below the threshold, and totals are sums of cells. */
-function assertPublishedLarge(t: Tap, p: PublishedTable, minCell: number) {
-  const published = [...p.cells.flat(), ...(p.rows ?? []), ...(p.columns ?? []), p.grand].filter(
-    (v): v is number => typeof v === 'number',
-  )
-  const small = published.filter((v) => v < minCell)
-  if (small.length > 0) t.fail(`published below ${minCell}: ${small.join(', ')}`)
-}
-
-t.test('one-way: primary suppression, one secondary when one cell alone is hidden', async (t) => {
-  t.same(suppressOneWay([20, 5, 30, 3], 11), {
-    cells: [false, true, false, true],
-    grand: false,
-    grandTotal: 58,
-  })
-  t.same(suppressOneWay([20, 5, 30], 11).cells, [true, true, false], 'the smallest other cell (20) goes too')
+t.test('a release publishes nothing below minCell and merges until it need not', async (t) => {
+  const big = [
+    [30, 25, 40],
+    [20, 22, 31],
+    [15, 14, 18],
+  ]
+  const all = release(big, TA, TB, 11)
   t.same(
-    suppressOneWay([40, 12, 30, 11], 11).cells,
-    [false, false, false, false],
-    'nothing small, nothing hidden',
+    all.categories[A].map((c) => c.value),
+    ['a1', 'a2', 'a3'],
   )
-  t.same(
-    suppressOneWay([3, 4], 11),
-    { cells: [true, true], grand: true, grandTotal: 7 },
-    'a small total is hidden',
-  )
-  t.same(suppressOneWay([0, 0, 25], 11).cells, [true, true, false], 'zeros are hidden like any small count')
-  t.same(suppressOneWay([], 11), { cells: [], grand: true, grandTotal: 0 })
-  t.same(suppressOneWay([2, 10], 1).cells, [false, false], 'minCell 1 hides only zeros')
-})
+  t.same(all.pairs[pairKey(A, B)], big, 'nothing small: every value on its own')
+  t.equal(all.referrals, 215)
 
-t.test('the attacks work: they recover what primary suppression alone would leave exposed', async (t) => {
-  const primaryOnly: PublishedTable = { cells: [[20, null, 30]], grand: 55 }
-  t.equal(peel(primaryOnly).get('cell 0 1'), 5, 'peeling gives the lone hidden cell away')
-  t.same(feasibleRange(primaryOnly, { kind: 'cell', row: 0, column: 1 }), { min: 5, max: 5, witnesses: [] })
-  t.same([...enumerateValues(primaryOnly, { kind: 'cell', row: 0, column: 1 }, 60)], [5])
-  const safe = publishOneWay([20, 5, 30], 11)
-  t.same(safe.cells, [[null, null, 30]])
-  t.same(feasibleRange(safe, { kind: 'cell', row: 0, column: 1 }).max, 25)
-  t.equal(peel(safe).size, 0)
-})
-
-t.test('one-way: a zero-free line of ones cannot be pinned down because zeros are hidden too', async (t) => {
-  const ones = new Array<number>(12).fill(1)
-  const p = publishOneWay(ones, 11)
-  t.equal(p.grand, 12, 'the total of 12 is published')
+  const small = [
+    [30, 25, 40],
+    [20, 3, 31],
+    [15, 14, 18],
+  ]
+  const merged = release(small, TA, TB, 11)
+  const published = [...Object.values(merged.ones).flat(), ...Object.values(merged.pairs).flat(2)]
   t.ok(
-    p.cells[0]!.every((v) => v === null),
-    'every cell hidden',
+    published.every((n) => n >= 11),
+    'every published count is at least 11',
   )
-  t.same(feasibleRange(p, { kind: 'cell', row: 0, column: 0 }).max, 12, 'a cell can be anything in 0..12')
-  // Were absent combinations known to be zero (hidden cells ≥ 1), the same table would give every cell away.
-  const naive = feasibleRange({ ...p, grand: 12 - 12 }, { kind: 'cell', row: 0, column: 0 })
-  t.equal(naive.max, 0, 'the equivalent system with every cell shifted by its lower bound 1 has one solution')
-})
+  t.ok(merged.categories[A].length < 3 || merged.categories[B].length < 3, 'a dimension was merged')
+  t.same(merged.categories[A].at(-1)!.members.length >= 1, true)
 
-t.test(
-  'two-way: a bridge between hidden blocks is found although every line has two hidden cells',
-  async (t) => {
-    const L = 50
-    const counts = [
-      [3, 4, L, L],
-      [5, 6, 7, L],
-      [L, L, 2, 8],
-      [L, L, 9, 1],
-    ]
-    const primaryOnly: PublishedTable = {
-      cells: counts.map((line) => line.map((v) => (v < 11 ? null : v))),
-      rows: counts.map((line) => line.reduce((a, b) => a + b, 0)),
-      columns: counts[0]!.map((_, c) => counts.reduce((a, line) => a + line[c]!, 0)),
-      grand: counts.flat().reduce((a, b) => a + b, 0),
-    }
-    const exposed = feasibleRange(primaryOnly, { kind: 'cell', row: 1, column: 2 })
-    t.same([exposed.min, exposed.max], [7, 7], 'with the classic two-per-line rule the 7 is given away')
-    const s = suppressTwoWay(counts, 11)
-    t.equal(s.cells.flat().filter(Boolean).length, 10, 'one secondary cell closes the cycle')
-    assertProtected(t, counts, publishTwoWay(counts, s), 11)
-  },
-)
-
-t.test('two-way: totals are suppressed as the one-way table of that dimension would be', async (t) => {
-  const counts = [
-    [30, 2, 0],
-    [25, 14, 1],
-    [3, 0, 2],
-  ]
-  const s = suppressTwoWay(counts, 11)
-  t.same(s.rowTotals, [32, 40, 5])
-  t.same(s.columnTotals, [58, 16, 3])
-  t.equal(s.grandTotal, 77)
-  t.same(s.rows, suppressOneWay(s.rowTotals, 11).cells)
-  t.same(s.columns, suppressOneWay(s.columnTotals, 11).cells)
-  t.same(s.rows, [true, false, true], 'row 2 (5) and, to protect it, row 0 (32)')
-  t.notOk(s.grand)
-  assertProtected(t, counts, publishTwoWay(counts, s), 11)
-})
-
-t.test('two-way: structural zeros are not cells; a table that cannot be protected is withheld', async (t) => {
-  // Flows touching one country (index 0): the other pairs of countries are zero by definition.
-  const touching: Structural = (r, c) => r !== 0 && c !== 0
-  const counts = [
-    [12, 40, 3, 25],
-    [30, 0, 0, 0],
-    [4, 0, 0, 0],
-    [22, 0, 0, 0],
-  ]
-  const s = suppressTwoWay(counts, 11, touching)
+  const zero = release(
+    [
+      [30, 25, 40],
+      [20, 0, 31],
+      [15, 14, 18],
+    ],
+    TA,
+    TB,
+    11,
+  )
   t.ok(
-    s.cells.every((line, r) => line.every((hidden, c) => !(hidden && touching(r, c)))),
-    'structural zeros are never reported as hidden cells',
+    Object.values(zero.pairs)
+      .flat(2)
+      .every((n) => n >= 11),
+    'a zero is merged like a small count',
   )
-  assertProtected(t, counts, publishTwoWay(counts, s, touching), 11)
-  t.throws(() => suppressTwoWay([[1, 2]], 11, () => true), RangeError, 'a structural zero must be zero')
 
-  // Three blocks with nothing between them: the hidden row total (20) that protects the 5 sits in
-  // one block, the hidden column total (12) in another, so no hidden cell can close a cycle through
-  // the 5 and only withholding the whole table protects it.
-  const blocks = [
-    [5, 0, 0, 0],
-    [0, 20, 0, 0],
-    [0, 25, 0, 0],
-    [0, 0, 12, 35],
+  const few = release([[3, 2, 1]], tree('any', ['a1']), TB, 11)
+  t.equal(few.referrals, null, 'fewer than minCell referrals: nothing but that')
+  t.same(few.pairs, {})
+  t.same(few.ones, {})
+  t.throws(() => release([[1]], tree('any', ['a1']), tree('any', ['b1']), 0), RangeError)
+  t.throws(() => release([[-1]], tree('any', ['a1']), tree('any', ['b1']), 11), RangeError)
+})
+
+t.test('the attack works: it pins what plain small-cell suppression leaves exposed', async (t) => {
+  // One row of a table, a small cell hidden alone and the total published: 5 = 55 - 20 - 30.
+  const equations: Equation[] = [
+    { vars: [0], total: 20, sense: '=' },
+    { vars: [2], total: 30, sense: '=' },
+    { vars: [0, 1, 2], total: 55, sense: '=' },
   ]
-  const inBlock: Structural = (r, c) => blocks[r]![c] === 0
-  const withheld = suppressTwoWay(blocks, 11, inBlock)
-  t.same(withheld.rows, [true, true, true, true])
-  t.same(withheld.columns, [true, true, true, true])
-  t.ok(withheld.grand)
-  t.ok(withheld.cells.every((line, r) => line.every((hidden, c) => hidden || inBlock(r, c))))
+  const range = feasibleRange(equations, 3, [1])
+  t.same([range.min, range.max], [5, 5])
+  t.notOk(safe(range, 11))
+  // The same table with the 20 merged with the 5 (one category): the 5 is anywhere in 0..25.
+  const merged = feasibleRange(
+    [
+      { vars: [0, 1], total: 25, sense: '=' },
+      { vars: [2], total: 30, sense: '=' },
+      { vars: [0, 1, 2], total: 55, sense: '=' },
+    ],
+    3,
+    [1],
+  )
+  t.same([merged.min, merged.max], [0, 25])
+  t.ok(safe(merged, 11))
 })
 
-t.test('input checks', async (t) => {
-  t.throws(() => suppressOneWay([1, -1], 11), RangeError)
-  t.throws(() => suppressOneWay([1.5], 11), RangeError)
-  t.throws(() => suppressOneWay([1], 0), RangeError)
-  t.throws(() => suppressTwoWay([[1, 2], [3]], 11), RangeError)
-})
-
-const count = (minCell: number) =>
+const count = (k: number) =>
   fc.oneof(
     { weight: 2, arbitrary: fc.constant(0) },
-    { weight: 4, arbitrary: fc.integer({ min: 1, max: minCell - 1 }) },
-    { weight: 3, arbitrary: fc.integer({ min: minCell, max: 4 * minCell }) },
+    { weight: 4, arbitrary: fc.integer({ min: 1, max: k - 1 }) },
+    { weight: 4, arbitrary: fc.integer({ min: k, max: 4 * k }) },
   )
-
-t.test('property: one-way tables publish nothing small and expose no small count', async (t) => {
-  await fc.assert(
-    fc.property(
-      fc
-        .constantFrom(2, 3, 5, 11)
-        .chain((m) => fc.tuple(fc.constant(m), fc.array(count(m), { maxLength: 12 }))),
-      ([m, counts]) => {
-        const p = publishOneWay(counts, m)
-        assertPublishedLarge(t, p, m)
-        assertProtected(t, [counts], p, m)
-      },
-    ),
-    { numRuns: 300, seed: 20261122 },
-  )
-})
-
-t.test('property: two-way tables publish nothing small and expose no small count', async (t) => {
-  const table = (m: number) =>
-    fc
-      .tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }))
-      .chain(([r, c]) =>
-        fc.array(fc.array(count(m), { minLength: c, maxLength: c }), { minLength: r, maxLength: r }),
-      )
-  await fc.assert(
-    fc.property(
-      fc.constantFrom(3, 5, 11).chain((m) => fc.tuple(fc.constant(m), table(m), fc.boolean())),
-      ([m, counts, touching]) => {
-        // Half the runs are "flows touching row/column 0" tables with structural zeros elsewhere.
-        const structural: Structural = touching ? (r, c) => r !== 0 && c !== 0 : none
-        const input = counts.map((line, r) => line.map((v, c) => (structural(r, c) ? 0 : v)))
-        const s = suppressTwoWay(input, m, structural)
-        const p = publishTwoWay(input, s, structural)
-        assertPublishedLarge(t, p, m)
-        const withheld = s.grand && s.grandTotal >= m
-        if (!withheld && String(s.rows) !== String(suppressOneWay(s.rowTotals, m).cells)) {
-          t.fail('row totals are not suppressed as the one-way table is')
-        }
-        assertProtected(t, input, p, m)
-      },
-    ),
-    { numRuns: 400, seed: 20261122 },
-  )
-})
 
 t.test(
-  'brute force on tiny tables agrees: every small hidden count has at least two possible values',
+  'property (LP): no fine count between 1 and minCell − 1 is bounded away from both 0 and minCell',
   async (t) => {
-    const m = 3
+    const wide = tree('any', [
+      tree('east', ['a1', 'a2', 'a3']),
+      tree('west', ['a4', tree('nw', ['a5', 'a6'])]),
+    ])
+    const ages = tree('any', [
+      tree('young', ['b1', 'b2']),
+      tree('old', ['b3', tree('older', ['b4', 'b5'])]),
+      'b6',
+    ])
+    let attacked = 0
     await fc.assert(
       fc.property(
-        fc.array(fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 2, maxLength: 2 }), {
-          minLength: 2,
-          maxLength: 2,
-        }),
-        (counts) => {
-          const p = publishTwoWay(counts, suppressTwoWay(counts, m))
-          const bound = Math.max(...counts.flat()) + 1
-          for (const { target, name, value } of sensitiveTargets(counts, p, m)) {
-            const values = enumerateValues(p, target, bound)
-            if (values.size < 2) t.fail(`${name} (${value}) takes only ${[...values].join(', ')}`)
+        fc
+          .constantFrom(3, 5, 11)
+          .chain((k) =>
+            fc.tuple(
+              fc.constant(k),
+              fc.array(fc.array(count(k), { minLength: 6, maxLength: 6 }), { minLength: 6, maxLength: 6 }),
+            ),
+          ),
+        ([k, counts]) => {
+          const r = release(counts, wide, ages, k)
+          const published = [...Object.values(r.ones).flat(), ...Object.values(r.pairs).flat(2)]
+          if (published.some((n) => n < k)) t.fail(`published below ${k}`)
+          const equations = equationsOf(r, wide, ages)
+          if (equations.length === 0) return
+          const truth = counts.flat()
+          if (!consistent(equations, truth)) t.fail('the true table does not agree with the release')
+          for (const target of targets(counts)) {
+            if (target.value < 1 || target.value >= k) continue
+            attacked += 1
+            const range = feasibleRange(equations, truth.length, target.vars)
+            if (!safe(range, k)) t.fail(`${target.name} (${target.value}) lies in ${range.min}..${range.max}`)
+            for (const w of range.witnesses) if (w && !consistent(equations, w)) t.fail('a witness is wrong')
           }
         },
       ),
-      { numRuns: 150, seed: 7 },
+      { numRuns: 80, seed: 20261203 },
     )
+    t.ok(attacked > 800, `${attacked} small fine counts attacked, none bounded`)
+  },
+)
+
+t.test(
+  'brute force knowing the algorithm: every population giving the same release, and what a small count can be there',
+  async (t) => {
+    // A has three values (a2 and a3 under one group), B two: every 3×2 table with the release's
+    // total is run through makeRelease; those giving the identical release are what a reader who
+    // knows the algorithm cannot tell apart.
+    const k = 3
+    const tb = tree('any', ['b1', 'b2'])
+    const rows = (flat: number[]) => [flat.slice(0, 2), flat.slice(2, 4), flat.slice(4, 6)]
+    const releases = new Map<number, { flat: number[]; release: string }[]>()
+    const alikeOf = (total: number) => {
+      if (!releases.has(total)) {
+        const out: { flat: number[]; release: string }[] = []
+        const walk = (prefix: number[], left: number) => {
+          if (prefix.length === 5) {
+            const flat = [...prefix, left]
+            out.push({ flat, release: JSON.stringify(release(rows(flat), TA, tb, k)) })
+            return
+          }
+          for (let v = 0; v <= left; v += 1) walk([...prefix, v], left - v)
+        }
+        walk([], total)
+        releases.set(total, out)
+      }
+      return releases.get(total)!
+    }
+    let attacked = 0
+    await fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 6, maxLength: 6 }), (flat) => {
+        const counts = rows(flat)
+        const observed = JSON.stringify(release(counts, TA, tb, k))
+        const alike = alikeOf(flat.reduce((a, b) => a + b, 0)).filter((c) => c.release === observed)
+        if (!alike.some((c) => String(c.flat) === String(flat))) t.fail('the true table is not among them')
+        for (const target of targets(counts)) {
+          if (target.value < 1 || target.value >= k) continue
+          attacked += 1
+          const values = new Set(alike.map((c) => target.vars.reduce((s, i) => s + c.flat[i]!, 0)))
+          const range = { min: Math.min(...values), max: Math.max(...values) }
+          if (!safe(range, k)) {
+            t.fail(
+              `${target.name} (${target.value}) takes only ${[...values].sort().join(', ')}: ${JSON.stringify(counts)}`,
+            )
+          }
+        }
+      }),
+      { numRuns: 200, seed: 7 },
+    )
+    t.ok(attacked > 300, `${attacked} small counts attacked by enumeration, none pinned or bounded`)
+  },
+)
+
+t.test(
+  'forms of exploitation: a referral counts once per category, and the release is the same after moving a form within it',
+  async (t) => {
+    const forms = tree('any', ['f1', tree('g', ['f2', 'f3'])])
+    const ages = tree('any', ['b1', 'b2'])
+    const make = (rows: { forms: string[]; age: string; n: number }[]) => {
+      const all = Object.fromEntries(DIMENSIONS.map((d) => [d, tree('x')])) as Record<Dimension, TreeNode>
+      all.exploitationForm = forms
+      all.ageGroup = ages
+      return makeRelease(
+        rows.map(({ forms: f, age, n }) => {
+          const values = Object.fromEntries(
+            DIMENSIONS.map((d) => [d, ['x']]),
+          ) as unknown as FineGroup['values']
+          values.exploitationForm = f
+          values.ageGroup = [age]
+          return { values, count: n }
+        }),
+        all,
+        3,
+      )
+    }
+    const r = make([
+      { forms: ['f1'], age: 'b1', n: 5 },
+      { forms: ['f1'], age: 'b2', n: 4 },
+      { forms: ['f2', 'f3'], age: 'b1', n: 1 },
+      { forms: ['f3'], age: 'b2', n: 6 },
+    ])
+    const g = r.categories.exploitationForm.findIndex((c) => c.value === 'g')
+    t.ok(g >= 0, 'f2 and f3 are merged (one referral has f2)')
+    t.equal(
+      r.ones.exploitationForm![g],
+      7,
+      'referrals with a form in g: 1 + 6, the one with both counted once',
+    )
+    const moved = make([
+      { forms: ['f1'], age: 'b1', n: 5 },
+      { forms: ['f1'], age: 'b2', n: 4 },
+      { forms: ['f3'], age: 'b1', n: 1 },
+      { forms: ['f3'], age: 'b2', n: 6 },
+    ])
+    t.same(moved, r, 'every f2 moved to f3 (so no referral has f2): the same release')
   },
 )

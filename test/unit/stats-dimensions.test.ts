@@ -1,70 +1,92 @@
 import t from 'tap'
 import {
-  monthCount,
-  monthsOf,
+  latestReleasable,
   parseGroupBy,
-  resolvePeriod,
+  parsePeriod,
+  quarterBounds,
+  RELEASE_DELAY_MS,
 } from '../../src/modules/stats/stats.dimensions.js'
+import { CODE_LISTS, dimensionTrees, leavesOf } from '../../src/modules/stats/stats.hierarchy.js'
 import { statisticsNotes } from '../../src/modules/stats/stats.notes.js'
 
-t.test('groupBy: one or two known dimensions, none repeated', async (t) => {
+t.test('groupBy: one or two known dimensions, none repeated; month is gone', async (t) => {
   t.same(parseGroupBy('originCountry'), ['originCountry'])
-  t.same(parseGroupBy('month, exploitationForm'), ['month', 'exploitationForm'])
-  const refused = ['a', 'gender,gender', 'gender,status,month', 'gender,', ',', 'Gender']
+  t.same(parseGroupBy('status, exploitationForm'), ['status', 'exploitationForm'])
+  const refused = ['a', 'gender,gender', 'gender,status,urgency', 'gender,', ',', 'Gender', 'month']
   for (const raw of refused) {
-    const problem = parseGroupBy(raw)
-    t.match(problem, { pointer: '/querystring/groupBy', detail: String }, raw)
+    t.match(parseGroupBy(raw), { pointer: '/querystring/groupBy', detail: String }, raw)
   }
   t.match(parseGroupBy('gender,victimName'), { detail: /Unknown dimension victimName/ })
+  t.match(parseGroupBy('month,gender'), { detail: /released per calendar quarter/ })
 })
 
-t.test(
-  'period: half-open, dates at midnight UTC, defaults to the twelve months up to next month',
-  async (t) => {
-    const now = new Date('2026-11-22T10:00:00Z')
-    t.same(resolvePeriod({ from: '2026-01-01', to: '2026-02-01' }, now), {
-      from: new Date('2026-01-01T00:00:00Z'),
-      to: new Date('2026-02-01T00:00:00Z'),
-    })
-    t.same(resolvePeriod({}, now), {
-      from: new Date('2025-12-01T00:00:00Z'),
-      to: new Date('2026-12-01T00:00:00Z'),
-    })
-    t.same(resolvePeriod({ to: '2026-03-31T22:00:00-02:00' }, now), {
-      from: new Date('2025-04-01T00:00:00Z'),
-      to: new Date('2026-04-01T00:00:00Z'),
-    })
-    t.match(resolvePeriod({ from: '2026-02-01', to: '2026-02-01' }, now), { pointer: '/querystring/to' })
-    t.match(resolvePeriod({ from: '2027-01-01' }, now), { pointer: '/querystring/from' })
-  },
-)
-
-t.test('months touched by a period', async (t) => {
-  const from = new Date('2025-11-15T00:00:00Z')
-  t.same(monthsOf(from, new Date('2026-02-01T00:00:00Z')), ['2025-11', '2025-12', '2026-01'])
-  t.same(monthsOf(from, new Date('2026-02-01T00:00:00.001Z')), ['2025-11', '2025-12', '2026-01', '2026-02'])
-  t.equal(monthCount(from, new Date('2025-11-15T00:00:01Z')), 1)
-  t.equal(monthCount(new Date('1900-01-01'), new Date('2026-01-01')), 1512)
+t.test('period: whole calendar quarters that have ended, an hour after they end', async (t) => {
+  const now = new Date('2026-11-22T10:00:00Z')
+  t.same(parsePeriod('2026-Q1', now), { year: 2026, quarter: 1 })
+  t.same(parsePeriod(undefined, now), { year: 2026, quarter: 3 }, 'default: the latest ended quarter')
+  t.same(quarterBounds({ year: 2026, quarter: 4 }), {
+    start: new Date('2026-10-01T00:00:00Z'),
+    end: new Date('2027-01-01T00:00:00Z'),
+  })
+  t.same(quarterBounds({ year: 50, quarter: 1 }).start.toISOString(), '0050-01-01T00:00:00.000Z')
+  t.match(parsePeriod('2026-Q4', now), { pointer: '/querystring/period', detail: /has not ended/ })
+  t.match(parsePeriod('2027-Q1', now), { pointer: '/querystring/period', detail: /has not ended/ })
+  t.match(parsePeriod('2026-03', now), { pointer: '/querystring/period', detail: /is a month.*2026-Q1/ })
+  t.match(parsePeriod('2026', now), { pointer: '/querystring/period', detail: /is a year/ })
+  for (const raw of ['2026-Q5', '2026-13', 'yesterday', '2026-Q1-01', '0000-Q1']) {
+    t.match(parsePeriod(raw, now), { pointer: '/querystring/period' }, raw)
+  }
+  // Just after a quarter ends, within the release delay: refused, and not the default yet.
+  const justAfter = new Date(Date.parse('2026-10-01T00:00:00Z') + RELEASE_DELAY_MS - 1)
+  t.match(parsePeriod('2026-Q3', justAfter), {
+    detail: /ended at 2026-10-01T00:00:00.000Z; .* from 2026-10-01T01:00:00.000Z/,
+  })
+  t.same(latestReleasable(justAfter), { year: 2026, quarter: 2 })
+  t.same(parsePeriod('2026-Q3', new Date(Date.parse('2026-10-01T00:00:00Z') + RELEASE_DELAY_MS)), {
+    year: 2026,
+    quarter: 3,
+  })
 })
 
-t.test('notes say what is counted and what is hidden', async (t) => {
-  const period = { from: new Date('2026-01-01'), to: new Date('2026-07-01') }
+t.test('the trees: every code-list value a leaf exactly once; countries by region', async (t) => {
+  const trees = dimensionTrees(['RO', 'DE', 'MD', 'FR', 'TR', 'ES'])
+  for (const [d, values] of Object.entries(CODE_LISTS)) {
+    t.same(leavesOf(trees[d as keyof typeof CODE_LISTS]).sort(), [...values].sort(), d)
+  }
+  const regions = trees.originCountry.children!.map((c) => [c.value, leavesOf(c)])
+  t.same(regions, [
+    ['eastern_europe', ['MD', 'RO']],
+    ['ES', ['ES']],
+    ['western_europe', ['DE', 'FR']],
+    ['TR', ['TR']],
+  ])
+})
+
+t.test('notes say what is counted, what is merged, and when nothing is published', async (t) => {
   const ncp = statisticsNotes({
-    dimensions: ['originCountry', 'destinationCountry'],
+    dimensions: ['originCountry', 'gender'],
     country: 'RO',
     minCell: 11,
-    ...period,
+    period: '2026-Q1',
+    withheld: false,
   })
-  t.ok(ncp.some((n) => n.includes('sent from or to RO')))
-  t.ok(ncp.some((n) => n.includes('neither of which is RO')))
-  t.ok(ncp.some((n) => n.includes('below 11, zero included, is suppressed')))
+  t.ok(ncp.some((n) => n.includes('category holding RO')))
+  t.ok(ncp.some((n) => n.includes('No count is suppressed and none is below 11')))
+  t.ok(ncp.some((n) => n.includes('no zero is shown')))
   const forms = statisticsNotes({
-    dimensions: ['exploitationForm', 'month'],
+    dimensions: ['exploitationForm'],
     country: undefined,
     minCell: 5,
-    ...period,
+    period: '2026-Q2',
+    withheld: false,
   })
-  t.ok(forms.some((n) => n.startsWith('All referrals')))
-  t.ok(forms.some((n) => n.includes('referral–form pairs')))
-  t.ok(forms.some((n) => n.includes('UTC calendar month')))
+  t.ok(forms.some((n) => n.includes('at least one form in the category')))
+  const withheld = statisticsNotes({
+    dimensions: ['gender'],
+    country: undefined,
+    minCell: 11,
+    period: '2026-Q2',
+    withheld: true,
+  })
+  t.ok(withheld.some((n) => n.includes('Fewer than 11 referrals (possibly none)')))
 })

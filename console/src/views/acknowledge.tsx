@@ -3,7 +3,7 @@ import {
   type AckType,
   CLOSE_OUTCOMES,
   DECLINE_REASONS,
-} from '../../../src/modules/acknowledgements/lifecycle.core.js'
+} from '../../../src/modules/referrals/lifecycle.core.js'
 import { signAcknowledgement } from '../../../src/sdk/documents.js'
 import { useI18n } from '../i18n.js'
 import type { Hub } from '../lib/hub.js'

@@ -15,7 +15,7 @@ import {
 import { type Check, verifyReceiptOf } from '../lib/verify.js'
 import { CheckBadge, ErrorMessage, Loading } from './common.js'
 import { type FieldState, SchemaFields } from './schema-form.js'
-import { type SensitiveDetails, SensitiveFields } from './sensitive.js'
+import { EMPTY_SENSITIVE, SensitiveFields, type SensitiveForm, sensitiveDetails } from './sensitive.js'
 
 type Routing = { by: 'agency'; agencyId: string } | { by: 'country'; country: string }
 
@@ -51,7 +51,7 @@ export function NewReferral(props: { hub: Hub }) {
   const [directory, setDirectory] = useState<Agency[] | undefined>()
   const [value, setValue] = useState<FormValue>({})
   const [routing, setRouting] = useState<Routing>({ by: 'agency', agencyId: '' })
-  const [details, setDetails] = useState<SensitiveDetails>({})
+  const [details, setDetails] = useState<SensitiveForm>(EMPTY_SENSITIVE)
   /** Once a send was tried, the form is checked again at every change, so fixed faults disappear. */
   const [attempted, setAttempted] = useState(false)
   /** Fields the hub itself refused, until the next change. */
@@ -76,7 +76,7 @@ export function NewReferral(props: { hub: Hub }) {
       ? others.find((agency) => agency.id === routing.agencyId)
       : contactPoints.find((agency) => agency.country === routing.country)
 
-  const identifying = Object.fromEntries(Object.entries(details).filter(([, text]) => text?.trim()))
+  const identifying = sensitiveDetails(details)
   const encryptTo = recipient && activeEncryptionKey(recipient)
 
   function validate(): Map<string, string> {
@@ -85,7 +85,7 @@ export function NewReferral(props: { hub: Hub }) {
     if (!recipient) found.set('/recipient', 'form.chooseRecipient')
     const rule = recipient && consentProblem(ruled.value as never, recipient.kind)
     if (rule) found.set(rule.pointer, rule.messageKey)
-    if (Object.keys(identifying).length > 0 && recipient && !encryptTo) {
+    if (identifying && recipient && !encryptTo) {
       found.set('/sensitive', 'form.recipientCannotDecrypt')
     }
     return found
@@ -124,16 +124,14 @@ export function NewReferral(props: { hub: Hub }) {
           schema,
           setIn(ruled.value, ['consent', 'recordedAt'], new Date().toISOString()),
         ) as FormValue),
-        ...(Object.keys(identifying).length > 0 && encryptTo
-          ? { sensitive: await encryptSensitive(identifying, encryptTo) }
-          : {}),
+        ...(identifying && encryptTo ? { sensitive: await encryptSensitive(identifying, encryptTo) } : {}),
       }
       const jws = await signReferral(referral, hub.device.signing)
       const result = await hub.submitReferral(jws)
       const receipt = await verifyReceiptOf(result.receipt, jws, result.id, await hub.hubJwks())
       setSubmitted({ id: result.id, victimReference: result.victimReference, status: result.status, receipt })
       setAttempted(false)
-      setDetails({})
+      setDetails(EMPTY_SENSITIVE)
       setValue(emptyValue(schema) as FormValue)
       requestAnimationFrame(() => document.getElementById('submitted')?.focus())
     } catch (caught) {

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from 'preact/hooks'
-import { ACK_TYPES, type AckType, RULES } from '../../../src/modules/acknowledgements/lifecycle.core.js'
+import type { SensitiveDetails } from '../../../src/lib/sensitive-details.js'
+import { ACK_TYPES, type AckType, RULES } from '../../../src/modules/referrals/lifecycle.core.js'
 import { decryptSensitive } from '../../../src/sdk/documents.js'
 import { useI18n } from '../i18n.js'
 import type { Agency, Hub, JsonSchema, ReferralView } from '../lib/hub.js'
@@ -9,7 +10,7 @@ import { type Check, type SignedDocument, verifyReceiptOf, verifySigned } from '
 import { AcknowledgeForm } from './acknowledge.js'
 import { CheckBadge, ErrorMessage, Loading, Section, useDates } from './common.js'
 import { DocumentView } from './document-view.js'
-import { SENSITIVE_FIELDS } from './sensitive.js'
+import { detailRows } from './sensitive.js'
 
 interface Acknowledgement {
   id: string
@@ -32,7 +33,7 @@ interface Opened {
   signed: SignedDocument<FormValue & { sensitive?: string }> | undefined
   receipt: Check
   /** Decrypted identifying details; undefined when there are none or this agency is not the recipient. */
-  details: Record<string, unknown> | undefined
+  details: SensitiveDetails | undefined
   detailsCheck: Check | undefined
   acknowledgements: Acknowledgement[]
 }
@@ -58,12 +59,12 @@ async function open(hub: Hub, id: string): Promise<Opened> {
   const receipt = view.jws
     ? await verifyReceiptOf(view.receipt, view.jws, view.id, hubJwks)
     : ({ ok: false, reason: 'erased' } as const)
-  let details: Record<string, unknown> | undefined
+  let details: SensitiveDetails | undefined
   let detailsCheck: Check | undefined
   const sensitive = signed?.check.ok ? signed.payload?.sensitive : undefined
   if (sensitive && view.recipient.agencyId === hub.device.agencyId) {
     try {
-      details = await decryptSensitive<Record<string, unknown>>(sensitive, hub.device.encryption.key)
+      details = await decryptSensitive(sensitive, hub.device.encryption.key)
       detailsCheck = { ok: true }
     } catch (error) {
       detailsCheck = { ok: false, reason: (error as Error).name }
@@ -191,10 +192,10 @@ export function ReferralPage(props: { hub: Hub; id: string }) {
       <Section title={t('referral.identifying')} id="identifying-title">
         {opened.details ? (
           <dl class="document sensitive" data-testid="identifying">
-            {Object.entries(opened.details).map(([name, value]) => (
-              <div key={name}>
-                <dt>{SENSITIVE_FIELDS.includes(name as never) ? t(`sensitive.${name}`) : name}</dt>
-                <dd class="prewrap">{String(value)}</dd>
+            {detailRows(opened.details, t).map((row, index) => (
+              <div key={index}>
+                <dt>{row.label}</dt>
+                <dd class="prewrap">{row.value}</dd>
               </div>
             ))}
           </dl>

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
-import { IdParams, problems, secured } from '../../lib/schemas.js'
+import { IdParams, problems, Ref, secured } from '../../lib/schemas.js'
+import { SignedSubmissionSchema } from '../referrals/referrals.schemas.js'
+import { AcknowledgementResultSchema } from './acknowledgements.schemas.js'
 import { submitAcknowledgement } from './acknowledgements.service.js'
 
 export const acknowledgementsRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -20,16 +21,16 @@ export const acknowledgementsRoutes: FastifyPluginAsyncTypebox = async (app) => 
           'transition the current state does not allow gets 409 naming the state, an identical replay 200.',
         security: secured('acknowledgements:write'),
         params: IdParams,
-        body: Type.Ref('SignedSubmission'),
+        body: Ref(SignedSubmissionSchema),
         response: {
-          200: Type.Ref('AcknowledgementResult'),
-          201: Type.Ref('AcknowledgementResult'),
+          200: Ref(AcknowledgementResultSchema),
+          201: Ref(AcknowledgementResultSchema),
           ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429),
         },
       },
     },
     async (request, reply) => {
-      const { jws } = request.body as { jws: string }
+      const { jws } = request.body
       const result = await submitAcknowledgement(
         deps,
         request.caller.id,

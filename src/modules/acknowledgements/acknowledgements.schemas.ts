@@ -1,10 +1,7 @@
 import { type Static, Type } from 'typebox'
 import { CompactJwe, DateTime, HubStatement, Text, Uuid } from '../../lib/schemas.js'
+import { ACK_TYPES, CLOSE_OUTCOMES, DECLINE_REASONS, REFERRAL_STATUSES } from '../referrals/lifecycle.core.js'
 import { MAX_SENSITIVE_LENGTH } from '../referrals/referral-document.schema.js'
-import { ACK_TYPES, CLOSE_OUTCOMES, DECLINE_REASONS, REFERRAL_STATUSES } from './lifecycle.core.js'
-
-/** Acknowledgements one referral can take (each listed in its view); the 101st is refused with 409. */
-export const MAX_ACKNOWLEDGEMENTS = 100
 
 /** The acknowledgement an agency signs (JWS payload, `typ: trm-ack+json`). */
 export const AcknowledgementDocumentSchema = Type.Object(

@@ -1,9 +1,11 @@
 import type { Kysely } from 'kysely'
+import type { Static } from 'typebox'
 import type { Config } from '../../config.js'
 import { transact } from '../../db/after-commit.js'
 import type { AcknowledgementRow, Database } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
+import { oneOf } from '../../lib/one-of.js'
 import { isUniqueViolation } from '../../lib/pg-errors.js'
 import { fieldErrors } from '../../lib/problem.js'
 import { RECEIPT_TYP, signHubStatement } from '../../lib/receipts.js'
@@ -12,8 +14,17 @@ import { listKeys } from '../agencies/agencies.repository.js'
 import { databaseKeys } from '../agencies/directory-cache.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
 import { deliverToInbox } from '../ledger/inbox.service.js'
+import {
+  ACK_TYPES,
+  type AckType,
+  REFERRAL_STATUSES,
+  type ReferralStatus,
+  TERMINAL,
+  transition,
+} from '../referrals/lifecycle.core.js'
 import { notFound, partyRole } from '../referrals/referrals.read.js'
 import { findReferral, lockReferral, updateReferral } from '../referrals/referrals.repository.js'
+import { MAX_ACKNOWLEDGEMENTS } from '../referrals/referrals.schemas.js'
 import { checkSensitive } from '../referrals/sensitive.js'
 import { verifySignedDocument } from '../referrals/signed-document.js'
 import {
@@ -26,9 +37,8 @@ import {
   ACK_TYP,
   type AcknowledgementDocument,
   AcknowledgementDocumentSchema,
-  MAX_ACKNOWLEDGEMENTS,
+  type AcknowledgementResultSchema,
 } from './acknowledgements.schemas.js'
-import { type AckType, type ReferralStatus, TERMINAL, transition } from './lifecycle.core.js'
 
 export interface AcknowledgementDeps {
   db: Kysely<Database>
@@ -37,14 +47,7 @@ export interface AcknowledgementDeps {
   now: () => Date
 }
 
-export interface AcknowledgementResult {
-  id: string
-  referralId: string
-  type: string
-  status: string
-  submittedAt: string
-  receipt: string
-}
+export type AcknowledgementResult = Static<typeof AcknowledgementResultSchema>
 
 const checkDocument = compileInputCheck(AcknowledgementDocumentSchema)
 
@@ -70,8 +73,8 @@ function parseDocument(payload: unknown, referralId: string): AcknowledgementDoc
 const toResult = (row: AcknowledgementRow): AcknowledgementResult => ({
   id: row.id,
   referralId: row.referral_id,
-  type: row.type,
-  status: row.to_status,
+  type: oneOf(ACK_TYPES, row.type),
+  status: oneOf(REFERRAL_STATUSES, row.to_status),
   submittedAt: row.submitted_at.toISOString(),
   receipt: row.receipt,
 })
@@ -120,7 +123,7 @@ export async function submitAcknowledgement(
     checkSensitive(document.sensitive, await listKeys(deps.db, [otherParty]))
 
   try {
-    return await transact(deps.db, async (trx) => {
+    return await transact(deps.db, async (trx, afterCommit) => {
       const current = await lockReferral(trx, referralId)
       if (!current) throw notFound()
       const raced = await findAcknowledgement(trx, document.id)
@@ -189,7 +192,7 @@ export async function submitAcknowledgement(
         outcome: 'success',
         details: { type: row.type, from, to: outcome.to, payloadSha256: row.payload_sha256 },
       })
-      await deliverToInbox(trx, deps.config, {
+      await deliverToInbox(trx, afterCommit, deps.config, {
         agencyId: otherParty,
         type: 'acknowledgement',
         referralId,

@@ -4,8 +4,8 @@ import { notifySoon } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
 import { inboxChannel } from '../ledger/inbox.service.js'
 import { outboxChannel } from '../ledger/outbox.service.js'
+import { deliveredFrom, REFERRAL_STATUSES } from '../referrals/lifecycle.core.js'
 import type { DeliveredMove, DeliveredReferral } from '../referrals/referrals.repository.js'
-import { deliveredFrom, REFERRAL_STATUSES } from './lifecycle.core.js'
 
 /** The states the lifecycle lets a referral be delivered from (the pure core decides). */
 const DELIVERABLE = REFERRAL_STATUSES.filter((status) => deliveredFrom(status) === 'delivered')

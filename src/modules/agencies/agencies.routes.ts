@@ -1,12 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { Type } from 'typebox'
 import { HubError } from '../../lib/errors.js'
-import { IdParams, problems, secured } from '../../lib/schemas.js'
-import type { Scope } from '../auth/auth.core.js'
-import type { AgencyCreate, AgencyPatch, PublicJwk } from './agencies.schemas.js'
-import { AgencyListQuerySchema, KeyParamsSchema } from './agencies.schemas.js'
+import { IdParams, problems, Ref, secured } from '../../lib/schemas.js'
+import {
+  AgencyCreateSchema,
+  AgencyJwksSchema,
+  AgencyListQuerySchema,
+  AgencyPageSchema,
+  AgencyPatchSchema,
+  AgencySchema,
+  KeyParamsSchema,
+  PublicJwkSchema,
+  RegisteredKeySchema,
+} from './agencies.schemas.js'
 import * as directory from './agencies.service.js'
+import type { Scope } from './scopes.core.js'
 
 // The directory cache of this process forgets an agency it changes; other processes re-read it
 // within the cache's lifetime, and a referral re-checks the rows it relies on when it is written.
@@ -34,16 +42,13 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['directory'],
         summary: 'Register an agency with its public keys (operator)',
         security: secured('agencies:admin'),
-        body: Type.Ref('AgencyCreate'),
-        response: { 201: Type.Ref('Agency'), ...problems(400, 401, 403, 409, 413, 415, 429) },
+        body: Ref(AgencyCreateSchema),
+        response: { 201: Ref(AgencySchema), ...problems(400, 401, 403, 409, 413, 415, 429) },
       },
     },
     async (request, reply) => {
-      const agency = await directory.createAgency(deps, request.body as AgencyCreate, actor(request))
-      return reply
-        .code(201)
-        .header('location', `/v1/agencies/${agency.id}`)
-        .send(agency as never)
+      const agency = await directory.createAgency(deps, request.body, actor(request))
+      return reply.code(201).header('location', `/v1/agencies/${agency.id}`).send(agency)
     },
   )
 
@@ -57,10 +62,10 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'The directory, filtered by country, kind and NCP flag, cursor-paged',
         security: secured('directory:read'),
         querystring: AgencyListQuerySchema,
-        response: { 200: Type.Ref('AgencyPage'), ...problems(400, 401, 403, 429) },
+        response: { 200: Ref(AgencyPageSchema), ...problems(400, 401, 403, 429) },
       },
     },
-    async (request) => directory.listAgencies(deps, request.query as never) as never,
+    async (request) => directory.listAgencies(deps, request.query),
   )
 
   app.get(
@@ -73,10 +78,10 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'One agency with its keys (revoked keys stay listed, with the time of revocation)',
         security: secured('directory:read'),
         params: IdParams,
-        response: { 200: Type.Ref('Agency'), ...problems(400, 401, 403, 404, 429) },
+        response: { 200: Ref(AgencySchema), ...problems(400, 401, 403, 404, 429) },
       },
     },
-    async (request) => directory.getAgency(deps, request.params.id) as never,
+    async (request) => directory.getAgency(deps, request.params.id),
   )
 
   app.get(
@@ -89,10 +94,10 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "An agency's public keys as a JWKS, to verify its signatures",
         security: secured('directory:read'),
         params: IdParams,
-        response: { 200: Type.Ref('AgencyJwks'), ...problems(400, 401, 403, 404, 429) },
+        response: { 200: Ref(AgencyJwksSchema), ...problems(400, 401, 403, 404, 429) },
       },
     },
-    async (request) => (await directory.getAgency(deps, request.params.id)).jwks as never,
+    async (request) => (await directory.getAgency(deps, request.params.id)).jwks,
   )
 
   app.patch(
@@ -109,19 +114,14 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'carries `agencies:admin`. A token without the scope it needs gets 403 naming it.',
         security: changesAgencySecurity,
         params: IdParams,
-        body: Type.Ref('AgencyPatch'),
-        response: { 200: Type.Ref('Agency'), ...problems(400, 401, 403, 404, 409, 415, 429) },
+        body: Ref(AgencyPatchSchema),
+        response: { 200: Ref(AgencySchema), ...problems(400, 401, 403, 404, 409, 415, 429) },
       },
     },
     async (request) => {
-      const agency = await directory.patchAgency(
-        deps,
-        request.params.id,
-        request.body as AgencyPatch,
-        actor(request),
-      )
+      const agency = await directory.patchAgency(deps, request.params.id, request.body, actor(request))
       app.directory.forget(request.params.id)
-      return agency as never
+      return agency
     },
   )
 
@@ -135,14 +135,14 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Add a public key (the agency itself with agency:write, an operator with agencies:admin)',
         security: changesAgencySecurity,
         params: IdParams,
-        body: Type.Ref('PublicJwk'),
-        response: { 201: Type.Ref('RegisteredKey'), ...problems(400, 401, 403, 404, 409, 415, 429) },
+        body: Ref(PublicJwkSchema),
+        response: { 201: Ref(RegisteredKeySchema), ...problems(400, 401, 403, 404, 409, 415, 429) },
       },
     },
     async (request, reply) => {
-      const key = await directory.addKey(deps, request.params.id, request.body as PublicJwk, actor(request))
+      const key = await directory.addKey(deps, request.params.id, request.body, actor(request))
       app.directory.forget(request.params.id)
-      return reply.code(201).send(key as never)
+      return reply.code(201).send(key)
     },
   )
 
@@ -158,13 +158,13 @@ export const agenciesRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'The agency itself with the scope `agency:write`; any agency an operator with `agencies:admin`.',
         security: changesAgencySecurity,
         params: KeyParamsSchema,
-        response: { 200: Type.Ref('RegisteredKey'), ...problems(400, 401, 403, 404, 429) },
+        response: { 200: Ref(RegisteredKeySchema), ...problems(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
       const key = await directory.revokeKey(deps, request.params.id, request.params.kid, actor(request))
       app.directory.forget(request.params.id)
-      return key as never
+      return key
     },
   )
 }

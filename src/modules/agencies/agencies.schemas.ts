@@ -9,6 +9,7 @@ import {
   MAX_PAGE_ITEMS,
   Matching,
   NextCursor,
+  Ref,
   Text,
   Uuid,
 } from '../../lib/schemas.js'
@@ -39,38 +40,33 @@ export const AGENCY_KINDS = [
 ] as const
 export type AgencyKind = (typeof AGENCY_KINDS)[number]
 
-export const AgencyKindSchema = Type.Union(
-  AGENCY_KINDS.map((k) => Type.Literal(k)),
-  { $id: 'AgencyKind' },
-)
+export const AgencyKindSchema = Type.Enum(AGENCY_KINDS, { $id: 'AgencyKind' })
 
 /**
  * A public JWK as registered. Further members are accepted on input so that private members can be
  * named in the refusal; only kty, crv, x, y, kid, use and alg are stored and shown.
  */
-export const PublicJwkSchema = Type.Object(
-  {
-    kty: Type.Enum(KEY_TYPES),
-    crv: Type.Enum(CURVES),
-    x: Coordinate,
-    y: Type.Optional(Coordinate),
-    kid: KeyId,
-    use: Type.Enum(KEY_USES),
-    alg: Type.Enum(KEY_ALGS),
-  },
-  { $id: 'PublicJwk', additionalProperties: true, maxProperties: 30 },
-)
+/** The members of a public key the hub stores and shows. */
+const jwkMembers = {
+  kty: Type.Enum(KEY_TYPES),
+  crv: Type.Enum(CURVES),
+  x: Coordinate,
+  y: Type.Optional(Coordinate),
+  kid: KeyId,
+  use: Type.Enum(KEY_USES),
+  alg: Type.Enum(KEY_ALGS),
+}
+
+export const PublicJwkSchema = Type.Object(jwkMembers, {
+  $id: 'PublicJwk',
+  additionalProperties: true,
+  maxProperties: 30,
+})
 export type PublicJwk = Static<typeof PublicJwkSchema>
 
 export const RegisteredKeySchema = Type.Object(
   {
-    kty: Type.Enum(KEY_TYPES),
-    crv: Type.Enum(CURVES),
-    x: Coordinate,
-    y: Type.Optional(Coordinate),
-    kid: KeyId,
-    use: Type.Enum(KEY_USES),
-    alg: Type.Enum(KEY_ALGS),
+    ...jwkMembers,
     status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
     createdAt: DateTime,
     revokedAt: Type.Optional(DateTime),
@@ -95,27 +91,20 @@ export const AgencyCreateSchema = Type.Object(
   {
     name: AgencyName,
     country: CountryCode,
-    kind: Type.Ref('AgencyKind'),
+    kind: Ref(AgencyKindSchema),
     nationalContactPoint: Type.Optional(Type.Boolean({ default: false })),
-    delivery: Type.Optional(Type.Ref('Delivery')),
+    delivery: Type.Optional(Ref(DeliverySchema)),
     jwks: Type.Object(
-      { keys: Type.Array(Type.Ref('PublicJwk'), { minItems: 1, maxItems: MAX_NEW_AGENCY_KEYS }) },
+      { keys: Type.Array(Ref(PublicJwkSchema), { minItems: 1, maxItems: MAX_NEW_AGENCY_KEYS }) },
       { additionalProperties: false },
     ),
   },
   { $id: 'AgencyCreate', additionalProperties: false },
 )
-export type AgencyCreate = {
-  name: string
-  country: string
-  kind: AgencyKind
-  nationalContactPoint?: boolean
-  delivery?: Delivery
-  jwks: { keys: PublicJwk[] }
-}
+export type AgencyCreate = Static<typeof AgencyCreateSchema>
 
 export const AgencyJwksSchema = Type.Object(
-  { keys: Type.Array(Type.Ref('RegisteredKey'), { maxItems: MAX_AGENCY_KEYS }) },
+  { keys: Type.Array(Ref(RegisteredKeySchema), { maxItems: MAX_AGENCY_KEYS }) },
   { $id: 'AgencyJwks', description: "An agency's keys, revoked ones included, as a JWKS" },
 )
 
@@ -124,47 +113,34 @@ export const AgencySchema = Type.Object(
     id: Uuid,
     name: AgencyName,
     country: CountryCode,
-    kind: Type.Ref('AgencyKind'),
+    kind: Ref(AgencyKindSchema),
     nationalContactPoint: Type.Boolean(),
     status: Type.Union([Type.Literal('active'), Type.Literal('suspended')]),
-    delivery: Type.Ref('Delivery'),
-    jwks: Type.Ref('AgencyJwks'),
+    delivery: Ref(DeliverySchema),
+    jwks: Ref(AgencyJwksSchema),
     createdAt: DateTime,
     updatedAt: DateTime,
   },
   { $id: 'Agency', additionalProperties: false },
 )
-export type Agency = {
-  id: string
-  name: string
-  country: string
-  kind: AgencyKind
-  nationalContactPoint: boolean
-  status: 'active' | 'suspended'
-  delivery: Delivery
-  jwks: { keys: RegisteredKey[] }
-  createdAt: string
-  updatedAt: string
-}
+export type Agency = Static<typeof AgencySchema>
 
 export const AgencyPatchSchema = Type.Object(
   {
     name: Type.Optional(AgencyName),
-    kind: Type.Optional(Type.Ref('AgencyKind')),
+    kind: Type.Optional(Ref(AgencyKindSchema)),
     nationalContactPoint: Type.Optional(Type.Boolean()),
     status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('suspended')])),
-    delivery: Type.Optional(Type.Ref('Delivery')),
+    delivery: Type.Optional(Ref(DeliverySchema)),
   },
   { $id: 'AgencyPatch', additionalProperties: false, minProperties: 1 },
 )
-export type AgencyPatch = Partial<
-  Pick<Agency, 'name' | 'kind' | 'nationalContactPoint' | 'status' | 'delivery'>
->
+export type AgencyPatch = Static<typeof AgencyPatchSchema>
 
 export const AgencyListQuerySchema = Type.Object(
   {
     country: Type.Optional(CountryCode),
-    kind: Type.Optional(Type.Ref('AgencyKind')),
+    kind: Type.Optional(Ref(AgencyKindSchema)),
     nationalContactPoint: Type.Optional(Type.Boolean()),
     after: Type.Optional(Cursor),
     limit: Type.Optional(Limit),
@@ -173,7 +149,7 @@ export const AgencyListQuerySchema = Type.Object(
 )
 
 export const AgencyPageSchema = Type.Object(
-  { items: Type.Array(Type.Ref('Agency'), { maxItems: MAX_PAGE_ITEMS }), next: NextCursor },
+  { items: Type.Array(Ref(AgencySchema), { maxItems: MAX_PAGE_ITEMS }), next: NextCursor },
   { $id: 'AgencyPage' },
 )
 

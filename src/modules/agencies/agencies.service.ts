@@ -5,8 +5,8 @@ import { decodeCursor, encodeCursor, isIdCursor } from '../../lib/cursor.js'
 import { type FieldError, HubError } from '../../lib/errors.js'
 import { newId } from '../../lib/ids.js'
 import { isUniqueViolation } from '../../lib/pg-errors.js'
-import { cancelPendingDeliveries } from '../deliveries/deliveries.service.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
+import { cancelUndeliverable } from '../ledger/deliveries.repository.js'
 import * as repo from './agencies.repository.js'
 import {
   type Agency,
@@ -193,10 +193,11 @@ export async function patchAgency(
       // Switching to pull ends what was still waiting to be pushed (the inbox has every message).
       const cancelledDeliveries =
         current.delivery_mode === 'push' && row.delivery_mode !== 'push'
-          ? await cancelPendingDeliveries(trx, id, {
-              actor: actor.agencyId,
-              requestId: actor.requestId ?? null,
-            })
+          ? await cancelUndeliverable(
+              trx,
+              { agencyId: id },
+              { actor: actor.agencyId, requestId: actor.requestId ?? null },
+            )
           : 0
       await recordAuditEvent(trx, {
         actor: actor.agencyId,

@@ -48,7 +48,7 @@ const MAX_ENTRIES = 10_000
 /**
  * The directory as the request path reads it: agencies, national contact points and keys, kept for
  * `ttlMs`. What it answers may be that old, so a write that depends on it re-checks inside its own
- * statement (see SubmissionWriter in referrals/submission-writer.ts): the cache saves the reads and the key
+ * statement (see referrals/submissions.repository.ts): the cache saves the reads and the key
  * imports, never the decision. Misses are not kept, and a refusal based on a kept entry is decided
  * again on fresh rows (`forget`), so the cache can delay nothing but an error.
  */

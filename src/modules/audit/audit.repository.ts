@@ -1,5 +1,5 @@
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely'
-import type { Database, NewAuditCheckpointRow, NewAuditEventRow } from '../../db/types.js'
+import type { Database, NewAuditCheckpointRow } from '../../db/types.js'
 
 /**
  * `at` as text, UTC, with the microseconds Postgres keeps: the exact value the chain hashes (a JS Date

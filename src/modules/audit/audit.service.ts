@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import type { Database, NewAuditEventRow } from '../../db/types.js'
+import type { Database } from '../../db/types.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
 import { signHubStatement } from '../../lib/receipts.js'
 import { CHECKPOINT_TYP, type SealedEvent, sealEvents, type UnsealedEvent } from './audit.core.js'

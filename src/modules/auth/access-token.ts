@@ -1,6 +1,6 @@
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
 import type { HubKeys } from '../../lib/hub-keys.js'
-import type { Scope } from './auth.core.js'
+import type { Scope } from '../agencies/scopes.core.js'
 
 export const ACCESS_TOKEN_TYP = 'at+jwt'
 const CLOCK_SKEW_SECONDS = 30

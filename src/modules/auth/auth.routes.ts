@@ -1,8 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
 import { HubError } from '../../lib/errors.js'
 import { toProblem } from '../../lib/problem.js'
-import { ALL_SCOPES } from './auth.core.js'
+import { Ref } from '../../lib/schemas.js'
+import { ALL_SCOPES } from '../agencies/scopes.core.js'
+import {
+  AuthorizationServerMetadataSchema,
+  JwksSchema,
+  OAuthErrorSchema,
+  TokenRequestSchema,
+  TokenResponseSchema,
+} from './auth.schemas.js'
 import { issueToken, OAuthError } from './auth.service.js'
 
 const DESCRIPTIONS: Record<string, string> = {
@@ -32,12 +39,12 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Client credentials grant with a private_key_jwt client assertion (RFC 6749 §4.4, RFC 7523)',
         security: [],
         consumes: ['application/x-www-form-urlencoded'],
-        body: Type.Ref('TokenRequest'),
+        body: Ref(TokenRequestSchema),
         response: {
-          200: Type.Ref('TokenResponse'),
-          400: Type.Ref('OAuthError'),
-          401: Type.Ref('OAuthError'),
-          503: Type.Ref('OAuthError'),
+          200: Ref(TokenResponseSchema),
+          400: Ref(OAuthErrorSchema),
+          401: Ref(OAuthErrorSchema),
+          503: Ref(OAuthErrorSchema),
         },
       },
     },
@@ -59,7 +66,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       try {
         return await issueToken(
           deps,
-          request.body as Record<string, string>,
+          request.body,
           String(request.id),
           request.ip ?? request.socket?.remoteAddress ?? 'unknown',
         )
@@ -95,7 +102,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'OAuth 2.0 authorization server metadata (RFC 8414): issuer, token endpoint, algorithms',
         security: [],
-        response: { 200: Type.Ref('AuthorizationServerMetadata') },
+        response: { 200: Ref(AuthorizationServerMetadataSchema) },
       },
     },
     async () => {
@@ -121,12 +128,12 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: "The hub's public signing keys (receipts, access tokens, checkpoints, webhooks)",
         security: [],
-        response: { 200: Type.Ref('HubJwks') },
+        response: { 200: Ref(JwksSchema) },
       },
     },
     async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300')
-      return app.hubKeys.publicJwks as never
+      return app.hubKeys.publicJwks
     },
   )
 }

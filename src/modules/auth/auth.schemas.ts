@@ -1,7 +1,7 @@
 import { Type } from 'typebox'
 import { MAX_HUB_KEYS } from '../../lib/hub-keys.js'
 import { BASE64URL, HubStatement, Int32, KeyId, Matching, ProblemSchema, Text } from '../../lib/schemas.js'
-import { ALL_SCOPES } from './auth.core.js'
+import { ALL_SCOPES } from '../agencies/scopes.core.js'
 
 /** Space-separated scope names (RFC 6749 §3.3). */
 const ScopeList = Matching('^[a-z:]+(?: [a-z:]+)*$', 500)

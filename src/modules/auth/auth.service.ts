@@ -9,15 +9,15 @@ import type { HubKeys } from '../../lib/hub-keys.js'
 import { algForKey, checkProtectedHeader, decodeJsonObjectPart } from '../../lib/jose-safe.js'
 import { StrictJsonError } from '../../lib/strict-json.js'
 import { findAgency, findKey } from '../agencies/agencies.repository.js'
-import { recordAuditEvent } from '../ledger/audit.service.js'
-import { signAccessToken } from './access-token.js'
 import {
   ASSERTION_CLOCK_SKEW_SECONDS,
   assertionTimeProblem,
   grantScopes,
   type Scope,
   scopesFor,
-} from './auth.core.js'
+} from '../agencies/scopes.core.js'
+import { recordAuditEvent } from '../ledger/audit.service.js'
+import { signAccessToken } from './access-token.js'
 import { recordTokenRefusal } from './token-refusals.js'
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'

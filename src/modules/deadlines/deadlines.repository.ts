@@ -1,8 +1,6 @@
 import { type Kysely, sql } from 'kysely'
 import type { Database } from '../../db/types.js'
-
-/** States in which the recipient still owes `received`. */
-export const AWAITING_RECEIPT = ['submitted', 'delivered'] as const
+import { AWAITING_RECEIPT } from '../ledger/outbox.repository.js'
 
 /**
  * Marks a referral escalated when it is still awaiting `received` past its due time and was never

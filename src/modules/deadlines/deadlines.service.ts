@@ -5,8 +5,9 @@ import type { Database } from '../../db/types.js'
 import { findNationalContactPoint } from '../agencies/agencies.repository.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
 import { deliverToInbox } from '../ledger/inbox.service.js'
+import { AWAITING_RECEIPT } from '../ledger/outbox.repository.js'
 import { findReferral } from '../referrals/referrals.repository.js'
-import { AWAITING_RECEIPT, markEscalated } from './deadlines.repository.js'
+import { markEscalated } from './deadlines.repository.js'
 
 export interface DeadlineDeps {
   db: Kysely<Database>
@@ -32,7 +33,7 @@ export async function escalateIfOverdue(deps: DeadlineDeps, referralId: string):
   if (!(AWAITING_RECEIPT as readonly string[]).includes(current.status)) return { outcome: 'nothing' }
   if (current.ack_due_at > now) return { outcome: 'not-due', dueAt: current.ack_due_at }
 
-  return transact(deps.db, async (trx) => {
+  return transact(deps.db, async (trx, afterCommit) => {
     const row = await markEscalated(trx, referralId, now)
     if (!row) return { outcome: 'nothing' as const }
     const ncp = await findNationalContactPoint(trx, row.recipient_country)
@@ -40,7 +41,7 @@ export async function escalateIfOverdue(deps: DeadlineDeps, referralId: string):
     if (ncp && ncp.status === 'active' && !notified.includes(ncp.id)) notified.push(ncp.id)
     const body = { ackDueAt: row.ack_due_at.toISOString(), status: row.status }
     for (const agencyId of notified) {
-      await deliverToInbox(trx, deps.config, { agencyId, type: 'escalation', referralId, body })
+      await deliverToInbox(trx, afterCommit, deps.config, { agencyId, type: 'escalation', referralId, body })
     }
     await recordAuditEvent(trx, {
       actor: 'system',

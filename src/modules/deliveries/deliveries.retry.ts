@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
-import { notifyAfterCommit, transact } from '../../db/after-commit.js'
+import { transact } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
 import { lockAgencyForShare } from '../agencies/agencies.repository.js'
@@ -48,7 +48,7 @@ export async function retryDelivery(
 ): Promise<DeliveryView> {
   const found = await repo.findDelivery(deps.db, messageId)
   if (!found || (found.agency_id !== caller.agencyId && !actsForOthers(caller))) throw notFound()
-  return transact(deps.db, async (trx) => {
+  return transact(deps.db, async (trx, afterCommit) => {
     // The agency first, as PATCH /v1/agencies/{id} locks it before it cancels pending deliveries.
     const agency = await lockAgencyForShare(trx, found.agency_id)
     const current = await repo.lockDelivery(trx, messageId)
@@ -62,7 +62,7 @@ export async function retryDelivery(
       { agencyId: agency.id, messageId, limit: 1 },
       { actor: caller.agencyId, requestId: caller.requestId, bulk: false },
     )
-    await notifyAfterCommit(trx, outboxChannel(deps.config.databaseSchema), '')
+    afterCommit.notify(outboxChannel(deps.config.databaseSchema), '')
     return toDeliveryView(retried!)
   })
 }
@@ -94,7 +94,7 @@ export async function retryFailedDeliveries(
   let afterId: string | undefined
   for (;;) {
     const first = afterId === undefined
-    const batch = await transact(deps.db, async (trx) => {
+    const batch = await transact(deps.db, async (trx, afterCommit) => {
       const agency = await lockAgencyForShare(trx, agencyId)
       if (!agency) throw new HubError('TRM_NOT_FOUND', 'No agency with this id.', { pointer })
       const noWebhook = webhookRefusal(agency)
@@ -105,7 +105,7 @@ export async function retryFailedDeliveries(
         { agencyId, ...(afterId !== undefined ? { afterId } : {}), limit },
         { actor: caller.agencyId, requestId: caller.requestId, bulk: true },
       )
-      if (rows.length > 0) await notifyAfterCommit(trx, outboxChannel(deps.config.databaseSchema), '')
+      if (rows.length > 0) afterCommit.notify(outboxChannel(deps.config.databaseSchema), '')
       return rows
     })
     retried += batch.length

@@ -1,13 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { Type } from 'typebox'
-import { problems, secured } from '../../lib/schemas.js'
+import { problems, Ref, secured } from '../../lib/schemas.js'
 import { retryDelivery, retryFailedDeliveries } from './deliveries.retry.js'
 import {
-  type DeliveryListQuery,
   DeliveryListQuerySchema,
+  DeliveryPageSchema,
   DeliveryParamsSchema,
-  type DeliveryRetryAll,
+  DeliveryRetriedSchema,
+  DeliveryRetryAllSchema,
+  DeliverySchema,
 } from './deliveries.schemas.js'
 import { listDeliveries } from './deliveries.service.js'
 
@@ -40,10 +41,10 @@ export const deliveriesRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'A `cancelled` one was pending when the agency switched to pull: it is not tried again.',
         security: secured('inbox:read'),
         querystring: DeliveryListQuerySchema,
-        response: { 200: Type.Ref('WebhookDeliveryPage'), ...problems(400, 401, 403, 429) },
+        response: { 200: Ref(DeliveryPageSchema), ...problems(400, 401, 403, 429) },
       },
     },
-    async (request) => listDeliveries(deps, request.caller.id, request.query as DeliveryListQuery) as never,
+    async (request) => listDeliveries(deps, request.caller.id, request.query),
   )
 
   app.post(
@@ -61,12 +62,12 @@ export const deliveriesRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'when the delivery is not `failed`, or when its agency is suspended or takes messages by pull now.',
         security: secured(RETRY_SCOPE),
         params: DeliveryParamsSchema,
-        response: { 202: Type.Ref('WebhookDelivery'), ...problems(400, 401, 403, 404, 409, 429) },
+        response: { 202: Ref(DeliverySchema), ...problems(400, 401, 403, 404, 409, 429) },
       },
     },
     async (request, reply) => {
       const delivery = await retryDelivery(deps, retryCaller(request), request.params.messageId)
-      return reply.code(202).send(delivery as never)
+      return reply.code(202).send(delivery)
     },
   )
 
@@ -84,19 +85,15 @@ export const deliveriesRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'as `webhook.retry_requested`. Answers 202 with how many were put back to `pending`. 409 when ' +
           'the agency is suspended or takes messages by pull now.',
         security: secured(RETRY_SCOPE),
-        body: Type.Ref('WebhookDeliveryRetryAll'),
+        body: Ref(DeliveryRetryAllSchema),
         response: {
-          202: Type.Ref('WebhookDeliveriesRetried'),
+          202: Ref(DeliveryRetriedSchema),
           ...problems(400, 401, 403, 404, 409, 415, 429),
         },
       },
     },
     async (request, reply) => {
-      const retried = await retryFailedDeliveries(
-        deps,
-        retryCaller(request),
-        request.body as DeliveryRetryAll,
-      )
+      const retried = await retryFailedDeliveries(deps, retryCaller(request), request.body)
       return reply.code(202).send(retried)
     },
   )

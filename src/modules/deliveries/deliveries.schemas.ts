@@ -1,5 +1,15 @@
 import { type Static, Type } from 'typebox'
-import { Cursor, DateTime, Int32, Limit, MAX_PAGE_ITEMS, NextCursor, Text, Uuid } from '../../lib/schemas.js'
+import {
+  Cursor,
+  DateTime,
+  Int32,
+  Limit,
+  MAX_PAGE_ITEMS,
+  NextCursor,
+  Ref,
+  Text,
+  Uuid,
+} from '../../lib/schemas.js'
 import { DELIVERY_STATUS_MEANINGS, DELIVERY_STATUSES } from './deliveries.core.js'
 
 export { DELIVERY_STATUSES }
@@ -27,7 +37,7 @@ export const DeliverySchema = Type.Object(
 )
 
 export const DeliveryPageSchema = Type.Object(
-  { items: Type.Array(Type.Ref('WebhookDelivery'), { maxItems: MAX_PAGE_ITEMS }), next: NextCursor },
+  { items: Type.Array(Ref(DeliverySchema), { maxItems: MAX_PAGE_ITEMS }), next: NextCursor },
   { $id: 'WebhookDeliveryPage' },
 )
 

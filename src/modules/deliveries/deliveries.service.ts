@@ -5,6 +5,7 @@ import type { Database, DeliveryRow } from '../../db/types.js'
 import { decodeCursor, encodeCursor, isIdCursor } from '../../lib/cursor.js'
 import { deliveredMove, notifyDelivered } from '../acknowledgements/delivered.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
+import { cancelUndeliverable as cancelUndeliverableDeliveries } from '../ledger/deliveries.repository.js'
 import * as repo from './deliveries.repository.js'
 
 export interface DeliveryView {
@@ -127,20 +128,9 @@ export function recordFailedAttempt(
  * delivery is no longer pending.
  */
 export async function cancelUndeliverable(deps: AttemptDeps, messageId: string): Promise<boolean> {
-  return (await repo.cancelUndeliverable(deps.db, { messageId }, { actor: 'system', requestId: null })) > 0
-}
-
-/**
- * Inside the transaction that switches an agency to pull: its pending deliveries end `cancelled`
- * at once, each audited as the caller's doing, instead of each waiting for its job's next turn.
- * Resolves to how many.
- */
-export function cancelPendingDeliveries(
-  trx: Kysely<Database>,
-  agencyId: string,
-  by: repo.DeliveryActor,
-): Promise<number> {
-  return repo.cancelUndeliverable(trx, { agencyId }, by)
+  return (
+    (await cancelUndeliverableDeliveries(deps.db, { messageId }, { actor: 'system', requestId: null })) > 0
+  )
 }
 
 /** The audit event of a webhook's outcome: by the hub itself, on the inbox message it carried. */

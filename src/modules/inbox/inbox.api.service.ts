@@ -2,10 +2,10 @@ import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
 import type { Database } from '../../db/types.js'
 import { decodeCursor } from '../../lib/cursor.js'
-import type { InboxWakeups } from '../../plugins/inbox-wakeups.js'
 import { deliveredMove, notifyDelivered } from '../acknowledgements/delivered.js'
 import { type InboxItem, isInboxCursor, toInboxItem } from './inbox.core.js'
 import { confirmThrough, listMessages } from './inbox.repository.js'
+import type { InboxWakeups } from './inbox.wakeups.js'
 
 export interface InboxDeps {
   db: Kysely<Database>

@@ -1,16 +1,10 @@
+import type { Static } from 'typebox'
 import type { InboxMessageRow } from '../../db/types.js'
 import { encodeCursor } from '../../lib/cursor.js'
+import { oneOf } from '../../lib/one-of.js'
+import { INBOX_MESSAGE_TYPES, type InboxItemSchema } from './inbox.schemas.js'
 
-export interface InboxItem {
-  id: string
-  cursor: string
-  type: string
-  referralId: string
-  createdAt: string
-  jws?: string
-  acknowledgementId?: string
-  body?: Record<string, unknown>
-}
+export type InboxItem = Static<typeof InboxItemSchema>
 
 /** A position in an inbox: the writing transaction's id (xid8, as digits) and the message's seq. */
 export const inboxCursor = (txid: string, seq: number) => encodeCursor({ x: txid, s: seq })
@@ -27,7 +21,7 @@ export function toInboxItem(row: InboxMessageRow): InboxItem {
   return {
     id: row.id,
     cursor: inboxCursor(row.txid, row.seq),
-    type: row.type,
+    type: oneOf(INBOX_MESSAGE_TYPES, row.type),
     referralId: row.referral_id,
     createdAt: row.created_at.toISOString(),
     ...(row.jws ? { jws: row.jws } : {}),

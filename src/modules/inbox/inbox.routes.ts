@@ -1,9 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
 import { clientGone } from '../../lib/client-gone.js'
-import { problems, secured } from '../../lib/schemas.js'
+import { problems, Ref, secured } from '../../lib/schemas.js'
 import { confirmInbox, readInbox } from './inbox.api.service.js'
-import { InboxQuerySchema } from './inbox.schemas.js'
+import {
+  InboxConfirmedSchema,
+  InboxConfirmSchema,
+  InboxPageSchema,
+  InboxQuerySchema,
+} from './inbox.schemas.js'
 
 export const inboxRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const deps = { db: app.db, config: app.config, wakeups: app.inboxWakeups }
@@ -18,11 +22,11 @@ export const inboxRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Messages for the caller, oldest unconfirmed first; ?wait=S long-polls up to 30 s',
         security: secured('inbox:read'),
         querystring: InboxQuerySchema,
-        response: { 200: Type.Ref('InboxPage'), ...problems(400, 401, 403, 429) },
+        response: { 200: Ref(InboxPageSchema), ...problems(400, 401, 403, 429) },
       },
     },
     async (request, reply) =>
-      readInbox(deps, request.caller.id, request.query, String(request.id), clientGone(reply.raw)) as never,
+      readInbox(deps, request.caller.id, request.query, String(request.id), clientGone(reply.raw)),
   )
 
   app.post(
@@ -34,12 +38,12 @@ export const inboxRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['inbox'],
         summary: 'Confirm delivery of every message up to a cursor',
         security: secured('inbox:read'),
-        body: Type.Ref('InboxConfirm'),
-        response: { 200: Type.Ref('InboxConfirmed'), ...problems(400, 401, 403, 415, 429) },
+        body: Ref(InboxConfirmSchema),
+        response: { 200: Ref(InboxConfirmedSchema), ...problems(400, 401, 403, 415, 429) },
       },
     },
     async (request) => {
-      const { through } = request.body as { through: string }
+      const { through } = request.body
       return confirmInbox(deps, request.caller.id, through, String(request.id))
     },
   )

@@ -8,15 +8,19 @@ import {
   Limit,
   MAX_PAGE_ITEMS,
   NextCursor,
+  Ref,
   Uuid,
 } from '../../lib/schemas.js'
 import { MAX_JWS_LENGTH } from '../referrals/referrals.schemas.js'
+
+/** What an inbox message can be. */
+export const INBOX_MESSAGE_TYPES = ['referral', 'acknowledgement', 'status', 'escalation', 'erasure'] as const
 
 export const InboxItemSchema = Type.Object(
   {
     id: Uuid,
     cursor: Cursor,
-    type: Type.Enum(['referral', 'acknowledgement', 'status', 'escalation', 'erasure']),
+    type: Type.Enum(INBOX_MESSAGE_TYPES),
     referralId: Uuid,
     createdAt: DateTime,
     jws: Type.Optional(
@@ -34,7 +38,7 @@ export const InboxItemSchema = Type.Object(
 
 export const InboxPageSchema = Type.Object(
   {
-    items: Type.Array(Type.Ref('InboxItem'), { maxItems: MAX_PAGE_ITEMS }),
+    items: Type.Array(Ref(InboxItemSchema), { maxItems: MAX_PAGE_ITEMS }),
     next: NextCursor,
   },
   { $id: 'InboxPage' },

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
-import { notifyAfterCommit } from '../../db/after-commit.js'
+import type { AfterCommit } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
 import { newId } from '../../lib/ids.js'
 import { insertMessage, type NewInboxMessage } from './inbox.repository.js'
@@ -14,12 +14,13 @@ export const inboxChannel = (schema: string | undefined) => `trm_inbox_${schema 
  */
 export async function deliverToInbox(
   db: Kysely<Database>,
+  afterCommit: AfterCommit,
   config: Pick<Config, 'databaseSchema'>,
   message: Omit<NewInboxMessage, 'id'>,
 ): Promise<string> {
   const id = newId()
   const { push } = await insertMessage(db, { ...message, id })
-  await notifyAfterCommit(db, inboxChannel(config.databaseSchema), message.agencyId)
-  if (push) await notifyAfterCommit(db, outboxChannel(config.databaseSchema), '')
+  afterCommit.notify(inboxChannel(config.databaseSchema), message.agencyId)
+  if (push) afterCommit.notify(outboxChannel(config.databaseSchema), '')
   return id
 }

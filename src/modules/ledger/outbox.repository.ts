@@ -1,6 +1,8 @@
 import { type Kysely, sql } from 'kysely'
 import type { Database, NewOutboxRow } from '../../db/types.js'
-import { AWAITING_RECEIPT } from '../deadlines/deadlines.repository.js'
+
+/** Referral states in which the recipient still owes `received`: its deadline job is open work. */
+export const AWAITING_RECEIPT = ['submitted', 'delivered'] as const
 
 export async function insertOutbox(db: Kysely<Database>, row: NewOutboxRow): Promise<void> {
   await db.insertInto('outbox').values(row).execute()

@@ -1,9 +1,12 @@
 import type { Kysely } from 'kysely'
-import { notifyAfterCommit } from '../../db/after-commit.js'
+import type { AfterCommit } from '../../db/after-commit.js'
 import type { Database, NewOutboxRow } from '../../db/types.js'
-import type { QueueName } from '../../jobs/queues.js'
 import { newId } from '../../lib/ids.js'
 import { insertOutbox } from './outbox.repository.js'
+
+/** Every BullMQ queue the hub uses (jobs/queues.ts creates them). The prefix carries a Redis Cluster hash tag, e.g. `{trm}`. */
+export const QUEUE_NAMES = ['deadlines', 'webhooks', 'maintenance'] as const
+export type QueueName = (typeof QUEUE_NAMES)[number]
 
 /** The job that pushes one inbox message to its agency's webhook (jobs/webhooks.ts). */
 export const WEBHOOK_JOB = { queue: 'webhooks', name: 'deliver' } as const satisfies {
@@ -39,11 +42,12 @@ export function outboxRow(job: OutboxJob): NewOutboxRow & { id: string } {
  */
 export async function enqueue(
   db: Kysely<Database>,
+  afterCommit: AfterCommit,
   schema: string | undefined,
   job: OutboxJob,
 ): Promise<string> {
   const row = outboxRow(job)
   await insertOutbox(db, row)
-  await notifyAfterCommit(db, outboxChannel(schema), '')
+  afterCommit.notify(outboxChannel(schema), '')
   return row.id
 }

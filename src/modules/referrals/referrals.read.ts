@@ -1,42 +1,18 @@
 import type { Kysely } from 'kysely'
+import type { Static } from 'typebox'
 import type { AcknowledgementRow, Database, ReferralRow } from '../../db/types.js'
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js'
 import { HubError } from '../../lib/errors.js'
+import { oneOf, oneOfOrNull } from '../../lib/one-of.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
+import { ACK_TYPES, CLOSE_OUTCOMES, DECLINE_REASONS, REFERRAL_STATUSES } from './lifecycle.core.js'
+import { STAGES, URGENCIES } from './referral-document.schema.js'
 import * as repo from './referrals.repository.js'
+import type { AcknowledgementViewSchema, ReferralViewSchema } from './referrals.schemas.js'
 
-export interface AcknowledgementView {
-  id: string
-  type: string
-  authorId: string
-  reason: string | null
-  outcome: string | null
-  status: string
-  submittedAt: string
-  jws: string | null
-  receipt: string
-}
+export type AcknowledgementView = Static<typeof AcknowledgementViewSchema>
 
-export interface ReferralView {
-  id: string
-  status: string
-  sender: { agencyId: string; country: string }
-  recipient: { agencyId: string; country: string }
-  victimReference: string
-  urgency: string
-  stage: string
-  minor: boolean
-  submittedAt: string
-  ackDueAt: string
-  receivedAt: string | null
-  overdue: boolean
-  erased: boolean
-  receipt: string
-  jws: string | null
-  acknowledgements: AcknowledgementView[]
-  possibleDuplicates: number
-  possibleDuplicateIds: string[]
-}
+export type ReferralView = Static<typeof ReferralViewSchema>
 
 export type PartyRole = 'sender' | 'recipient' | 'escalation'
 
@@ -57,11 +33,11 @@ export const notFound = () =>
 function toAcknowledgementView(row: AcknowledgementRow & { jws: string | null }): AcknowledgementView {
   return {
     id: row.id,
-    type: row.type,
+    type: oneOf(ACK_TYPES, row.type),
     authorId: row.author_id,
-    reason: row.reason,
-    outcome: row.outcome,
-    status: row.to_status,
+    reason: oneOfOrNull(DECLINE_REASONS, row.reason),
+    outcome: oneOfOrNull(CLOSE_OUTCOMES, row.outcome),
+    status: oneOf(REFERRAL_STATUSES, row.to_status),
     submittedAt: row.submitted_at.toISOString(),
     jws: row.jws,
     receipt: row.receipt,
@@ -75,12 +51,12 @@ export function isOverdue(row: ReferralRow, now: Date): boolean {
 function toSummary(row: ReferralRow, now: Date) {
   return {
     id: row.id,
-    status: row.status,
+    status: oneOf(REFERRAL_STATUSES, row.status),
     sender: { agencyId: row.sender_id, country: row.sender_country },
     recipient: { agencyId: row.recipient_id, country: row.recipient_country },
     victimReference: row.victim_reference,
-    urgency: row.urgency,
-    stage: row.stage,
+    urgency: oneOf(URGENCIES, row.urgency),
+    stage: oneOf(STAGES, row.stage),
     minor: row.minor,
     submittedAt: row.submitted_at.toISOString(),
     ackDueAt: row.ack_due_at.toISOString(),

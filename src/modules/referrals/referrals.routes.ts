@@ -1,9 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
 import { clientGone } from '../../lib/client-gone.js'
-import { IdParams, problems, secured } from '../../lib/schemas.js'
+import { IdParams, problems, Ref, secured } from '../../lib/schemas.js'
 import { getReferral, listReferrals } from './referrals.read.js'
-import { ReferralListQuerySchema } from './referrals.schemas.js'
+import {
+  ReferralListQuerySchema,
+  ReferralPageSchema,
+  ReferralSubmissionResultSchema,
+  ReferralViewSchema,
+  SignedSubmissionSchema,
+} from './referrals.schemas.js'
 import { submitReferral } from './referrals.service.js'
 
 export const referralsRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -29,10 +34,10 @@ export const referralsRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'signing keys) whose payload is a ReferralDocument. The same id over a different document is 422; ' +
           'the same id still being processed is 409.',
         security: secured('referrals:write'),
-        body: Type.Ref('SignedSubmission'),
+        body: Ref(SignedSubmissionSchema),
         response: {
-          200: Type.Ref('ReferralSubmissionResult'),
-          201: Type.Ref('ReferralSubmissionResult'),
+          200: Ref(ReferralSubmissionResultSchema),
+          201: Ref(ReferralSubmissionResultSchema),
           ...problems(400, 401, 403, 409, 413, 415, 422, 429, 503),
         },
       },
@@ -41,7 +46,7 @@ export const referralsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const result = await submitReferral(
         deps,
         request.caller,
-        (request.body as { jws: string }).jws,
+        request.body.jws,
         String(request.id),
         clientGone(reply.raw),
       )
@@ -60,10 +65,10 @@ export const referralsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Referrals the caller sent or received, by role and status, cursor-paged',
         security: secured('referrals:read'),
         querystring: ReferralListQuerySchema,
-        response: { 200: Type.Ref('ReferralPage'), ...problems(400, 401, 403, 429) },
+        response: { 200: Ref(ReferralPageSchema), ...problems(400, 401, 403, 429) },
       },
     },
-    async (request) => listReferrals(deps, request.caller.id, request.query, String(request.id)) as never,
+    async (request) => listReferrals(deps, request.caller.id, request.query, String(request.id)),
   )
 
   app.get(
@@ -78,9 +83,9 @@ export const referralsRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'Parties only; an operator reads the skeleton of an erased referral (no JWS remains to show).',
         security: secured('referrals:read'),
         params: IdParams,
-        response: { 200: Type.Ref('ReferralView'), ...problems(400, 401, 403, 404, 429) },
+        response: { 200: Ref(ReferralViewSchema), ...problems(400, 401, 403, 404, 429) },
       },
     },
-    async (request) => getReferral(deps, request.params.id, request.caller, String(request.id)) as never,
+    async (request) => getReferral(deps, request.params.id, request.caller, String(request.id)),
   )
 }

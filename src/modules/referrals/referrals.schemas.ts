@@ -9,16 +9,11 @@ import {
   Limit,
   MAX_PAGE_ITEMS,
   NextCursor,
+  Ref,
   Text,
   Uuid,
 } from '../../lib/schemas.js'
-import { MAX_ACKNOWLEDGEMENTS } from '../acknowledgements/acknowledgements.schemas.js'
-import {
-  ACK_TYPES,
-  CLOSE_OUTCOMES,
-  DECLINE_REASONS,
-  REFERRAL_STATUSES,
-} from '../acknowledgements/lifecycle.core.js'
+import { ACK_TYPES, CLOSE_OUTCOMES, DECLINE_REASONS, REFERRAL_STATUSES } from './lifecycle.core.js'
 import { ReferralDocumentSchema, STAGES, URGENCIES, VictimReference } from './referral-document.schema.js'
 
 /**
@@ -26,6 +21,8 @@ import { ReferralDocumentSchema, STAGES, URGENCIES, VictimReference } from './re
  * characters once signed; the default BODY_LIMIT_BYTES (256 KiB) holds the largest with room to spare.
  */
 export const MAX_JWS_LENGTH = 200_000
+/** Acknowledgements one referral can take (each listed in its view); the 101st is refused with 409. */
+export const MAX_ACKNOWLEDGEMENTS = 100
 /** Other referrals with the same linkage token the hub counts (and lists, those the caller is party to). */
 export const MAX_LINKED_REFERRALS = 1000
 
@@ -99,7 +96,7 @@ export const ReferralViewSchema = Type.Object(
     jws: Type.Union([CompactJws(MAX_JWS_LENGTH), Type.Null()], {
       description: "The sender's JWS as received; null once erased",
     }),
-    acknowledgements: Type.Array(Type.Ref('AcknowledgementView'), { maxItems: MAX_ACKNOWLEDGEMENTS }),
+    acknowledgements: Type.Array(Ref(AcknowledgementViewSchema), { maxItems: MAX_ACKNOWLEDGEMENTS }),
     possibleDuplicates: PossibleDuplicates,
     possibleDuplicateIds: Type.Array(Uuid, {
       maxItems: MAX_LINKED_REFERRALS,
@@ -110,7 +107,7 @@ export const ReferralViewSchema = Type.Object(
 )
 
 export const ReferralPageSchema = Type.Object(
-  { items: Type.Array(Type.Ref('ReferralSummary'), { maxItems: MAX_PAGE_ITEMS }), next: NextCursor },
+  { items: Type.Array(Ref(ReferralSummarySchema), { maxItems: MAX_PAGE_ITEMS }), next: NextCursor },
   { $id: 'ReferralPage' },
 )
 

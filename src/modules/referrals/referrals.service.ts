@@ -1,10 +1,13 @@
 import type { Kysely } from 'kysely'
+import type { Static } from 'typebox'
 import type { Config } from '../../config.js'
 import { notifySoon } from '../../db/after-commit.js'
-import type { AgencyRow, Database, ReferralRow } from '../../db/types.js'
+import type { Database, ReferralRow } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
+import { Abandoned, QueueFull } from '../../lib/group-commit.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
 import { newId } from '../../lib/ids.js'
+import { oneOf } from '../../lib/one-of.js'
 import { fieldErrors } from '../../lib/problem.js'
 import { RECEIPT_TYP, signHubStatement } from '../../lib/receipts.js'
 import { compileInputCheck } from '../../lib/validator.js'
@@ -13,17 +16,21 @@ import { auditEventRow } from '../ledger/audit.service.js'
 import { inboxMessageRow } from '../ledger/inbox.repository.js'
 import { inboxChannel } from '../ledger/inbox.service.js'
 import { outboxChannel, outboxRow } from '../ledger/outbox.service.js'
+import { REFERRAL_STATUSES } from './lifecycle.core.js'
 import { REFERRAL_TYP, type ReferralDocument, ReferralDocumentSchema } from './referral-document.schema.js'
-import { ackDueAt, checkConsent, newVictimReference } from './referrals.core.js'
-import * as repo from './referrals.repository.js'
-import { checkSensitive } from './sensitive.js'
-import { type VerifiedDocument, verifySignedDocument } from './signed-document.js'
+import { ackDueAt, newVictimReference } from './referrals.core.js'
 import {
-  SubmissionNotQueued,
-  SubmissionRefused,
-  type SubmissionWriter,
-  type SubmittedReferral,
-} from './submission-writer.js'
+  DECIDED_BY_CALLER,
+  DECIDED_BY_DIRECTORY,
+  NOT_A_REFUSAL,
+  refusals,
+  statementRefusal,
+} from './referrals.refusals.js'
+import * as repo from './referrals.repository.js'
+import { forgetRoute, type Route, route } from './referrals.routing.js'
+import type { ReferralSubmissionResultSchema } from './referrals.schemas.js'
+import { type VerifiedDocument, verifySignedDocument } from './signed-document.js'
+import type { Submission, SubmissionQueue, SubmittedReferral } from './submissions.repository.js'
 
 export interface ReferralDeps {
   db: Kysely<Database>
@@ -31,19 +38,10 @@ export interface ReferralDeps {
   config: Pick<Config, 'deadlines' | 'databaseSchema'>
   now: () => Date
   directory: DirectoryCache
-  submissions: SubmissionWriter
+  submissions: SubmissionQueue
 }
 
-export interface SubmissionResult {
-  id: string
-  status: string
-  recipient: { agencyId: string; country: string }
-  victimReference: string
-  submittedAt: string
-  ackDueAt: string
-  receipt: string
-  possibleDuplicates: number
-}
+export type SubmissionResult = Static<typeof ReferralSubmissionResultSchema>
 
 const checkDocument = compileInputCheck(ReferralDocumentSchema)
 
@@ -56,111 +54,22 @@ function parseDocument(payload: unknown): ReferralDocument {
   return payload
 }
 
-/** Refusals the checks inside the writing statement can also give: one wording whichever finds them. */
-const refusals = {
-  // The same answer, header included, as the access check gives a suspended agency (plugins/auth.ts).
-  TRM_AUTH_UNAUTHENTICATED: () =>
-    new HubError('TRM_AUTH_UNAUTHENTICATED', 'A valid access token is required.', {
-      headers: { 'www-authenticate': 'Bearer realm="trm-hub"' },
-    }),
-  TRM_IN_PROGRESS: () =>
-    new HubError('TRM_IN_PROGRESS', 'The same referral is being submitted right now; retry shortly.', {
-      pointer: '/id',
-    }),
-  TRM_KEY_UNKNOWN: () =>
-    new HubError('TRM_KEY_UNKNOWN', 'The kid is not an active signing key of the calling agency.', {
-      pointer: '/jws/header/kid',
-    }),
-  TRM_RECIPIENT_INVALID: (document: ReferralDocument) =>
-    'country' in document.recipient
-      ? new HubError(
-          'TRM_RECIPIENT_INVALID',
-          `${document.recipient.country} has no active national contact point.`,
-          {
-            pointer: '/recipient/country',
-          },
-        )
-      : new HubError(
-          'TRM_RECIPIENT_INVALID',
-          'The recipient must be an active agency other than the sender.',
-          {
-            pointer: '/recipient/agencyId',
-          },
-        ),
-  TRM_SENSITIVE_INVALID: () =>
-    new HubError(
-      'TRM_SENSITIVE_INVALID',
-      "sensitive must be encrypted to one of the recipient's active enc keys.",
-      {
-        pointer: '/sensitive',
-      },
-    ),
-  TRM_VICTIM_REFERENCE_UNKNOWN: () =>
-    new HubError('TRM_VICTIM_REFERENCE_UNKNOWN', 'The victim reference is not one of your referrals.', {
-      pointer: '/victim/reference',
-    }),
-  TRM_DUPLICATE_MISMATCH: () =>
-    new HubError('TRM_DUPLICATE_MISMATCH', 'This referral id was already used for a different document.', {
-      pointer: '/id',
-    }),
-}
+type Stored = Pick<
+  ReferralRow,
+  | 'id'
+  | 'status'
+  | 'recipient_id'
+  | 'recipient_country'
+  | 'victim_reference'
+  | 'submitted_at'
+  | 'ack_due_at'
+  | 'receipt'
+>
 
-/** Refusals that a directory entry older than the cache's lifetime could have caused. */
-const DECIDED_BY_DIRECTORY = new Set<string>([
-  'TRM_RECIPIENT_INVALID',
-  'TRM_CONSENT_INSUFFICIENT',
-  'TRM_SENSITIVE_INVALID',
-])
-
-/** Answers that say nothing about the document: no reason to look for it as a replay. */
-const NOT_A_REFUSAL = new Set<string>(['TRM_IN_PROGRESS', 'TRM_OVERLOADED', 'TRM_BAD_REQUEST'])
-
-interface Route {
-  recipient: AgencyRow
-  /** The recipient key the sensitive JWE is addressed to, when there is one. */
-  encryptionKid: string | undefined
-}
-
-async function resolveRecipient(directory: DirectoryCache, document: ReferralDocument): Promise<AgencyRow> {
-  if ('country' in document.recipient) {
-    const ncp = await directory.nationalContactPoint(document.recipient.country)
-    if (ncp?.status !== 'active') throw refusals.TRM_RECIPIENT_INVALID(document)
-    if (ncp.id === document.sender) {
-      throw new HubError('TRM_RECIPIENT_INVALID', 'An agency cannot refer a case to itself.', {
-        pointer: '/recipient/country',
-      })
-    }
-    return ncp
-  }
-  const agency = await directory.agency(document.recipient.agencyId)
-  if (agency?.status !== 'active' || agency.id === document.sender)
-    throw refusals.TRM_RECIPIENT_INVALID(document)
-  return agency
-}
-
-async function route(directory: DirectoryCache, document: ReferralDocument): Promise<Route> {
-  const recipient = await resolveRecipient(directory, document)
-  const consentProblem = checkConsent(document, recipient.kind)
-  if (consentProblem) {
-    throw new HubError('TRM_CONSENT_INSUFFICIENT', consentProblem.detail, { pointer: consentProblem.pointer })
-  }
-  const encryptionKid =
-    document.sensitive === undefined
-      ? undefined
-      : checkSensitive(document.sensitive, await directory.keys(recipient.id))
-  return { recipient, encryptionKid }
-}
-
-/** Forgets the directory entries a routing decision about this document read. */
-function forgetRoute(directory: DirectoryCache, document: ReferralDocument) {
-  if ('country' in document.recipient) directory.forgetCountry(document.recipient.country)
-  else directory.forget(document.recipient.agencyId)
-}
-
-function toSubmission(row: ReferralRow, possibleDuplicates: number): SubmissionResult {
+function toSubmission(row: Stored, possibleDuplicates: number): SubmissionResult {
   return {
     id: row.id,
-    status: row.status,
+    status: oneOf(REFERRAL_STATUSES, row.status),
     recipient: { agencyId: row.recipient_id, country: row.recipient_country },
     victimReference: row.victim_reference,
     submittedAt: row.submitted_at.toISOString(),
@@ -170,17 +79,33 @@ function toSubmission(row: ReferralRow, possibleDuplicates: number): SubmissionR
   }
 }
 
-async function replayOrRefuse(db: Kysely<Database>, existing: ReferralRow, callerId: string, digest: string) {
-  if (existing.sender_id !== callerId || existing.payload_sha256 !== digest)
+/**
+ * The answer for a document whose id is taken: a replay of the stored one (the same sender and the
+ * same payload bytes) gets the stored answer; anything else is a mismatch. With no stored referral
+ * of that id, `otherwise` is the answer.
+ */
+async function replayOrRefuse(
+  db: Kysely<Database>,
+  accepted: Accepted,
+  otherwise: HubError,
+): Promise<{ status: 200; body: SubmissionResult }> {
+  const existing = await repo.findReferral(db, accepted.document.id)
+  if (!existing) throw otherwise
+  if (
+    existing.sender_id !== accepted.caller.id ||
+    existing.payload_sha256 !== accepted.verified.payloadSha256
+  )
     throw refusals.TRM_DUPLICATE_MISMATCH()
-  const linked = await repo.findLinked(db, existing.id, callerId)
-  return { status: 200 as const, body: toSubmission(existing, linked.count) }
+  const linked = await repo.findLinked(db, existing.id, accepted.caller.id)
+  return { status: 200, body: toSubmission(existing, linked.count) }
 }
 
 /**
  * Verifies, routes and stores a signed referral. The directory reads come from the cache; the
- * statement that stores the referral re-checks what they decided, and a refusal is decided again on
- * fresh rows, so a stale entry can delay nothing but an error. Nothing is written on failure.
+ * statement that stores the referral re-checks what they decided, and a refusal the directory could
+ * have caused is decided again on fresh entries, so a stale entry can delay nothing but an error.
+ * A document stored before answers as a replay (or a mismatch), whatever changed since. Nothing is
+ * written on failure.
  */
 export async function submitReferral(
   deps: ReferralDeps,
@@ -196,22 +121,20 @@ export async function submitReferral(
       pointer: '/sender',
     })
   }
-  const accepted = { caller, jws, document, verified, requestId, clientGone }
-  try {
-    try {
-      return await store(deps, accepted, await route(deps.directory, document))
-    } catch (error) {
-      if (!(error instanceof HubError) || !DECIDED_BY_DIRECTORY.has(error.code)) throw error
-      forgetRoute(deps.directory, document)
-      return await store(deps, accepted, await route(deps.directory, document))
-    }
-  } catch (error) {
-    // A document stored before answers as a replay (or a mismatch), whatever changed since.
-    if (error instanceof HubError && !NOT_A_REFUSAL.has(error.code)) {
-      const existing = await repo.findReferral(deps.db, document.id)
-      if (existing) return replayOrRefuse(deps.db, existing, caller.id, verified.payloadSha256)
-    }
-    throw error
+  const accepted: Accepted = { caller, jws, document, verified, requestId, clientGone }
+  let outcome = await attempt(deps, accepted)
+  if (outcome.kind === 'refused' && DECIDED_BY_DIRECTORY.has(outcome.error.code)) {
+    forgetRoute(deps.directory, document)
+    outcome = await attempt(deps, accepted)
+  }
+  switch (outcome.kind) {
+    case 'written':
+      return { status: 201, body: outcome.body }
+    case 'taken':
+      return replayOrRefuse(deps.db, accepted, refusals.TRM_DUPLICATE_MISMATCH())
+    case 'refused':
+      if (NOT_A_REFUSAL.has(outcome.error.code)) throw outcome.error
+      return replayOrRefuse(deps.db, accepted, outcome.error)
   }
 }
 
@@ -224,12 +147,55 @@ interface Accepted {
   clientGone: AbortSignal | undefined
 }
 
-async function store(
+type Attempt =
+  | { kind: 'written'; body: SubmissionResult }
+  | { kind: 'taken' }
+  | { kind: 'refused'; error: HubError }
+
+/** Routes the document and writes it (see submissions.repository.ts); a refusal is an answer. */
+async function attempt(deps: ReferralDeps, accepted: Accepted): Promise<Attempt> {
+  let routed: Route
+  try {
+    routed = await route(deps.directory, accepted.document)
+  } catch (error) {
+    if (error instanceof HubError) return { kind: 'refused', error }
+    throw error
+  }
+  const submission = await submissionOf(deps, accepted, routed)
+  const outcome = await deps.submissions.submit(submission, accepted.clientGone).catch((error: unknown) => {
+    if (error instanceof QueueFull) return { kind: 'not-queued' as const, error: refusals.TRM_OVERLOADED() }
+    if (error instanceof Abandoned) return { kind: 'not-queued' as const, error: refusals.CLIENT_GONE() }
+    throw error
+  })
+  switch (outcome.kind) {
+    case 'not-queued':
+      return { kind: 'refused', error: outcome.error }
+    case 'taken':
+      return outcome
+    case 'refused':
+      // The caller or its key changed since the cache read them.
+      if (DECIDED_BY_CALLER.has(outcome.code)) deps.directory.forget(accepted.caller.id)
+      return { kind: 'refused', error: statementRefusal(outcome.code, accepted.document) }
+    case 'written': {
+      const schema = deps.config.databaseSchema
+      void notifySoon(
+        deps.db,
+        new Map([
+          [inboxChannel(schema), new Set([routed.recipient.id])],
+          [outboxChannel(schema), new Set([''])],
+        ]),
+      )
+      return { kind: 'written', body: toSubmission(submission.referral, outcome.linked) }
+    }
+  }
+}
+
+/** The rows a submission writes, and the checks they are written under. */
+async function submissionOf(
   deps: ReferralDeps,
-  accepted: Accepted,
+  { caller, jws, document, verified, requestId }: Accepted,
   { recipient, encryptionKid }: Route,
-): Promise<{ status: 201; body: SubmissionResult }> {
-  const { caller, jws, document, verified, requestId, clientGone } = accepted
+): Promise<Submission> {
   const submittedAt = deps.now()
   const due = ackDueAt(submittedAt, document.urgency, document.victim.minor, deps.config.deadlines)
   const receipt = await signHubStatement(deps.hubKeys, RECEIPT_TYP, {
@@ -265,111 +231,41 @@ async function store(
     submitted_at: submittedAt,
     ack_due_at: due,
   }
-  // No copy of the JWS: the message shows the referral's (inbox.repository MESSAGE_COLUMNS).
-  const inboxMessage = inboxMessageRow({
-    id: newId(),
-    agencyId: recipient.id,
-    type: 'referral',
-    referralId: referral.id,
-  })
-  let linked: number
-  try {
-    ;({ linked } = await deps.submissions.write(
-      {
-        referral,
-        jws,
-        linkageToken: document.victim.linkageToken ?? null,
-        inboxMessage,
-        deadline: outboxRow({
-          queue: 'deadlines',
-          name: 'ack-deadline',
-          payload: { referralId: referral.id },
-          runAt: due,
-        }),
-        webhook: outboxRow({ queue: 'webhooks', name: 'deliver', payload: { messageId: inboxMessage.id } }),
-        audit: auditEventRow({
-          actor: caller.id,
-          action: 'referral.submitted',
-          target: { type: 'referral', id: referral.id },
-          referralId: referral.id,
-          requestId,
-          outcome: 'success',
-          details: {
-            recipient: recipient.id,
-            urgency: referral.urgency,
-            payloadSha256: referral.payload_sha256,
-          },
-        }),
-      },
-      {
-        lockKey: `referral:${caller.id}:${document.id}`,
-        senderId: caller.id,
-        signingKey: verified.key,
-        recipientId: recipient.id,
-        recipientKind: recipient.kind,
-        recipientCountry: 'country' in document.recipient ? document.recipient.country : undefined,
-        encryptionKid,
-        victimReference: document.victim.reference,
-      },
-      clientGone,
-    ))
-  } catch (error) {
-    throw refusalFor(deps.directory, error, document, caller.id)
-  }
-  const schema = deps.config.databaseSchema
-  void notifySoon(
-    deps.db,
-    new Map([
-      [inboxChannel(schema), new Set([recipient.id])],
-      [outboxChannel(schema), new Set([''])],
-    ]),
-  )
   return {
-    status: 201,
-    body: {
-      id: referral.id,
-      status: referral.status,
-      recipient: { agencyId: recipient.id, country: recipient.country },
-      victimReference: referral.victim_reference,
-      submittedAt: submittedAt.toISOString(),
-      ackDueAt: due.toISOString(),
-      receipt,
-      possibleDuplicates: linked,
+    referral,
+    jws,
+    linkageToken: document.victim.linkageToken ?? null,
+    // No copy of the JWS: the message shows the referral's (ledger/inbox.repository MESSAGE_COLUMNS).
+    inboxMessage: inboxMessageRow({
+      id: newId(),
+      agencyId: recipient.id,
+      type: 'referral',
+      referralId: referral.id,
+    }),
+    deadline: outboxRow({
+      queue: 'deadlines',
+      name: 'ack-deadline',
+      payload: { referralId: referral.id },
+      runAt: due,
+    }),
+    audit: auditEventRow({
+      actor: caller.id,
+      action: 'referral.submitted',
+      target: { type: 'referral', id: referral.id },
+      referralId: referral.id,
+      requestId,
+      outcome: 'success',
+      details: { recipient: recipient.id, urgency: referral.urgency, payloadSha256: referral.payload_sha256 },
+    }),
+    checks: {
+      lockKey: `referral:${caller.id}:${document.id}`,
+      senderId: caller.id,
+      signingKey: verified.key,
+      recipientId: recipient.id,
+      recipientKind: recipient.kind,
+      recipientCountry: 'country' in document.recipient ? document.recipient.country : null,
+      encryptionKid: encryptionKid ?? null,
+      victimReference: document.victim.reference ?? null,
     },
-  }
-}
-
-/** The refusal a submission the statement did not write stands for; other errors pass unchanged. */
-function refusalFor(directory: DirectoryCache, error: unknown, document: ReferralDocument, callerId: string) {
-  if (error instanceof SubmissionNotQueued) {
-    return error.reason === 'queue-full'
-      ? new HubError(
-          'TRM_OVERLOADED',
-          'The hub has more referrals waiting than it takes; nothing was stored. Retry after the time in Retry-After.',
-          {
-            headers: { 'retry-after': '1' },
-          },
-        )
-      : new HubError(
-          'TRM_BAD_REQUEST',
-          'The client closed the connection before the referral was written; nothing was stored.',
-        )
-  }
-  if (!(error instanceof SubmissionRefused)) return error
-  switch (error.refusal) {
-    // The id is taken: replay or mismatch, decided by the caller from the stored row.
-    case 'TRM_ID_TAKEN':
-      return refusals.TRM_DUPLICATE_MISMATCH()
-    case 'TRM_IN_PROGRESS':
-    case 'TRM_SENSITIVE_INVALID':
-    case 'TRM_VICTIM_REFERENCE_UNKNOWN':
-      return refusals[error.refusal]()
-    case 'TRM_RECIPIENT_INVALID':
-      return refusals.TRM_RECIPIENT_INVALID(document)
-    case 'TRM_AUTH_UNAUTHENTICATED':
-    case 'TRM_KEY_UNKNOWN':
-      // The caller or its key changed since the cache read them.
-      directory.forget(callerId)
-      return refusals[error.refusal]()
   }
 }

@@ -7,8 +7,8 @@ const COMPACT_JWE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9
 
 /**
  * The hub checks only the header of the `sensitive` JWE (it holds no key that could open it): the
- * algorithms, and that it is addressed to one of the recipient's active encryption keys, whose kid
- * it returns.
+ * algorithms, the content type (a SensitiveDetails JSON object, lib/sensitive-details.ts), and that
+ * it is addressed to one of the recipient's active encryption keys, whose kid it returns.
  */
 export function checkSensitive(jwe: string, recipientKeys: AgencyKeyRow[]): string {
   const encKids = recipientKeys.filter((k) => k.use === 'enc' && k.status === 'active').map((k) => k.kid)
@@ -40,6 +40,15 @@ export function checkSensitive(jwe: string, recipientKeys: AgencyKeyRow[]): stri
     throw new HubError('TRM_SENSITIVE_INVALID', 'sensitive must use alg ECDH-ES+A256KW and enc A256GCM.', {
       pointer: '/sensitive',
     })
+  }
+  // The plaintext is a SensitiveDetails JSON object; RFC 7515 §4.1.10 lets "json" stand for it.
+  const cty = typeof header['cty'] === 'string' ? header['cty'].toLowerCase() : undefined
+  if (cty !== 'application/json' && cty !== 'json') {
+    throw new HubError(
+      'TRM_SENSITIVE_INVALID',
+      'The JWE protected header must say cty "application/json": the plaintext is a SensitiveDetails object.',
+      { pointer: '/sensitive' },
+    )
   }
   for (const member of ['jku', 'jwk', 'x5u', 'x5c', 'crit', 'zip']) {
     if (member in header) {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { DateTime, IdParams, problems, secured, Uuid } from '../../lib/schemas.js'
-import { ERASURE_REASONS, type ErasureReason, eraseReferral } from './erasure.service.js'
+import { DateTime, IdParams, problems, Ref, secured, Uuid } from '../../lib/schemas.js'
+import { ERASURE_REASONS, eraseReferral } from './erasure.service.js'
 
 export const ErasureRequestSchema = Type.Object(
   {
@@ -32,12 +32,12 @@ export const erasureRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'erased bytes leave the database files at the next compaction (hourly).',
         security: secured('referrals:write'),
         params: IdParams,
-        body: Type.Ref('ErasureRequest'),
-        response: { 200: Type.Ref('ErasureResult'), ...problems(400, 401, 403, 404, 415, 429) },
+        body: Ref(ErasureRequestSchema),
+        response: { 200: Ref(ErasureResultSchema), ...problems(400, 401, 403, 404, 415, 429) },
       },
     },
     async (request) => {
-      const { reason } = request.body as { reason: ErasureReason }
+      const { reason } = request.body
       return eraseReferral(deps, request.caller, request.params.id, reason, String(request.id))
     },
   )

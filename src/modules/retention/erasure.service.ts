@@ -55,7 +55,7 @@ export async function eraseReferral(
       throw new HubError('TRM_AUTH_FORBIDDEN', 'This call needs the scope agencies:admin.')
     }
   }
-  return transact(deps.db, async (trx) => {
+  return transact(deps.db, async (trx, afterCommit) => {
     const current = await lockReferral(trx, referralId)
     if (!current) throw notFound()
     if (current.erased_at)
@@ -72,7 +72,12 @@ export async function eraseReferral(
       details: { reason },
     })
     for (const agencyId of [current.sender_id, current.recipient_id]) {
-      await deliverToInbox(trx, deps.config, { agencyId, type: 'erasure', referralId, body: { reason } })
+      await deliverToInbox(trx, afterCommit, deps.config, {
+        agencyId,
+        type: 'erasure',
+        referralId,
+        body: { reason },
+      })
     }
     return { id: referralId, erased: true as const, erasedAt: at.toISOString() }
   })

@@ -1,32 +1,17 @@
-import { REFERRAL_STATUSES } from '../acknowledgements/lifecycle.core.js'
-import { AGE_GROUPS, EXPLOITATION_FORMS, GENDERS, URGENCIES } from '../referrals/referral-document.schema.js'
-
-/** What statistics can be grouped by: pure parsing of the query and the values of each dimension. */
+/** What statistics can be grouped by, and which period is asked: pure parsing of the query. */
 export const DIMENSIONS = [
   'originCountry',
   'destinationCountry',
   'exploitationForm',
   'ageGroup',
-  'gender',
   'minor',
+  'gender',
   'urgency',
   'status',
-  'month',
 ] as const
 export type Dimension = (typeof DIMENSIONS)[number]
-export type DimensionValue = string | boolean
 
 export const MAX_DIMENSIONS = 2
-
-/** Every value a dimension can take when that is fixed by the code lists; countries and months are not. */
-export const FIXED_VALUES: Partial<Record<Dimension, readonly DimensionValue[]>> = {
-  exploitationForm: EXPLOITATION_FORMS,
-  ageGroup: AGE_GROUPS,
-  gender: GENDERS,
-  minor: [false, true],
-  urgency: URGENCIES,
-  status: REFERRAL_STATUSES,
-}
 
 export interface QueryProblem {
   pointer: string
@@ -35,11 +20,19 @@ export interface QueryProblem {
 
 const isDimension = (name: string): name is Dimension => (DIMENSIONS as readonly string[]).includes(name)
 
+export const isCountry = (d: Dimension) => d === 'originCountry' || d === 'destinationCountry'
+
 /** `a` or `a,b`: one or two known dimensions, none repeated. */
 export function parseGroupBy(raw: string): Dimension[] | QueryProblem {
   const fail = (detail: string) => ({ pointer: '/querystring/groupBy', detail })
   const names = raw.split(',').map((name) => name.trim())
   if (names.some((name) => name === '')) return fail('groupBy is a comma-separated list of dimensions.')
+  if (names.includes('month')) {
+    return fail(
+      'month is not a dimension: statistics are released per calendar quarter (period=YYYY-Qn), ' +
+        'with no finer time inside a quarter.',
+    )
+  }
   const unknown = names.filter((name) => !isDimension(name))
   if (unknown.length > 0) {
     return fail(`Unknown dimension ${unknown.join(', ')}; the dimensions are ${DIMENSIONS.join(', ')}.`)
@@ -49,53 +42,85 @@ export function parseGroupBy(raw: string): Dimension[] | QueryProblem {
   return names as Dimension[]
 }
 
-/** A date (`YYYY-MM-DD`, midnight UTC) or an RFC 3339 time; the schema has checked the syntax. */
-const instant = (value: string) => new Date(value)
-
-function startOfNextUtcMonth(now: Date): Date {
-  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1))
-}
-
-function monthsBefore(date: Date, months: number): Date {
-  const earlier = new Date(date)
-  earlier.setUTCMonth(earlier.getUTCMonth() - months)
-  return earlier
+/** A calendar quarter (UTC): the only period statistics are released for. */
+export interface Quarter {
+  year: number
+  quarter: 1 | 2 | 3 | 4
 }
 
 /**
- * The half-open period [from, to). Without `to`, it ends at the start of next month (UTC); without
- * `from`, it starts twelve months before `to`.
+ * A quarter's release is made no earlier than this after the quarter ends: a referral's submission
+ * time is taken before its statement runs (at most REQUEST_TIMEOUT_MS, 10 s by default, earlier), so
+ * a referral of the quarter may still be committing just after midnight. An hour covers that with room.
  */
-export function resolvePeriod(
-  query: { from?: string; to?: string },
-  now: Date,
-): { from: Date; to: Date } | QueryProblem {
-  const to = query.to !== undefined ? instant(query.to) : startOfNextUtcMonth(now)
-  const from = query.from !== undefined ? instant(query.from) : monthsBefore(to, 12)
-  if (Number.isNaN(to.getTime())) return { pointer: '/querystring/to', detail: 'to is not a valid time.' }
-  if (Number.isNaN(from.getTime()))
-    return { pointer: '/querystring/from', detail: 'from is not a valid time.' }
-  if (to <= from) {
-    return {
-      pointer: query.to !== undefined ? '/querystring/to' : '/querystring/from',
-      detail: `to (${to.toISOString()}) must be later than from (${from.toISOString()}); the period is [from, to).`,
-    }
+export const RELEASE_DELAY_MS = 3_600_000
+
+export const quarterName = (q: Quarter) => `${String(q.year).padStart(4, '0')}-Q${q.quarter}`
+
+export function quarterBounds(q: Quarter): { start: Date; end: Date } {
+  const start = new Date(Date.UTC(q.year, (q.quarter - 1) * 3, 1))
+  start.setUTCFullYear(q.year)
+  const end = new Date(Date.UTC(q.year, q.quarter * 3, 1))
+  end.setUTCFullYear(q.quarter === 4 ? q.year + 1 : q.year)
+  return { start, end }
+}
+
+export function quarterOf(date: Date): Quarter {
+  return {
+    year: date.getUTCFullYear(),
+    quarter: (Math.floor(date.getUTCMonth() / 3) + 1) as Quarter['quarter'],
   }
-  return { from, to }
 }
 
-const monthIndex = (date: Date) => date.getUTCFullYear() * 12 + date.getUTCMonth()
+const previous = (q: Quarter): Quarter =>
+  q.quarter === 1
+    ? { year: q.year - 1, quarter: 4 }
+    : { year: q.year, quarter: (q.quarter - 1) as Quarter['quarter'] }
 
-/** How many calendar months (UTC) the period [from, to) touches. */
-export function monthCount(from: Date, to: Date): number {
-  return monthIndex(new Date(to.getTime() - 1)) - monthIndex(from) + 1
+/** When a quarter's release can be made: RELEASE_DELAY_MS after it ends. */
+export const releasableAt = (q: Quarter) => new Date(quarterBounds(q).end.getTime() + RELEASE_DELAY_MS)
+
+/** The latest quarter whose release can be made at `now`. */
+export function latestReleasable(now: Date): Quarter {
+  let q = previous(quarterOf(now))
+  while (releasableAt(q) > now) q = previous(q)
+  return q
 }
 
-/** The calendar months (UTC, `YYYY-MM`) the period [from, to) touches, in order. */
-export function monthsOf(from: Date, to: Date): string[] {
-  const first = monthIndex(from)
-  return Array.from({ length: monthCount(from, to) }, (_, k) => {
-    const index = first + k
-    return `${String(Math.floor(index / 12)).padStart(4, '0')}-${String((index % 12) + 1).padStart(2, '0')}`
-  })
+/**
+ * `YYYY-Qn`, a whole calendar quarter that has closed (and whose release delay has passed); without
+ * `period`, the latest such quarter. Months, years and open quarters are refused with what to ask.
+ */
+export function parsePeriod(raw: string | undefined, now: Date): Quarter | QueryProblem {
+  if (raw === undefined) return latestReleasable(now)
+  const fail = (detail: string) => ({ pointer: '/querystring/period', detail })
+  const quarter = /^([0-9]{4})-Q([1-4])$/.exec(raw)
+  if (!quarter) {
+    const month = /^([0-9]{4})-([0-9]{2})$/.exec(raw)
+    if (month && Number(month[2]) >= 1 && Number(month[2]) <= 12) {
+      const q = Math.floor((Number(month[2]) - 1) / 3) + 1
+      return fail(
+        `${raw} is a month: statistics are released per whole calendar quarter only; ${month[1]}-Q${q} is the quarter holding it.`,
+      )
+    }
+    if (/^[0-9]{4}$/.test(raw)) {
+      return fail(
+        `${raw} is a year: statistics are released per calendar quarter; ask ${raw}-Q1 to ${raw}-Q4.`,
+      )
+    }
+    return fail('period is a calendar quarter, YYYY-Qn (for example 2026-Q1).')
+  }
+  const q: Quarter = { year: Number(quarter[1]), quarter: Number(quarter[2]) as Quarter['quarter'] }
+  if (q.year < 1) return fail('period is a calendar quarter of the years 0001 to 9999.')
+  const at = releasableAt(q)
+  if (at > now) {
+    const { end } = quarterBounds(q)
+    const open = end > now
+    return fail(
+      open
+        ? `${raw} has not ended (it ends at ${end.toISOString()}); its release can be asked for from ${at.toISOString()}.`
+        : `${raw} ended at ${end.toISOString()}; its release can be asked for from ${at.toISOString()}.`,
+    )
+  }
+  return q
 }

@@ -1,58 +1,44 @@
-import { type Kysely, type RawBuilder, sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { Database } from '../../db/types.js'
-import type { Dimension, DimensionValue } from './stats.dimensions.js'
-
-/** Each dimension as an expression over `referrals r` (and `f`, one row per form of exploitation). */
-const EXPRESSIONS: Record<Dimension, RawBuilder<DimensionValue>> = {
-  originCountry: sql`r.sender_country`,
-  destinationCountry: sql`r.recipient_country`,
-  exploitationForm: sql`f.form`,
-  ageGroup: sql`r.age_group`,
-  gender: sql`r.gender`,
-  minor: sql`r.minor`,
-  urgency: sql`r.urgency`,
-  status: sql`r.status`,
-  // Grouped on the truncated time and formatted once per group (to_char on every row costs a third
-  // more). Migration 2026-11-22-04 keeps planner statistics on exactly this expression.
-  month: sql`date_trunc('month', r.submitted_at at time zone 'UTC')`,
-}
-
-const output = (d: Dimension, i: number) =>
-  d === 'month' ? sql`to_char(${sql.ref(`g.d${i}`)}, 'YYYY-MM')` : sql.ref(`g.d${i}`)
-
-export interface GroupCount {
-  values: DimensionValue[]
-  count: number
-}
+import type { FineGroup, ReleaseContent } from './stats.release.core.js'
 
 /**
- * Referrals submitted in [from, to), counted by one or two dimensions in one grouped query; only
- * combinations that occur come back. With `country`, only referrals sent from or to that country.
- * A referral counts once under each of its forms of exploitation when that dimension is asked for.
+ * The referrals submitted in [start, end) by every triage value at once (forms of exploitation as a
+ * sorted set): one row per combination that occurs, with how many referrals carry it.
  */
-export async function countReferrals(
+export async function countCombinations(
   db: Kysely<Database>,
-  filter: { dimensions: Dimension[]; from: Date; to: Date; country?: string | undefined },
-): Promise<GroupCount[]> {
-  const columns = filter.dimensions.map((d, i) => sql`${EXPRESSIONS[d]} as ${sql.ref(`d${i}`)}`)
-  const groups = filter.dimensions.map((_, i) => sql.raw(String(i + 1)))
-  const forms = filter.dimensions.includes('exploitationForm')
-    ? sql`cross join lateral unnest(r.exploitation_forms) as f(form)`
-    : sql``
-  const scope = filter.country
-    ? sql`and (r.sender_country = ${filter.country} or r.recipient_country = ${filter.country})`
-    : sql``
-  const outputs = filter.dimensions.map((d, i) => sql`${output(d, i)} as ${sql.ref(`d${i}`)}`)
-  const { rows } = await sql<Record<string, DimensionValue | number>>`
-    select ${sql.join(outputs)}, g.n from (
-      select ${sql.join(columns)}, count(*)::int as n
-      from referrals r ${forms}
-      where r.submitted_at >= ${filter.from} and r.submitted_at < ${filter.to} ${scope}
-      group by ${sql.join(groups)}
-    ) g`.execute(db)
+  period: { start: Date; end: Date },
+): Promise<FineGroup[]> {
+  const { rows } = await sql<{
+    sender_country: string
+    recipient_country: string
+    forms: string[]
+    age_group: string
+    minor: boolean
+    gender: string
+    urgency: string
+    status: string
+    n: number
+  }>`
+    select r.sender_country, r.recipient_country,
+      array(select distinct f from unnest(r.exploitation_forms) f order by f) as forms,
+      r.age_group, r.minor, r.gender, r.urgency, r.status, count(*)::int as n
+    from referrals r
+    where r.submitted_at >= ${period.start} and r.submitted_at < ${period.end}
+    group by 1, 2, 3, 4, 5, 6, 7, 8`.execute(db)
   return rows.map((row) => ({
-    values: filter.dimensions.map((_, i) => row[`d${i}`] as DimensionValue),
-    count: row['n'] as number,
+    values: {
+      originCountry: [row.sender_country],
+      destinationCountry: [row.recipient_country],
+      exploitationForm: row.forms,
+      ageGroup: [row.age_group],
+      minor: [String(row.minor)],
+      gender: [row.gender],
+      urgency: [row.urgency],
+      status: [row.status],
+    },
+    count: row.n,
   }))
 }
 
@@ -60,4 +46,42 @@ export async function countReferrals(
 export async function listAgencyCountries(db: Kysely<Database>): Promise<string[]> {
   const rows = await db.selectFrom('agencies').select('country').distinct().orderBy('country').execute()
   return rows.map((row) => row.country)
+}
+
+export interface ReleaseRow {
+  period: string
+  release: number
+  period_start: Date
+  period_end: Date
+  min_cell: number
+  referrals: number | null
+  content: ReleaseContent
+  created_at: Date
+}
+
+/** Serialises the making of one period's release for the rest of the transaction, across processes. */
+export async function lockPeriod(db: Kysely<Database>, period: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`trm-stats-release:${period}:`} || current_schema(), 0))`.execute(
+    db,
+  )
+}
+
+/** The latest release of a period, if one was made. */
+export async function findRelease(db: Kysely<Database>, period: string): Promise<ReleaseRow | undefined> {
+  const { rows } = await sql<ReleaseRow>`
+    select period, release, period_start, period_end, min_cell, referrals, content, created_at
+    from stats_releases where period = ${period} order by release desc limit 1`.execute(db)
+  return rows[0]
+}
+
+export async function insertRelease(
+  db: Kysely<Database>,
+  row: Omit<ReleaseRow, 'created_at'>,
+): Promise<ReleaseRow> {
+  const { rows } = await sql<ReleaseRow>`
+    insert into stats_releases (period, release, period_start, period_end, min_cell, referrals, content)
+    values (${row.period}, ${row.release}, ${row.period_start}, ${row.period_end}, ${row.min_cell},
+      ${row.referrals}, ${JSON.stringify(row.content)}::jsonb)
+    returning period, release, period_start, period_end, min_cell, referrals, content, created_at`.execute(db)
+  return rows[0]!
 }

@@ -2,39 +2,33 @@ import type { Kysely } from 'kysely'
 import type { Database } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
-import { suppressOneWay, suppressTwoWay } from './stats.core.js'
 import {
   type Dimension,
-  type DimensionValue,
-  FIXED_VALUES,
-  monthCount,
-  monthsOf,
+  isCountry,
+  latestReleasable,
   parseGroupBy,
+  parsePeriod,
+  type Quarter,
   type QueryProblem,
-  resolvePeriod,
+  quarterBounds,
+  quarterName,
 } from './stats.dimensions.js'
+import { dimensionTrees } from './stats.hierarchy.js'
 import { statisticsNotes } from './stats.notes.js'
+import { type Category, makeRelease } from './stats.release.core.js'
 import * as repo from './stats.repository.js'
+import { type TableView, tableView } from './stats.views.js'
 
-/** Largest table answered; a bigger one (months × countries over many years) asks for a shorter period. */
-export const MAX_CELLS = 5000
-
-type Key = Partial<Record<Dimension, DimensionValue>>
-interface Count {
-  count: number | null
-  suppressed: boolean
-}
-export interface StatsCell extends Count {
-  key: Key
-}
 export interface ReferralStatistics {
-  groupBy: Dimension[]
+  period: string
   from: string
   to: string
+  release: { number: number; createdAt: string; minCell: number; referrals: number | null }
+  groupBy: Dimension[]
   scope: string
-  minCell: number
-  cells: StatsCell[]
-  totals: { rows?: StatsCell[]; columns?: StatsCell[]; grand: Count }
+  categories: Partial<Record<Dimension, { value: string | boolean; members: (string | boolean)[] }[]>>
+  cells: { key: Record<string, string | boolean>; count: number }[]
+  totals: { rows?: ReferralStatistics['cells']; columns?: ReferralStatistics['cells']; grand: number | null }
   notes: string[]
 }
 
@@ -47,32 +41,65 @@ export interface StatsDeps {
 const invalid = (problem: QueryProblem) =>
   new HubError('TRM_VALIDATION', problem.detail, { pointer: problem.pointer })
 
-const shown = (count: number, suppressed: boolean): Count => ({
-  count: suppressed ? null : count,
-  suppressed,
-})
-
-const isCountry = (d: Dimension) => d === 'originCountry' || d === 'destinationCountry'
-
-/** Every value of the dimension: the code list (or directory, or months) plus any other value found. */
-function valuesOf(d: Dimension, found: DimensionValue[], countries: string[], months: () => string[]) {
-  const base: readonly DimensionValue[] = isCountry(d)
-    ? countries
-    : d === 'month'
-      ? months()
-      : FIXED_VALUES[d]!
-  const extra = [...new Set(found)].filter((v) => !base.includes(v)).sort()
-  return isCountry(d) ? [...base, ...extra].sort() : [...base, ...extra]
+/**
+ * The quarter's release, made now if it was not yet: under a transaction-scoped advisory lock, so
+ * that of several processes asking at once one makes it and the others read it. Once made it is
+ * never changed (the application role cannot update or delete it).
+ */
+export async function ensureRelease(deps: StatsDeps, quarter: Quarter): Promise<repo.ReleaseRow> {
+  const period = quarterName(quarter)
+  const found = await repo.findRelease(deps.db, period)
+  if (found) return found
+  return await deps.db.transaction().execute(async (trx) => {
+    await repo.lockPeriod(trx, period)
+    const made = await repo.findRelease(trx, period)
+    if (made) return made
+    const { start, end } = quarterBounds(quarter)
+    const combinations = await repo.countCombinations(trx, { start, end })
+    // Referrals' countries are their agencies' (never deleted, country fixed), so all are in the
+    // directory; joining the two lists only guards against a country the tree would not know.
+    const countries = [
+      ...(await repo.listAgencyCountries(trx)),
+      ...combinations.flatMap((g) => [...g.values.originCountry, ...g.values.destinationCountry]),
+    ]
+    const content = makeRelease(combinations, dimensionTrees(countries), deps.minCell)
+    return await repo.insertRelease(trx, {
+      period,
+      release: 1,
+      period_start: start,
+      period_end: end,
+      min_cell: deps.minCell,
+      referrals: content.referrals,
+      content,
+    })
+  })
 }
 
+/** For the maintenance job: the latest quarter that can be released, released if it was not. */
+export async function releaseLatestQuarter(deps: StatsDeps) {
+  const row = await ensureRelease(deps, latestReleasable(deps.now()))
+  return { period: row.period, release: row.release, createdAt: row.created_at.toISOString() }
+}
+
+/** Leaves of `minor` are booleans on the wire, as in referrals; its groups (`any`) are strings. */
+const wire = (d: Dimension, value: string): string | boolean =>
+  d === 'minor' && (value === 'true' || value === 'false') ? value === 'true' : value
+const wireKey = (key: Partial<Record<Dimension, string>>) =>
+  Object.fromEntries(Object.entries(key).map(([d, v]) => [d, wire(d as Dimension, v!)]))
+const wireCells = (cells: TableView['cells'] | undefined) =>
+  cells?.map((c) => ({ key: wireKey(c.key), count: c.count }))
+const wireCategories = (d: Dimension, categories: Category[]) =>
+  categories.map((c) => ({ value: wire(d, c.value), members: c.members.map((m) => wire(d, m)) }))
+
 /**
- * Counts of referrals for a national contact point (those sent from or to its country) or the operator
- * (all), grouped by one or two dimensions, with small-cell suppression (see stats.core.ts).
+ * A table of the quarter's release for a national contact point (the cells of the country group
+ * holding its country) or the operator (all), by one or two dimensions. Every number is a published
+ * cell of the release or a sum of them (stats.views.ts).
  */
 export async function referralStatistics(
   deps: StatsDeps,
   caller: { id: string; country: string; operator: boolean; nationalContactPoint: boolean },
-  query: { groupBy: string; from?: string; to?: string },
+  query: { groupBy: string; period?: string },
   requestId: string,
 ): Promise<ReferralStatistics> {
   if (!caller.operator && !caller.nationalContactPoint) {
@@ -80,84 +107,45 @@ export async function referralStatistics(
   }
   const dimensions = parseGroupBy(query.groupBy)
   if (!Array.isArray(dimensions)) throw invalid(dimensions)
-  const period = resolvePeriod(query, deps.now())
-  if ('detail' in period) throw invalid(period)
   const country = caller.operator ? undefined : caller.country
-
-  const countries = dimensions.some(isCountry) ? await repo.listAgencyCountries(deps.db) : []
-  const size = (d: Dimension) =>
-    isCountry(d)
-      ? countries.length
-      : d === 'month'
-        ? monthCount(period.from, period.to)
-        : FIXED_VALUES[d]!.length
-  const cellCount = dimensions.reduce((n, d) => n * size(d), 1)
-  if (cellCount > MAX_CELLS) {
+  if (country !== undefined && !dimensions.some(isCountry)) {
     throw invalid({
-      pointer: dimensions.includes('month') ? '/querystring/from' : '/querystring/groupBy',
-      detail: `This table would have ${cellCount} cells, more than ${MAX_CELLS}; ask for a shorter period or other dimensions.`,
+      pointer: '/querystring/groupBy',
+      detail:
+        'A national contact point sees the cells of its own country: groupBy names originCountry or ' +
+        'destinationCountry (for example originCountry,gender and destinationCountry,gender).',
     })
   }
+  const quarter = parsePeriod(query.period, deps.now())
+  if ('detail' in quarter) throw invalid(quarter)
 
-  const groups = await repo.countReferrals(deps.db, { dimensions, ...period, country })
-  const values = dimensions.map((d, i) =>
-    valuesOf(
-      d,
-      groups.map((g) => g.values[i]!),
-      countries,
-      () => monthsOf(period.from, period.to),
-    ),
-  )
-  const index = values.map((list) => new Map(list.map((v, k) => [v, k])))
-  const counts = values[0]!.map(() => (values[1] ?? [undefined]).map(() => 0))
-  for (const group of groups) {
-    const r = index[0]!.get(group.values[0]!)!
-    const c = dimensions.length === 2 ? index[1]!.get(group.values[1]!)! : 0
-    counts[r]![c]! += group.count
-  }
-
-  const [a, b] = dimensions as [Dimension, Dimension | undefined]
+  const row = await ensureRelease(deps, quarter)
+  const view = tableView(row.content, dimensions, country)
   const result: ReferralStatistics = {
+    period: row.period,
+    from: row.period_start.toISOString(),
+    to: row.period_end.toISOString(),
+    release: {
+      number: row.release,
+      createdAt: row.created_at.toISOString(),
+      minCell: row.min_cell,
+      referrals: row.referrals,
+    },
     groupBy: dimensions,
-    from: period.from.toISOString(),
-    to: period.to.toISOString(),
     scope: country ?? 'all',
-    minCell: deps.minCell,
-    cells: [],
-    totals: { grand: { count: null, suppressed: true } },
-    notes: statisticsNotes({ dimensions, country, minCell: deps.minCell, ...period }),
+    categories: Object.fromEntries(dimensions.map((d) => [d, wireCategories(d, row.content.categories[d])])),
+    cells: wireCells(view.cells)!,
+    totals: { grand: view.grand },
+    notes: statisticsNotes({
+      dimensions,
+      country,
+      minCell: row.min_cell,
+      period: row.period,
+      withheld: row.referrals === null,
+    }),
   }
-  if (b === undefined) {
-    const s = suppressOneWay(
-      counts.map((line) => line[0]!),
-      deps.minCell,
-    )
-    result.cells = values[0]!.map((v, r) => ({ key: { [a]: v }, ...shown(counts[r]![0]!, s.cells[r]!) }))
-    result.totals.grand = shown(s.grandTotal, s.grand)
-  } else {
-    // An NCP's flows all touch its country: other pairs of countries are zero by definition.
-    const outside = (r: number, c: number) =>
-      country !== undefined &&
-      isCountry(a) &&
-      isCountry(b) &&
-      values[0]![r] !== country &&
-      values[1]![c] !== country
-    const s = suppressTwoWay(counts, deps.minCell, outside)
-    result.cells = values[0]!.flatMap((va, r) =>
-      values[1]!.flatMap((vb, c) =>
-        outside(r, c) ? [] : [{ key: { [a]: va, [b]: vb }, ...shown(counts[r]![c]!, s.cells[r]![c]!) }],
-      ),
-    )
-    result.totals.rows = values[0]!.map((v, r) => ({
-      key: { [a]: v },
-      ...shown(s.rowTotals[r]!, s.rows[r]!),
-    }))
-    result.totals.columns = values[1]!.map((v, c) => ({
-      key: { [b]: v },
-      ...shown(s.columnTotals[c]!, s.columns[c]!),
-    }))
-    result.totals.grand = shown(s.grandTotal, s.grand)
-  }
+  if (view.rows) result.totals.rows = wireCells(view.rows)!
+  if (view.columns) result.totals.columns = wireCells(view.columns)!
 
   await recordAuditEvent(deps.db, {
     actor: caller.id,
@@ -165,7 +153,7 @@ export async function referralStatistics(
     target: { type: 'statistics', id: 'referrals' },
     requestId,
     outcome: 'success',
-    details: { groupBy: dimensions.join(','), from: result.from, to: result.to, scope: result.scope },
+    details: { groupBy: dimensions.join(','), period: row.period, release: row.release, scope: result.scope },
   })
   return result
 }

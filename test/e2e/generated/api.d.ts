@@ -418,12 +418,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Aggregate counts of referrals with small-cell suppression (national contact points, operator)
-         * @description Counts of referrals submitted in the half-open period [from, to), grouped by one or two dimensions: originCountry and destinationCountry (of the sending and receiving agencies), exploitationForm, ageGroup, gender, minor, urgency, status (current) and month (UTC, YYYY-MM). A national contact point sees the referrals sent from or to its country; the operator sees all.
+         * Released quarterly counts of referrals (national contact points, operator)
+         * @description Counts of the referrals submitted in one calendar quarter (UTC) that has ended, grouped by one or two dimensions: originCountry and destinationCountry (of the sending and receiving agencies), exploitationForm, ageGroup, minor, gender, urgency, status. A national contact point sees the cells of the country group holding its country (groupBy names originCountry or destinationCountry); the operator sees all.
          *
-         *     Small-cell suppression: every combination of values is listed, zeros included. A count below `minCell` (STATS_MIN_CELL, default 11), zero included, is returned as `{ count: null, suppressed: true }`, and so is a total below it. Secondary suppression then hides further cells until an exact audit shows that no suppressed count below `minCell` can be worked out from the published cells and totals (a reader knows only that a suppressed count is a whole number ≥ 0). Row and column totals are suppressed as the one-dimension answer for that dimension would be, so the two answers agree.
+         *     Each quarter is released once, after it has ended, and then frozen: every table of the quarter is a view of that one release, and later changes to referrals do not change it. Nothing is suppressed: values are merged into groups (`categories`, each with the values it stands for) until every count of every table of the release is at least `minCell` (STATS_MIN_CELL, default 11); a quarter with fewer referrals publishes nothing else. Months, years and quarters that have not ended are refused.
          *
-         *     A referral with several forms of exploitation counts once under each form; totals are sums of cells. The answer’s `notes` say how to read it. At most 5000 cells per answer.
+         *     A referral counts once in each exploitationForm category holding one of its forms; totals are sums of the cells shown. The answer’s `notes` say how to read it.
          */
         get: operations["getReferralStatistics"];
         put?: never;
@@ -531,6 +531,7 @@ export interface components {
         AgencyJwks: {
             keys: components["schemas"]["RegisteredKey"][];
         };
+        /** @enum {unknown} */
         AgencyKind: "ngo" | "national_agency" | "law_enforcement" | "prosecution" | "social_services" | "child_protection" | "consular" | "labour_inspection" | "hub_operator";
         AgencyPage: {
             items: components["schemas"]["Agency"][];
@@ -809,31 +810,84 @@ export interface components {
             next: string | null;
         };
         ReferralStatistics: {
-            /** @description Every combination of the dimensions’ values, zeros included, rows of the first dimension first */
+            /** @description Per grouped dimension, the categories this release publishes, in order */
+            categories: {
+                ageGroup?: {
+                    /** @description The values it stands for */
+                    members: (string | boolean)[];
+                    value: string | boolean;
+                }[];
+                destinationCountry?: {
+                    /** @description The values it stands for */
+                    members: (string | boolean)[];
+                    value: string | boolean;
+                }[];
+                exploitationForm?: {
+                    /** @description The values it stands for */
+                    members: (string | boolean)[];
+                    value: string | boolean;
+                }[];
+                gender?: {
+                    /** @description The values it stands for */
+                    members: (string | boolean)[];
+                    value: string | boolean;
+                }[];
+                minor?: {
+                    /** @description The values it stands for */
+                    members: (string | boolean)[];
+                    value: string | boolean;
+                }[];
+                originCountry?: {
+                    /** @description The values it stands for */
+                    members: (string | boolean)[];
+                    value: string | boolean;
+                }[];
+                status?: {
+                    /** @description The values it stands for */
+                    members: (string | boolean)[];
+                    value: string | boolean;
+                }[];
+                urgency?: {
+                    /** @description The values it stands for */
+                    members: (string | boolean)[];
+                    value: string | boolean;
+                }[];
+            };
+            /** @description Every combination of the categories (in scope), rows of the first dimension first */
             cells: components["schemas"]["StatsCell"][];
             /** Format: date-time */
             from: string;
-            groupBy: ("originCountry" | "destinationCountry" | "exploitationForm" | "ageGroup" | "gender" | "minor" | "urgency" | "status" | "month")[];
-            /**
-             * Format: int32
-             * @description Counts below this are suppressed (STATS_MIN_CELL)
-             */
-            minCell: number;
+            groupBy: ("originCountry" | "destinationCountry" | "exploitationForm" | "ageGroup" | "minor" | "gender" | "urgency" | "status")[];
             /** @description How to read these counts */
             notes: string[];
-            /** @description 'all' for the operator; for a national contact point its country: referrals sent from or to it */
+            /** @description The calendar quarter */
+            period: string;
+            release: {
+                /** Format: date-time */
+                createdAt: string;
+                /**
+                 * Format: int32
+                 * @description No published count is below this (STATS_MIN_CELL)
+                 */
+                minCell: number;
+                /**
+                 * Format: int32
+                 * @description Which release of the quarter (the hub makes one)
+                 */
+                number: number;
+                /** @description Referrals of the quarter; null when fewer than minCell, and then nothing is published */
+                referrals: number | null;
+            };
+            /** @description 'all' for the operator; for a national contact point its country: the cells of the country group holding it */
             scope: "all" | string;
             /** Format: date-time */
             to: string;
             totals: {
-                /** @description Per value of the second dimension (two dimensions) */
+                /** @description Sums of the cells per second category */
                 columns?: components["schemas"]["StatsCell"][];
-                grand: {
-                    /** @description null when suppressed */
-                    count: number | null;
-                    suppressed: boolean;
-                };
-                /** @description Per value of the first dimension (two dimensions) */
+                /** @description Sum of the cells; null when nothing is published */
+                grand: number | null;
+                /** @description Sums of the cells per first category */
                 rows?: components["schemas"]["StatsCell"][];
             };
         };
@@ -957,35 +1011,86 @@ export interface components {
             x: string;
             y?: string;
         };
+        /** @description The plaintext of a sensitive JWE (cty application/json). The hub cannot read it; the writing system validates it before encrypting, the reading system after decrypting. */
+        SensitiveDetails: {
+            /** @description The writing agency's contact person for this case */
+            caseWorker?: {
+                email?: string;
+                name: string;
+                phone?: string;
+                role?: string;
+            };
+            /** @description The person's own contacts, and when it is safe to use them */
+            contacts?: {
+                /** @enum {unknown} */
+                channel: "phone" | "email" | "postal_address" | "messaging" | "other";
+                /** @description e.g. "safe number", "shelter address" */
+                label?: string;
+                value: string;
+            }[];
+            /** @description A minor's guardian or representative */
+            guardian?: {
+                contact?: string;
+                name: string;
+                relationship?: string;
+            };
+            identityDocuments?: {
+                /** @description YYYY, YYYY-MM or YYYY-MM-DD: as much of the date as is known */
+                expiresOn?: string;
+                /** @description ISO 3166-1 alpha-2 */
+                issuingCountry?: string;
+                number?: string;
+                /** @enum {unknown} */
+                type: "passport" | "national_id" | "residence_permit" | "travel_document" | "birth_certificate" | "other";
+                /** @description Who holds the document now, if not the person (e.g. withheld) */
+                whereabouts?: string;
+            }[];
+            /** @description ISO 639-1 language of the free texts below */
+            language?: string;
+            /** @description The person's account and the case history */
+            narrative?: string;
+            /** @description Short free text, e.g. the details an acknowledgement adds or asks for */
+            note?: string;
+            /** @description Who the referral is about */
+            person?: {
+                /** @description YYYY, YYYY-MM or YYYY-MM-DD: as much of the date as is known */
+                dateOfBirth?: string;
+                familyNames?: string;
+                givenNames?: string;
+                nationalities?: string[];
+                /** @description Aliases, birth or former names */
+                otherNames?: string[];
+                placeOfBirth?: string;
+                /** @enum {unknown} */
+                sex?: "female" | "male" | "other" | "unknown";
+            };
+        };
         SignedSubmission: {
             /** @description Compact JWS signed by the calling agency */
             jws: string;
         };
         StatsCell: {
-            /** @description null when suppressed */
-            count: number | null;
+            /** Format: int64 */
+            count: number;
             key: components["schemas"]["StatsKey"];
-            suppressed: boolean;
         };
-        /** @description The value of each grouped dimension */
+        /** @description The category of each grouped dimension: a value, or a group of values (see categories) */
         StatsKey: {
             /** @enum {unknown} */
-            ageGroup?: "0-8" | "9-17" | "18-20" | "21-23" | "24-26" | "27-29" | "30-38" | "39-47" | "48+" | "unknown";
-            /** @description ISO 3166-1 alpha-2 */
+            ageGroup?: "any" | "0-17" | "0-8" | "9-17" | "18+" | "18-29" | "18-23" | "18-20" | "21-23" | "24-29" | "24-26" | "27-29" | "30+" | "30-38" | "39+" | "39-47" | "48+" | "unknown";
+            /** @description An ISO 3166-1 alpha-2 country, or a group of them */
             destinationCountry?: string;
             /** @enum {unknown} */
-            exploitationForm?: "sexual_exploitation" | "forced_labour" | "forced_begging" | "forced_criminality" | "slavery_servitude" | "organ_removal" | "forced_marriage" | "illegal_adoption" | "surrogacy" | "other";
+            exploitationForm?: "any" | "sexual_exploitation" | "forced_labour" | "forced_criminality_or_begging" | "forced_criminality" | "forced_begging" | "other_forms" | "slavery_servitude" | "organ_removal" | "forced_marriage" | "illegal_adoption" | "surrogacy" | "other";
             /** @enum {unknown} */
-            gender?: "female" | "male" | "other" | "unknown";
-            minor?: boolean;
-            /** @description UTC, YYYY-MM */
-            month?: string;
-            /** @description ISO 3166-1 alpha-2 */
+            gender?: "any" | "female" | "male" | "other_or_unknown" | "other" | "unknown";
+            minor?: boolean | "any";
+            /** @description An ISO 3166-1 alpha-2 country, or a group of them */
             originCountry?: string;
             /** @enum {unknown} */
-            status?: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
+            status?: "any" | "awaiting_receipt" | "submitted" | "delivered" | "in_progress" | "received" | "info_requested" | "accepted" | "ended" | "declined" | "closed" | "withdrawn";
             /** @enum {unknown} */
-            urgency?: "immediate" | "urgent" | "routine";
+            urgency?: "any" | "immediate_or_urgent" | "immediate" | "urgent" | "routine";
         };
         TokenRequest: {
             /** @description RFC 7523 JWT signed by the agency */
@@ -3631,14 +3736,15 @@ export interface operations {
         parameters: {
             query: {
                 /**
-                 * @description One or two dimensions, comma-separated, not repeated: originCountry, destinationCountry, exploitationForm, ageGroup, gender, minor, urgency, status, month
-                 * @example originCountry,month
+                 * @description One or two dimensions, comma-separated, not repeated: originCountry, destinationCountry, exploitationForm, ageGroup, minor, gender, urgency, status
+                 * @example originCountry,ageGroup
                  */
                 groupBy: string;
-                /** @description Start of the period, included; default twelve months before `to`: a date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time */
-                from?: string;
-                /** @description End of the period, excluded; default the start of next month (UTC): a date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time */
-                to?: string;
+                /**
+                 * @description A calendar quarter that has ended, YYYY-Qn (UTC); default the latest one released. Months, years and quarters that have not ended are refused.
+                 * @example 2026-Q1
+                 */
+                period?: string;
             };
             header?: never;
             path?: never;

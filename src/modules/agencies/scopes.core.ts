@@ -25,15 +25,10 @@ export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
     "Register agencies; change, suspend or manage the keys of any agency; retry other agencies' webhook deliveries and erase their referrals (operators)",
 }
 
-const EVERY_AGENCY: Scope[] = [
-  'referrals:write',
-  'referrals:read',
-  'acknowledgements:write',
-  'inbox:read',
-  'directory:read',
-  'agency:write',
-  'audit:read',
-]
+/** Every scope but those of national contact points (stats:read) and operators (agencies:admin). */
+const EVERY_AGENCY: Scope[] = ALL_SCOPES.filter(
+  (scope) => scope !== 'stats:read' && scope !== 'agencies:admin',
+)
 
 export function scopesFor(agency: { kind: string; nationalContactPoint: boolean }): Scope[] {
   const scopes = [...EVERY_AGENCY]

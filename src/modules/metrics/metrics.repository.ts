@@ -1,0 +1,133 @@
+import { type Kysely, sql } from 'kysely'
+import type { Database } from '../../db/types.js'
+
+/**
+ * Counts stop here: a gauge at this value means "at least this many". Each count walks a partial
+ * index (unconfirmed inbox messages, unrelayed outbox rows, unsealed audit events) or one agency's
+ * deliveries by status, so a scrape reads at most this many index entries per count, however large
+ * a backlog grows.
+ */
+export const STATE_COUNT_CAP = 10_000
+
+/** No statement of a scrape runs longer than this; a slower one fails the read, not the scrape. */
+const STATEMENT_TIMEOUT_MS = 1_000
+
+export interface InboxDepthRow {
+  kind: string
+  unconfirmed: number
+  oldest_age_seconds: number | null
+}
+
+export interface DeliveryBacklogRow {
+  kind: string
+  pending: number
+  failed: number
+  oldest_pending_age_seconds: number | null
+}
+
+export interface OutboxBacklogRow {
+  queue: string
+  backlog: number
+  oldest_age_seconds: number
+}
+
+export interface AuditBacklogRow {
+  unsealed: number
+  oldest_age_seconds: number | null
+}
+
+export interface HubStateRows {
+  inbox: InboxDepthRow[]
+  deliveries: DeliveryBacklogRow[]
+  outbox: OutboxBacklogRow[]
+  audit: AuditBacklogRow
+}
+
+/**
+ * What the hub has still to do, read for a metrics scrape in one read-only transaction: unconfirmed
+ * inbox messages and webhook deliveries of active agencies by agency kind, unrelayed outbox rows by
+ * queue, unsealed audit events; each with the age of its oldest. Ages are seconds to the
+ * transaction's `now()`.
+ */
+export function readHubState(db: Kysely<Database>): Promise<HubStateRows> {
+  return db
+    .transaction()
+    .setAccessMode('read only')
+    .execute(async (trx) => {
+      await sql`select set_config('statement_timeout', ${String(STATEMENT_TIMEOUT_MS)}, true)`.execute(trx)
+      const inbox = await sql<InboxDepthRow>`
+        select a.kind, sum(depth.n)::int as unconfirmed,
+               extract(epoch from now() - min(head.created_at))::float8 as oldest_age_seconds
+        from agencies a
+        cross join lateral (
+          select count(*)::int as n from (
+            select from inbox_messages m
+            where m.agency_id = a.id and m.confirmed_at is null
+            limit ${STATE_COUNT_CAP}
+          ) capped
+        ) depth
+        left join lateral (
+          select m.created_at from inbox_messages m
+          where m.agency_id = a.id and m.confirmed_at is null
+          order by m.txid, m.seq
+          limit 1
+        ) head on true
+        where a.status = 'active'
+        group by a.kind
+      `.execute(trx)
+      const deliveries = await sql<DeliveryBacklogRow>`
+        select a.kind, sum(pending.n)::int as pending, sum(failed.n)::int as failed,
+               extract(epoch from now() - min(head.created_at))::float8 as oldest_pending_age_seconds
+        from agencies a
+        cross join lateral (
+          select count(*)::int as n from (
+            select from deliveries d
+            where d.agency_id = a.id and d.status = 'pending'
+            limit ${STATE_COUNT_CAP}
+          ) capped
+        ) pending
+        cross join lateral (
+          select count(*)::int as n from (
+            select from deliveries d
+            where d.agency_id = a.id and d.status = 'failed'
+            limit ${STATE_COUNT_CAP}
+          ) capped
+        ) failed
+        left join lateral (
+          select d.created_at from deliveries d
+          where d.agency_id = a.id and d.status = 'pending'
+          order by d.message_id
+          limit 1
+        ) head on true
+        where a.status = 'active'
+        group by a.kind
+      `.execute(trx)
+      const outbox = await sql<OutboxBacklogRow>`
+        select queue, count(*)::int as backlog,
+               extract(epoch from now() - min(created_at))::float8 as oldest_age_seconds
+        from (
+          select queue, created_at from outbox
+          where relayed_at is null
+          order by created_at
+          limit ${STATE_COUNT_CAP}
+        ) unrelayed
+        group by queue
+      `.execute(trx)
+      const audit = await sql<AuditBacklogRow>`
+        select count(*)::int as unsealed,
+               extract(epoch from now() - min(at))::float8 as oldest_age_seconds
+        from (
+          select at from audit_events
+          where seq is null
+          order by id
+          limit ${STATE_COUNT_CAP}
+        ) unsealed
+      `.execute(trx)
+      return {
+        inbox: inbox.rows,
+        deliveries: deliveries.rows,
+        outbox: outbox.rows,
+        audit: audit.rows[0] ?? { unsealed: 0, oldest_age_seconds: null },
+      }
+    })
+}
