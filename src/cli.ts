@@ -1,52 +1,53 @@
 #!/usr/bin/env node
-import { agenciesAddCommand } from './cli/agencies.js'
-import { auditVerifyCommand } from './cli/audit.js'
-import { demoCommand } from './cli/demo.js'
-import { keysGenerateCommand } from './cli/keys.js'
-import { migrateCommand } from './cli/migrate.js'
-import { retentionCommand } from './cli/retention.js'
-import { EXIT, USAGE, UsageError } from './cli/usage.js'
-import { ConfigError } from './config.js'
+import { CommanderError } from '@commander-js/extra-typings'
+import { describePostgresError } from './cli/errors.js'
+import { buildProgram } from './cli/program.js'
+import { EXIT, UsageError } from './cli/usage.js'
+import { ConfigError, loadDatabaseConfig } from './config.js'
 
-type Command = (args: string[]) => Promise<number>
+/** What went wrong, in one line for the user, and the exit status it means. */
+function failure(error: unknown): { message: string; status: number } {
+  if (error instanceof UsageError || error instanceof ConfigError) {
+    return { message: error.message, status: EXIT.usage }
+  }
+  const postgres = describePostgresError(error, databaseUrl())
+  if (postgres) return { message: postgres, status: EXIT.failedCheck }
+  const { code, path, syscall } = error as { code?: string; path?: string; syscall?: string }
+  if (path && syscall && code)
+    return { message: `cannot ${syscall} ${path} (${code})`, status: EXIT.failedCheck }
+  return { message: error instanceof Error ? error.message : String(error), status: EXIT.failedCheck }
+}
 
-const COMMANDS: Record<string, Command> = {
-  migrate: () => migrateCommand(),
-  'keys generate': keysGenerateCommand,
-  'agencies add': agenciesAddCommand,
-  retention: retentionCommand,
-  demo: demoCommand,
-  'audit verify': auditVerifyCommand,
+/** The configured DATABASE_URL, for naming the server in a message; empty when it is not valid. */
+function databaseUrl(): string {
+  try {
+    return loadDatabaseConfig().databaseUrl
+  } catch {
+    return ''
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [first, second, ...rest] = argv
-  if (!first || first === '--help' || first === 'help') {
-    process.stdout.write(`${USAGE}\n`)
-    return first ? EXIT.ok : EXIT.usage
+  let status: number = EXIT.ok
+  let name = 'trm'
+  const program = buildProgram(async (command, path) => {
+    name = path
+    status = await command
+  })
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return status
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander has written the message (and the help) already
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version'
+        ? EXIT.ok
+        : EXIT.usage
+    }
+    const { message, status: failed } = failure(error)
+    process.stderr.write(`${name}: ${message}\n`)
+    return failed
   }
-  const command = COMMANDS[`${first} ${second ?? ''}`.trim()] ?? COMMANDS[first]
-  if (!command) throw new UsageError(`unknown command: ${[first, second].filter(Boolean).join(' ')}`)
-  const args = COMMANDS[`${first} ${second ?? ''}`.trim()]
-    ? rest
-    : [second, ...rest].filter((a): a is string => !!a)
-  return command(args)
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code
-  },
-  (error: unknown) => {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`trm: ${(error as Error).message}\n\n${USAGE}\n`)
-      process.exitCode = EXIT.usage
-    } else if (error instanceof ConfigError) {
-      process.stderr.write(`trm: ${error.message}\n`)
-      process.exitCode = EXIT.usage
-    } else {
-      process.stderr.write(`trm: ${error instanceof Error ? error.message : String(error)}\n`)
-      process.exitCode = EXIT.failedCheck
-    }
-  },
-)
+process.exitCode = await main(process.argv.slice(2))
