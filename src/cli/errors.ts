@@ -65,11 +65,20 @@ export function connectionReason(error: unknown): string {
 
 /**
  * One sentence for a Postgres the command cannot use (not there, refusing the login, no such
- * database), or undefined when the error is something else.
+ * database, not migrated), or undefined when the error is something else.
  */
-export function describePostgresError(error: unknown, databaseUrl: string): string | undefined {
+export function describePostgresError(
+  error: unknown,
+  { databaseUrl, databaseSchema }: { databaseUrl: string; databaseSchema?: string | undefined },
+): string | undefined {
   const at = postgresAddress(databaseUrl)
   const code = (error as { code?: unknown })?.code
+  if (code === '42P01') {
+    return (
+      `schema ${databaseSchema ?? 'public'} of Postgres at ${at} has no hub tables ` +
+      `(${String((error as Error).message)}): run \`trm migrate\` first (\`npm run migrate\` for the dev database)`
+    )
+  }
   if (code === '3D000') {
     return `Postgres at ${at} has no such database: create it, or set DATABASE_URL to one that exists`
   }

@@ -4,11 +4,9 @@ import path from 'node:path'
 import { generateAgencyKeys } from '../sdk/keys.js'
 import { EXIT } from './usage.js'
 
-export const KEY_ALGORITHMS = ['ES256', 'EdDSA'] as const
-
 export interface KeysGenerateOptions {
   out: string
-  alg: (typeof KEY_ALGORITHMS)[number]
+  alg: 'ES256' | 'EdDSA'
 }
 
 /** `trm keys generate`: an agency's signing and encryption keys, never overwriting existing files. */

@@ -6,18 +6,14 @@ import {
   Option,
 } from '@commander-js/extra-typings'
 import { AGENCY_KINDS } from '../modules/agencies/agencies.schemas.js'
-import { agenciesAddCommand } from './agencies.js'
-import { auditVerifyCommand } from './audit.js'
-import { demoCommand } from './demo.js'
-import { KEY_ALGORITHMS, keysGenerateCommand } from './keys.js'
-import { migrateCommand } from './migrate.js'
-import { retentionCommand } from './retention.js'
 
 const CONFIGURATION = `
 Commands that use the database read DATABASE_URL and DATABASE_SCHEMA, and the others the server's
 variables, from the environment (see the README, Configuration). \`npm run trm -- <command>\` sets
 those of \`npm run dev\`.
 Exit status: 0 success, 1 failed check, 2 bad usage.`
+
+const KEY_ALGORITHMS = ['ES256', 'EdDSA'] as const
 
 function countryCode(value: string): string {
   if (!/^[A-Z]{2}$/.test(value)) {
@@ -41,9 +37,13 @@ function hubUrl(value: string): string {
 
 /**
  * The `trm` command line: every command with its options, its --help and its checks; the work is
- * done by the command modules. `run` receives each command's exit status.
+ * done by the command modules, loaded when their command runs (so that --help and usage errors do
+ * not load the hub). `run` receives each command's exit status.
  */
-export function buildProgram(run: (status: Promise<number>, command: string) => Promise<void>): Command {
+export function buildProgram(
+  run: (status: Promise<number>, command: string) => Promise<void>,
+  streams: { writeOut: (text: string) => void; writeErr: (text: string) => void },
+): Command {
   let current = 'trm'
   const program = new Command('trm')
     .description('Operate a TRM Hub: migrations, agency keys and registration, audit, retention, a demo.')
@@ -58,7 +58,12 @@ export function buildProgram(run: (status: Promise<number>, command: string) => 
   program
     .command('migrate')
     .description('apply pending database migrations (DATABASE_URL, DATABASE_SCHEMA)')
-    .action(() => run(migrateCommand(), current))
+    .action(() =>
+      run(
+        import('./migrate.js').then((m) => m.migrateCommand()),
+        current,
+      ),
+    )
 
   program
     .command('keys')
@@ -77,7 +82,12 @@ export function buildProgram(run: (status: Promise<number>, command: string) => 
         .default('ES256'),
     )
     .addHelpText('after', '\nExample:\n  trm keys generate --out ~/trm-keys/ngo-ro --alg EdDSA')
-    .action((options) => run(keysGenerateCommand(options), current))
+    .action((options) =>
+      run(
+        import('./keys.js').then((m) => m.keysGenerateCommand(options)),
+        current,
+      ),
+    )
 
   program
     .command('agencies')
@@ -95,7 +105,12 @@ export function buildProgram(run: (status: Promise<number>, command: string) => 
       'after',
       '\nExample:\n  trm agencies add --name "Hub operator" --country BE --kind hub_operator --jwks public.jwks.json',
     )
-    .action((options) => run(agenciesAddCommand(options), current))
+    .action((options) =>
+      run(
+        import('./agencies.js').then((m) => m.agenciesAddCommand(options)),
+        current,
+      ),
+    )
 
   program
     .command('audit')
@@ -112,13 +127,23 @@ export function buildProgram(run: (status: Promise<number>, command: string) => 
       'after',
       '\nWithout --jwks the hub keys come from HUB_SIGNING_KEYS or HUB_SIGNING_KEYS_FILE, as for the server.',
     )
-    .action((options) => run(auditVerifyCommand(options), current))
+    .action((options) =>
+      run(
+        import('./audit.js').then((m) => m.auditVerifyCommand(options)),
+        current,
+      ),
+    )
 
   program
     .command('retention')
     .description('remove payloads past RETENTION_DAYS now, from the tables and their files (erased ones too)')
     .option('--dry-run', 'list what would be purged, change nothing', false)
-    .action((options) => run(retentionCommand(options), current))
+    .action((options) =>
+      run(
+        import('./retention.js').then((m) => m.retentionCommand(options)),
+        current,
+      ),
+    )
 
   program
     .command('demo')
@@ -128,12 +153,18 @@ export function buildProgram(run: (status: Promise<number>, command: string) => 
       'after',
       '\nThe agencies are registered in the database the hub uses (DATABASE_URL, DATABASE_SCHEMA).',
     )
-    .action((options) => run(demoCommand(options), current))
+    .action((options) =>
+      run(
+        import('./demo.js').then((m) => m.demoCommand(options)),
+        current,
+      ),
+    )
 
   for (const command of everyCommand(program)) {
     const name = commandPath(command)
     command
       .configureOutput({
+        ...streams,
         outputError: (message, write) => write(`${name}: ${message.replace(/^error: /, '')}`),
       })
       .showHelpAfterError(`(see ${name} --help)`)
