@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { loadDatabaseConfig } from '../config.js'
 import { createDb } from '../db/create-db.js'
+import { connectionReason, postgresAddress } from '../lib/connection-errors.js'
 import { findNationalContactPoint } from '../modules/agencies/agencies.repository.js'
 import { createAgency } from '../modules/agencies/agencies.service.js'
 import {
@@ -12,7 +13,6 @@ import {
 } from '../sdk/documents.js'
 import { HubClient, HubRequestError } from '../sdk/hub-client.js'
 import { generateAgencyKeys } from '../sdk/keys.js'
-import { connectionReason, postgresAddress } from './errors.js'
 import { EXIT } from './usage.js'
 
 type Json = Record<string, any>

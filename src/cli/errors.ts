@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { connectionReason, postgresAddress } from '../lib/connection-errors.js'
 import { isDatabaseUnavailable } from '../lib/pg-errors.js'
 import { UsageError } from './usage.js'
 
@@ -33,34 +34,6 @@ export async function readJsonOption(option: string, file: string): Promise<unkn
   } catch {
     throw new UsageError(`${option} ${file}: not a JSON file`)
   }
-}
-
-/** host:port/database of a Postgres URL, without the user or password. */
-export function postgresAddress(databaseUrl: string): string {
-  try {
-    const url = new URL(databaseUrl)
-    return `${url.hostname || 'localhost'}:${url.port || '5432'}${url.pathname.length > 1 ? url.pathname : ''}`
-  } catch {
-    return 'DATABASE_URL'
-  }
-}
-
-const SOCKET_WORDS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ETIMEDOUT: 'timed out',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ENOTFOUND: 'host name not found',
-  EAI_AGAIN: 'host name lookup failed',
-}
-
-/** The reason of a connection failure in a few words: `ECONNREFUSED: connection refused`. */
-export function connectionReason(error: unknown): string {
-  const { code, message, cause } = (error ?? {}) as { code?: unknown; message?: unknown; cause?: unknown }
-  if (typeof code === 'string' && SOCKET_WORDS[code]) return `${code}: ${SOCKET_WORDS[code]}`
-  if (cause) return connectionReason(cause)
-  return typeof message === 'string' && message ? message : 'no answer'
 }
 
 /**
