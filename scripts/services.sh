@@ -14,9 +14,10 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DATA=$REPO/.data
-PG_PORT=55432
-REDIS_PORT=56379
+# Where and on which ports the private servers run; the variables are for tests of this script.
+DATA=${TRM_SERVICES_DATA:-$REPO/.data}
+PG_PORT=${TRM_SERVICES_PG_PORT:-55432}
+REDIS_PORT=${TRM_SERVICES_REDIS_PORT:-56379}
 
 # Everything but the two result lines goes to stderr, whatever prints it (apt-get, pg_ctl, ...).
 exec 3>&1 1>&2
