@@ -18,6 +18,7 @@ const ALLOWED: Record<string, string> = {
   QUEUE_PREFIX: 'a Redis hash tag: 1 to 64 of A-Z a-z 0-9 _ . - in braces, such as {trm}',
   PUBLIC_URL: 'an http:// or https:// URL, such as https://hub.example.eu',
   METRICS_PORT: 'a port number, or off',
+  WORKER_METRICS_PORT: 'a port number, or off',
 }
 
 /**
