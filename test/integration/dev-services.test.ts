@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -95,6 +95,31 @@ t.test(
       'a DATABASE_URL set is kept',
     )
     t.match(kept.stdout, 'DATABASE_SCHEMA=mine\n', 'so is a DATABASE_SCHEMA')
+
+    // `npm run trm` is dev-env.sh then trm.sh, which runs in the directory npm was started from.
+    const scripts = (
+      JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as {
+        scripts: Record<string, string>
+      }
+    ).scripts
+    for (const name of ['dev', 'trm', 'demo', 'migrate']) {
+      t.match(scripts[name], /^bash scripts\/dev-env\.sh /, `npm run ${name} runs in the dev environment`)
+    }
+    t.equal(scripts['trm'], 'bash scripts/dev-env.sh bash scripts/trm.sh')
+    const caller = await mkdtemp(path.join(tmpdir(), 'trm-caller-'))
+    t.teardown(() => rm(caller, { recursive: true, force: true }))
+    const keys = await script(
+      ['scripts/dev-env.sh', 'bash', 'scripts/trm.sh', 'keys', 'generate', '--out', 'agency'],
+      {
+        ...env,
+        INIT_CWD: caller,
+      },
+    )
+    t.equal(keys.code, 0, keys.stderr)
+    t.ok(
+      (await stat(path.join(caller, 'agency', 'public.jwks.json'))).isFile(),
+      'a relative --out is taken from the directory npm was run in',
+    )
 
     const stop = await script(['scripts/services.sh', 'stop'], env)
     t.equal(stop.code, 0, stop.stderr)
