@@ -2,6 +2,8 @@
 # Makes PostgreSQL and Redis available and prints, on stdout only:
 #   DATABASE_URL=postgres://...
 #   REDIS_URL=redis://...
+# `services.sh stop` (npm run services:stop) stops the private servers of step 3 below, if running;
+# their data stays under .data/ for the next start. It never touches servers it did not start.
 # Each service is found independently, first that answers wins:
 #   1. DATABASE_URL / REDIS_URL from the environment;
 #   2. the standard loopback ports (postgres 127.0.0.1:5432 as user postgres with trust auth,
@@ -12,9 +14,10 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DATA=$REPO/.data
-PG_PORT=55432
-REDIS_PORT=56379
+# Where and on which ports the private servers run; the variables are for tests of this script.
+DATA=${TRM_SERVICES_DATA:-$REPO/.data}
+PG_PORT=${TRM_SERVICES_PG_PORT:-55432}
+REDIS_PORT=${TRM_SERVICES_REDIS_PORT:-56379}
 
 # Everything but the two result lines goes to stderr, whatever prints it (apt-get, pg_ctl, ...).
 exec 3>&1 1>&2
@@ -197,6 +200,48 @@ find_redis() {
   fi
   start_private_redis
 }
+
+stop_private_postgres() {
+  local dir=$DATA/pg bin run=()
+  if [ ! -f "$dir/data/postmaster.pid" ]; then
+    log "no private postgres running ($dir/data)"
+    return
+  fi
+  bin=$(pg_bindir) || die "no pg_ctl to stop the private postgres in $dir/data"
+  if is_root; then run=(runuser -u postgres --); fi
+  "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop 3>&- 9<&- >/dev/null ||
+    die "postgres in $dir/data did not stop: $(tail -n 5 "$dir/log" 2>/dev/null)"
+  log "stopped postgres on 127.0.0.1:$PG_PORT (data kept in $dir/data)"
+}
+
+stop_private_redis() {
+  local dir=$DATA/redis pid
+  pid=$(cat "$dir/redis.pid" 2>/dev/null) || true
+  # the pid file may outlive its server: only a redis-server started here is stopped
+  if [ -z "$pid" ] || [[ "$(cat "/proc/$pid/cmdline" 2>/dev/null | tr '\0' ' ')" != *redis-server*:$REDIS_PORT* ]]; then
+    log "no private redis running (127.0.0.1:$REDIS_PORT)"
+    return
+  fi
+  kill -TERM "$pid"
+  local i
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && die "redis (pid $pid) did not stop"
+  log "stopped redis on 127.0.0.1:$REDIS_PORT (it keeps no data)"
+}
+
+if [ "${1:-}" = stop ]; then
+  [ -d "$DATA" ] || {
+    log "no private services (nothing under $DATA)"
+    exit 0
+  }
+  lock_data
+  stop_private_postgres
+  stop_private_redis
+  exit 0
+fi
 
 find_postgres
 find_redis

@@ -1,23 +1,55 @@
-import { type Static, Type } from 'typebox'
-import { Compile } from 'typebox/compile'
+import { type Static, type TSchema, Type } from 'typebox'
+import { Value } from 'typebox/value'
 
 /**
  * The whole configuration of the hub, read from the environment here and nowhere else.
  * Every process (API, worker, CLI) loads it through {@link loadConfig}.
  */
 const Bool = Type.Union([Type.Literal('true'), Type.Literal('false')])
-/** A whole number in an environment string; its bounds are checked by `outOfBounds` (JSON Schema's apply to numbers only). */
+/** A whole number in an environment string; its bounds are checked by `invalidValues` (JSON Schema's apply to numbers only). */
 const Int = (options: { minimum: number; maximum?: number }) =>
   Type.String({ pattern: '^[0-9]+$', ...options })
 
-function outOfBounds(schema: { properties: Record<string, unknown> }, env: Record<string, string>) {
+/** What a variable whose pattern says little to a reader may hold, in words. */
+const ALLOWED: Record<string, string> = {
+  DATABASE_URL: 'a postgres:// or postgresql:// URL',
+  DATABASE_SCHEMA: 'a lower-case name: a letter or _, then letters, digits or _ (63 at most)',
+  REDIS_URL: 'a redis:// or rediss:// URL',
+  QUEUE_PREFIX: 'a Redis hash tag: 1 to 64 of A-Z a-z 0-9 _ . - in braces, such as {trm}',
+  PUBLIC_URL: 'an http:// or https:// URL, such as https://hub.example.eu',
+  METRICS_PORT: 'a port number, or off',
+  WORKER_METRICS_PORT: 'a port number, or off',
+}
+
+/**
+ * The values a variable may take, from its schema: the list of a choice, the range of a number, or
+ * the form of a string. Never the value given, which may be a secret (a password in a URL, keys).
+ */
+function allowedValues(name: string, schema: Record<string, unknown>): string {
+  const choices = (schema['anyOf'] as { const?: unknown }[] | undefined)?.map((choice) => choice.const)
+  if (choices) return `must be one of ${choices.join(', ')}`
+  if (schema['pattern'] === '^[0-9]+$') {
+    const { minimum, maximum } = schema as { minimum?: number; maximum?: number }
+    return `must be a whole number${minimum === undefined ? '' : ` from ${minimum}`}${maximum === undefined ? '' : ` to ${maximum}`}`
+  }
+  if (ALLOWED[name]) return `must be ${ALLOWED[name]}`
+  if (typeof schema['pattern'] === 'string') return `must match ${schema['pattern']}`
+  return 'must not be empty'
+}
+
+/** Each variable set to a value its schema refuses, with the values it may take. */
+function invalidValues(schema: { properties: Record<string, unknown> }, env: Record<string, string>) {
   const problems = new Map<string, string>()
   for (const [name, property] of Object.entries(schema.properties)) {
-    const { minimum, maximum } = property as { minimum?: number; maximum?: number }
     const value = env[name]
-    if (value === undefined || !/^[0-9]+$/.test(value)) continue
-    if (minimum !== undefined && Number(value) < minimum) problems.set(name, `is below ${minimum}`)
-    if (maximum !== undefined && Number(value) > maximum) problems.set(name, `is above ${maximum}`)
+    if (value === undefined) continue
+    const definition = property as Record<string, unknown> & { minimum?: number; maximum?: number }
+    const allowed = allowedValues(name, definition)
+    if (!Value.Check(property as TSchema, value)) problems.set(name, `is invalid: ${allowed}`)
+    else if (definition.minimum !== undefined && Number(value) < definition.minimum)
+      problems.set(name, `is below ${definition.minimum}: ${allowed}`)
+    else if (definition.maximum !== undefined && Number(value) > definition.maximum)
+      problems.set(name, `is above ${definition.maximum}: ${allowed}`)
   }
   return problems
 }
@@ -145,14 +177,12 @@ export class ConfigError extends Error {
   }
 }
 
-const check = Compile(EnvSchema)
 const DatabaseEnvSchema = Type.Pick(EnvSchema, [
   'DATABASE_URL',
   'DATABASE_SCHEMA',
   'DATABASE_POOL_MAX',
   'WEBHOOK_ALLOW_LOOPBACK',
 ])
-const checkDatabase = Compile(DatabaseEnvSchema)
 
 type Source = Record<string, string | undefined>
 
@@ -165,20 +195,13 @@ function pick(source: Source, keys: string[]): Record<string, string> {
   return env
 }
 
-function collectProblems(checker: typeof check | typeof checkDatabase, env: Record<string, string>) {
+function collectProblems(
+  schema: { properties: Record<string, unknown>; required?: string[] },
+  env: Record<string, string>,
+) {
   const problems = new Map<string, string>()
-  if (!checker.Check(env)) {
-    for (const error of checker.Errors(env)) {
-      if (error.keyword === 'required') {
-        for (const name of (error.params as { requiredProperties?: string[] }).requiredProperties ?? []) {
-          if (!problems.has(name)) problems.set(name, 'is required')
-        }
-        continue
-      }
-      const variable = error.instancePath.slice(1).split('/')[0] || '(environment)'
-      if (!problems.has(variable)) problems.set(variable, `is invalid (${error.message})`)
-    }
-  }
+  for (const name of schema.required ?? []) if (env[name] === undefined) problems.set(name, 'is required')
+  for (const [name, message] of invalidValues(schema, env)) problems.set(name, message)
   return problems
 }
 
@@ -188,7 +211,7 @@ const fail = (problems: Map<string, string>) =>
 /** Validates the environment and returns a frozen Config; throws one ConfigError naming every bad variable. */
 export function loadConfig(source: Source = process.env): Config {
   const env = pick(source, Object.keys(EnvSchema.properties))
-  const problems = new Map([...outOfBounds(EnvSchema, env), ...collectProblems(check, env)])
+  const problems = collectProblems(EnvSchema, env)
   if (!env['HUB_SIGNING_KEYS'] && !env['HUB_SIGNING_KEYS_FILE']) {
     problems.set('HUB_SIGNING_KEYS', 'is required (or HUB_SIGNING_KEYS_FILE)')
   }
@@ -204,7 +227,7 @@ export function loadDatabaseConfig(source: Source = process.env): Pick<
   webhooks: Pick<Config['webhooks'], 'allowLoopback'>
 } {
   const env = pick(source, Object.keys(DatabaseEnvSchema.properties))
-  const problems = new Map([...outOfBounds(DatabaseEnvSchema, env), ...collectProblems(checkDatabase, env)])
+  const problems = collectProblems(DatabaseEnvSchema, env)
   if (problems.size > 0) throw fail(problems)
   return Object.freeze({
     databaseUrl: env['DATABASE_URL']!,

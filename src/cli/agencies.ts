@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises'
-import { parseArgs } from 'node:util'
 import { loadDatabaseConfig } from '../config.js'
 import { createDb } from '../db/create-db.js'
 import { HubError } from '../lib/errors.js'
@@ -10,41 +8,33 @@ import {
   AGENCY_SCHEMAS,
   type AgencyCreate,
   AgencyCreateSchema,
+  type AgencyKind,
 } from '../modules/agencies/agencies.schemas.js'
 import { createAgency } from '../modules/agencies/agencies.service.js'
+import { readJsonOption } from './errors.js'
 import { EXIT, UsageError } from './usage.js'
 
 const checkAgency = compileInputCheck(AgencyCreateSchema, schemaContext(AGENCY_SCHEMAS))
 
+export interface AgenciesAddOptions {
+  name: string
+  country: string
+  kind: AgencyKind
+  jwks: string
+  ncp: boolean
+  pushUrl?: string | undefined
+  json: boolean
+}
+
 /** `trm agencies add`: registers an agency straight in the database (bootstrapping the first operator). */
-export async function agenciesAddCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      name: { type: 'string' },
-      country: { type: 'string' },
-      kind: { type: 'string' },
-      jwks: { type: 'string' },
-      ncp: { type: 'boolean', default: false },
-      'push-url': { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-  })
-  const missing = (['name', 'country', 'kind', 'jwks'] as const).filter((k) => !values[k])
-  if (missing.length > 0)
-    throw new UsageError(`agencies add needs ${missing.map((m) => `--${m}`).join(', ')}`)
-  let jwks: unknown
-  try {
-    jwks = JSON.parse(await readFile(values.jwks!, 'utf8'))
-  } catch (error) {
-    throw new UsageError(`cannot read --jwks ${values.jwks}: ${(error as Error).message}`)
-  }
+export async function agenciesAddCommand(options: AgenciesAddOptions): Promise<number> {
+  const jwks = await readJsonOption('--jwks', options.jwks)
   const input = {
-    name: values.name!,
-    country: values.country!,
-    kind: values.kind!,
-    nationalContactPoint: values.ncp,
-    delivery: values['push-url'] ? { mode: 'push', url: values['push-url'] } : { mode: 'pull' },
+    name: options.name,
+    country: options.country,
+    kind: options.kind,
+    nationalContactPoint: options.ncp,
+    delivery: options.pushUrl ? { mode: 'push', url: options.pushUrl } : { mode: 'pull' },
     jwks,
   }
   if (!checkAgency.Check(input)) {
@@ -55,7 +45,7 @@ export async function agenciesAddCommand(args: string[]): Promise<number> {
   const { db } = createDb(dbConfig, 'trm-cli')
   try {
     const agency = await createAgency({ db, config: dbConfig }, input as AgencyCreate, { agencyId: 'cli' })
-    if (values.json) process.stdout.write(`${JSON.stringify(agency, null, 2)}\n`)
+    if (options.json) process.stdout.write(`${JSON.stringify(agency, null, 2)}\n`)
     else
       process.stdout.write(`registered ${agency.kind} ${agency.name} (${agency.country}) as ${agency.id}\n`)
     return EXIT.ok

@@ -1,20 +1,14 @@
-import { readFile } from 'node:fs/promises'
-import { parseArgs } from 'node:util'
 import { type CryptoKey, importJWK, type JWK } from 'jose'
 import { loadDatabaseConfig, loadHubKeysConfig } from '../config.js'
 import { createDb } from '../db/create-db.js'
 import { loadHubKeys } from '../lib/hub-keys.js'
 import { type AuditChainResult, AuditRangeError, verifyAuditChain } from '../modules/audit/audit.verify.js'
+import { readJsonOption } from './errors.js'
 import { EXIT, UsageError } from './usage.js'
 
 /** Public Ed25519 keys by kid from a JWKS file (the hub's /.well-known/jwks.json), for an outside auditor. */
 async function keysFromJwks(file: string): Promise<Map<string, CryptoKey>> {
-  let jwks: { keys?: JWK[] }
-  try {
-    jwks = JSON.parse(await readFile(file, 'utf8')) as { keys?: JWK[] }
-  } catch (error) {
-    throw new UsageError(`cannot read --jwks ${file}: ${(error as Error).message}`)
-  }
+  const jwks = (await readJsonOption('--jwks', file)) as { keys?: JWK[] }
   const keys = new Map<string, CryptoKey>()
   for (const jwk of jwks.keys ?? []) {
     if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || !jwk.kid) continue
@@ -37,20 +31,15 @@ function report(result: AuditChainResult): string {
   return `audit chain broken at seq ${seq}: ${kind}: ${detail}\nverified before the break: ${verified}\n`
 }
 
+export interface AuditVerifyOptions {
+  from?: number | undefined
+  jwks?: string | undefined
+  json: boolean
+}
+
 /** `trm audit verify [--from SEQ] [--jwks FILE] [--json]`: exit 0 intact, 1 broken, 2 bad usage. */
-export async function auditVerifyCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      from: { type: 'string' },
-      jwks: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-  })
-  if (values.from !== undefined && !/^[1-9][0-9]{0,14}$/.test(values.from)) {
-    throw new UsageError('--from must be a seq: a whole number from 1')
-  }
-  const fromSeq = values.from === undefined ? undefined : Number(values.from)
+export async function auditVerifyCommand(values: AuditVerifyOptions): Promise<number> {
+  const fromSeq = values.from
   const dbConfig = loadDatabaseConfig()
   const keys = values.jwks
     ? await keysFromJwks(values.jwks)

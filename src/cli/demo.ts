@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { parseArgs } from 'node:util'
 import { loadDatabaseConfig } from '../config.js'
 import { createDb } from '../db/create-db.js'
+import { connectionReason, postgresAddress } from '../lib/connection-errors.js'
 import { findNationalContactPoint } from '../modules/agencies/agencies.repository.js'
 import { createAgency } from '../modules/agencies/agencies.service.js'
 import {
@@ -11,11 +11,36 @@ import {
   verifyAgencySignature,
   verifyReceipt,
 } from '../sdk/documents.js'
-import { HubClient } from '../sdk/hub-client.js'
+import { HubClient, HubRequestError } from '../sdk/hub-client.js'
 import { generateAgencyKeys } from '../sdk/keys.js'
 import { EXIT } from './usage.js'
 
 type Json = Record<string, any>
+
+/** The hub's public keys, or one sentence saying why the hub at `baseUrl` is not there. */
+async function fetchHubJwks(baseUrl: string): Promise<{ keys: Json[] }> {
+  let response: Response
+  try {
+    response = await fetch(`${baseUrl}/.well-known/jwks.json`)
+  } catch (error) {
+    throw new Error(
+      `no hub answers at ${baseUrl} (${connectionReason(error)}): start one with \`npm run dev\` ` +
+        'in another terminal, or give its address with --url',
+    )
+  }
+  const body = (await response.json().catch(() => undefined)) as { keys?: Json[] } | undefined
+  if (!response.ok || !Array.isArray(body?.keys)) {
+    throw new Error(
+      `${baseUrl} answered ${response.status} to /.well-known/jwks.json, not a hub's keys: is --url the hub's address?`,
+    )
+  }
+  return body as { keys: Json[] }
+}
+
+/** Database and schema, as the user set them, without credentials. */
+const databaseName = (config: { databaseUrl: string; databaseSchema: string | undefined }) =>
+  `Postgres ${postgresAddress(config.databaseUrl)} schema ${config.databaseSchema ?? 'public'}`
+
 const say = (step: string, detail = '') =>
   process.stdout.write(`✔ ${step}${detail ? `\n    ${detail}` : ''}\n`)
 
@@ -24,16 +49,12 @@ const say = (step: string, detail = '') =>
  * database as `trm agencies add` does), one referral, the long-poll, and two acknowledgements, each
  * signature verified the way an agency's own system would. Invented data only.
  */
-export async function demoCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { url: { type: 'string', default: 'http://localhost:3000' } },
-  })
-  const baseUrl = values.url!.replace(/\/+$/, '')
+export async function demoCommand({ url }: { url: string }): Promise<number> {
+  const baseUrl = url.replace(/\/+$/, '')
   const dbConfig = loadDatabaseConfig()
+  const hubJwks = await fetchHubJwks(baseUrl)
   const { db } = createDb(dbConfig, 'trm-demo')
   try {
-    const hubJwks = (await (await fetch(`${baseUrl}/.well-known/jwks.json`)).json()) as { keys: Json[] }
     say('hub reached', `${baseUrl}, ${hubJwks.keys.length} hub signing key(s)`)
     const suffix = randomUUID().slice(0, 6)
     const roKeys = await generateAgencyKeys()
@@ -67,7 +88,13 @@ export async function demoCommand(args: string[]): Promise<number> {
     // The hub's token audience is its PUBLIC_URL; the hub says which in its OpenAPI document's token URL.
     const roClient = new HubClient({ baseUrl, agencyId: ro.id, signingKey: roKeys.signing })
     const deClient = new HubClient({ baseUrl, agencyId: de.id, signingKey: deKeys.signing })
-    await Promise.all([roClient.accessToken(), deClient.accessToken()])
+    await Promise.all([roClient.accessToken(), deClient.accessToken()]).catch((error: unknown) => {
+      if (!(error instanceof HubRequestError) || error.status !== 401) throw error
+      throw new Error(
+        `the hub at ${baseUrl} does not know the agencies the demo registered in ${databaseName(dbConfig)}: ` +
+          'run the demo with the DATABASE_URL and DATABASE_SCHEMA the hub uses (`npm run demo` uses those of `npm run dev`)',
+      )
+    })
     say('both agencies hold access tokens (private_key_jwt)')
 
     const poll = deClient.request<{ items: Json[] }>('GET', '/v1/inbox?wait=20')

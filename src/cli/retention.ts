@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.js'
 import { createDb } from '../db/create-db.js'
 import { compactErasedPayloads } from '../modules/retention/compaction.service.js'
@@ -9,12 +8,10 @@ import { EXIT } from './usage.js'
  * `trm retention [--dry-run]`: purge (or list) payloads past RETENTION_DAYS now, as the daily job
  * does, then rewrite the payload tables that hold erased rows (those of earlier erasures included).
  */
-export async function retentionCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { 'dry-run': { type: 'boolean', default: false } } })
+export async function retentionCommand({ dryRun }: { dryRun: boolean }): Promise<number> {
   const config = loadConfig()
   const { db } = createDb(config, 'trm-cli')
   try {
-    const dryRun = values['dry-run']
     const result = await runRetention({ db, config, now: () => new Date() }, { dryRun })
     for (const referral of result.referrals) {
       process.stdout.write(

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto'
-import { type CompiledQuery, Kysely, PostgresDialect, type PostgresPool, type QueryResult } from 'kysely'
+import {
+  type CompiledQuery,
+  Kysely,
+  PostgresDialect,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type QueryResult,
+} from 'kysely'
 import pg from 'pg'
 import type { Config } from '../config.js'
 import { isConnectionLost } from '../lib/pg-errors.js'
@@ -125,7 +132,8 @@ function preparingPool(pool: pg.Pool): PostgresPool {
         wrapped = wrap(client)
         clients.set(client, wrapped)
       }
-      return wrapped as never
+      // pg's client answers Kysely's query calls; its overloads (cursors) are not used here.
+      return wrapped as unknown as PostgresPoolClient
     },
     end: () => pool.end(),
   }

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto'
+import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject, sign, verify } from 'node:crypto'
 import type { AgencySigningAlg } from './jose-safe.js'
 
 // Compact JWS signatures (RFC 7515) made and checked with node:crypto, for the paths that sign or
@@ -36,12 +36,12 @@ function checkKeyFits(key: KeyObject, alg: AgencySigningAlg): KeyObject {
  */
 export function publicKeyFor(jwk: Record<string, unknown>, alg: AgencySigningAlg): KeyObject {
   if ('d' in jwk) throw new Error('a verification key must not carry its private part')
-  return checkKeyFits(createPublicKey({ key: jwk as never, format: 'jwk' }), alg)
+  return checkKeyFits(createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }), alg)
 }
 
 /** A private key from its JWK, refused unless it is a key for `alg`. */
 export function privateKeyFor(jwk: Record<string, unknown>, alg: AgencySigningAlg): KeyObject {
-  return checkKeyFits(createPrivateKey({ key: jwk as never, format: 'jwk' }), alg)
+  return checkKeyFits(createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' }), alg)
 }
 
 function keyInput(key: KeyObject, alg: AgencySigningAlg) {

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
+import { ConfigError } from '../config.js'
 import { privateKeyFor } from './compact-jws.js'
 
 /** The hub's own EdDSA signing keys. The first is used to sign; all are published for verification. */
@@ -32,7 +33,12 @@ export interface HubPublicJwk {
 }
 
 function parseKeys(text: string, origin: string): PrivateJwk[] {
-  const parsed = JSON.parse(text) as JWK | { keys: JWK[] }
+  let parsed: JWK | { keys: JWK[] }
+  try {
+    parsed = JSON.parse(text) as JWK | { keys: JWK[] }
+  } catch {
+    throw new Error(`${origin}: not JSON (a private Ed25519 JWK, or a JWKS of them)`)
+  }
   const keys = 'keys' in parsed && Array.isArray(parsed.keys) ? parsed.keys : [parsed as JWK]
   if (keys.length === 0) throw new Error(`${origin}: no keys`)
   if (keys.length > MAX_HUB_KEYS) throw new Error(`${origin}: at most ${MAX_HUB_KEYS} keys`)
@@ -42,6 +48,19 @@ function parseKeys(text: string, origin: string): PrivateJwk[] {
     }
   }
   return keys as PrivateJwk[]
+}
+
+/** A key file that cannot be read, as a configuration error naming the variable and the file (not a bare ENOENT). */
+function unreadableKeyFile(file: string, error: NodeJS.ErrnoException): ConfigError {
+  const why =
+    error.code === 'ENOENT'
+      ? 'does not exist (HUB_SIGNING_KEYS_GENERATE=true creates it with a new key, for development only)'
+      : error.code === 'EACCES' || error.code === 'EPERM'
+        ? 'is not readable by this user'
+        : error.code === 'EISDIR'
+          ? 'is a directory, not a file'
+          : `cannot be read (${error.code ?? error.message})`
+  return new ConfigError([{ variable: 'HUB_SIGNING_KEYS_FILE', message: `${file} ${why}` }])
 }
 
 /** Generates a fresh hub signing key as a private JWK (kid from the RFC 7638 thumbprint date). */
@@ -66,14 +85,14 @@ export async function loadHubKeys(source: {
     keys = parseKeys(source.json, 'HUB_SIGNING_KEYS')
   } else if (source.file) {
     const text = await readFile(source.file, 'utf8').catch(async (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT' || !source.generate) throw error
+      if (error.code !== 'ENOENT' || !source.generate) throw unreadableKeyFile(source.file!, error)
       const created = JSON.stringify({ keys: [await generateHubKey()] }, null, 2)
       await mkdir(path.dirname(source.file!), { recursive: true })
       // wx: two processes starting together must not overwrite each other's key
       await writeFile(source.file!, created, { mode: 0o600, flag: 'wx' }).catch(() => {})
       return readFile(source.file!, 'utf8')
     })
-    keys = parseKeys(text, source.file)
+    keys = parseKeys(text, `HUB_SIGNING_KEYS_FILE ${source.file}`)
   } else {
     throw new Error('no hub signing keys configured')
   }

@@ -1,8 +1,10 @@
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { Config } from '../config.js'
 import { createDb } from '../db/create-db.js'
 import type { Database } from '../db/types.js'
+import { connectionReason, postgresAddress } from '../lib/connection-errors.js'
 import { DirectoryCache } from '../modules/agencies/directory-cache.js'
 import { type SubmissionQueue, submissionQueue } from '../modules/referrals/submissions.repository.js'
 
@@ -29,7 +31,42 @@ export default fp<{ config: Config }>(
         maxWaiting: config.overload.submissionQueueMax,
       }),
     )
+    reportPostgresAtStart(app, db, config.databaseUrl)
     app.addHook('onClose', async () => db.destroy())
   },
   { name: 'trm-db' },
 )
+
+/**
+ * Once listening, says in one line whether Postgres answers: a hub started while Postgres is away
+ * runs on (it answers 503 with Retry-After, /health/ready says why) and says so, then says when
+ * Postgres answers, looking again with back-off from 0.5 s to 10 s. The pool reconnects by itself.
+ */
+function reportPostgresAtStart(app: FastifyInstance, db: Kysely<Database>, databaseUrl: string) {
+  const where = postgresAddress(databaseUrl)
+  let timer: NodeJS.Timeout | undefined
+  let closed = false
+  const probe = async (failures: number): Promise<void> => {
+    try {
+      await sql`select 1`.execute(db)
+      if (failures > 0)
+        app.log.info({ postgres: where }, `Postgres at ${where} answers: the API serves requests`)
+    } catch (error) {
+      if (closed) return
+      if (failures === 0) {
+        app.log.error(
+          { postgres: where, reason: connectionReason(error) },
+          `Postgres at ${where} does not answer (${connectionReason(error)}): the API answers 503 until it does, and keeps trying`,
+        )
+      }
+      timer = setTimeout(() => void probe(failures + 1), Math.min(10_000, 500 * 2 ** failures))
+    }
+  }
+  app.addHook('onListen', async () => {
+    void probe(0)
+  })
+  app.addHook('onClose', async () => {
+    closed = true
+    clearTimeout(timer)
+  })
+}

@@ -6,6 +6,7 @@ import fp from 'fastify-plugin'
 import { ERRORS, type ErrorCode, type FieldError, isHubError } from '../lib/errors.js'
 import { isDatabaseUnavailable, isPoolTimeout } from '../lib/pg-errors.js'
 import { fieldErrors, toProblem } from '../lib/problem.js'
+import type { SchemaError } from '../lib/validator.js'
 
 const PROBLEM_JSON = 'application/problem+json; charset=utf-8'
 
@@ -46,7 +47,7 @@ function handleError(
   if (error.validation) {
     const part = error.validationContext ?? 'body'
     const prefix = part === 'body' ? '' : `/${part}`
-    const errors = fieldErrors(error.validation as never, prefix)
+    const errors = fieldErrors(error.validation as readonly SchemaError[], prefix)
     return sendProblem(reply, 'TRM_VALIDATION', `The request ${part} is not valid.`, errors)
   }
   const mapped = error.code ? FRAMEWORK_CODES[error.code] : undefined

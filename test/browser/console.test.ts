@@ -77,7 +77,7 @@ t.test(
     t.teardown(() => rm(work, { recursive: true, force: true }))
     const register = async (name: string, country: string, kind: 'ngo' | 'national_agency', ncp: boolean) => {
       const dir = path.join(work, name)
-      await keysGenerateCommand(['--out', dir])
+      await keysGenerateCommand({ out: dir, alg: 'ES256' })
       const jwks = JSON.parse(await readFile(path.join(dir, 'public.jwks.json'), 'utf8'))
       const agency = await createAgency(
         { db: app.db, config: app.config },

@@ -1,6 +1,12 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { postgresAddress } from '../../src/lib/connection-errors.js'
+import { testConfig } from '../helpers/env.js'
+import { postgresProxy } from '../helpers/postgres.js'
+import { startApiProcess } from '../helpers/processes.js'
+import { freePort } from '../helpers/tcp-proxy.js'
+import { eventually } from '../helpers/webhook-receiver.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 /**
@@ -64,8 +70,8 @@ t.test('trm migrate without DATABASE_URL is bad usage (2) naming it', async (t) 
   const exit = await run('src/cli.ts', ['migrate'], {})
   t.equal(exit.signal, null, 'exited by itself')
   t.equal(exit.code, 2)
-  t.match(exit.stderr, /^trm: /)
-  t.match(exit.stderr, /DATABASE_URL/)
+  t.match(exit.stderr, /^trm migrate: invalid configuration/)
+  t.match(exit.stderr, /^ {2}DATABASE_URL: is required$/m)
   t.notMatch(exit.stderr, /^\s+at /m, 'no stack trace')
 })
 
@@ -73,7 +79,46 @@ t.test('trm with an unknown command is bad usage (2) with the usage text', async
   const exit = await run('src/cli.ts', ['frobnicate'], {})
   t.equal(exit.signal, null, 'exited by itself')
   t.equal(exit.code, 2)
-  t.match(exit.stderr, /unknown command: frobnicate/)
-  t.match(exit.stderr, /usage: trm <command>/)
+  t.match(exit.stderr, /^trm: unknown command 'frobnicate'/)
+  t.match(exit.stderr, /see trm --help/)
   t.equal(exit.stdout, '', 'nothing on stdout')
 })
+
+t.test(
+  'the API started while Postgres is away says so in one log line, answers 503, and says when it is back',
+  async (t) => {
+    const { proxy, port: postgresPort, url } = await postgresProxy(t)
+    await proxy.stop()
+    const config = await testConfig({ DATABASE_URL: url })
+    const api = await startApiProcess(t, config, await freePort())
+    const logLines = () =>
+      api
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { level: number; msg: string; postgres?: string })
+    const where = postgresAddress(url)
+    const away = await eventually(
+      async () => logLines().find((line) => line.postgres === where && line.level === 50),
+      'the log line saying Postgres does not answer',
+      30_000,
+    )
+    t.equal(
+      away.msg,
+      `Postgres at ${where} does not answer (ECONNREFUSED: connection refused): the API answers 503 until it does, and keeps trying`,
+    )
+    t.notMatch(away.msg, /postgres@/, 'no user name or password in the line')
+    const unready = await fetch(`${api.url}/health/ready`)
+    t.equal(unready.status, 503, 'not ready while Postgres is away')
+    t.equal(api.child.exitCode, null, 'still running')
+
+    await proxy.start(postgresPort)
+    const back = await eventually(
+      async () => logLines().find((line) => line.postgres === where && line.level === 30),
+      'the log line saying Postgres answers',
+      30_000,
+    )
+    t.equal(back.msg, `Postgres at ${where} answers: the API serves requests`)
+    t.equal((await fetch(`${api.url}/health/ready`)).status, 200, 'ready once Postgres answers')
+  },
+)

@@ -117,3 +117,42 @@ t.test(
     )
   },
 )
+
+t.test(
+  'each refused variable is named with the values it may take, never with the value given',
+  async (t) => {
+    const error = t.throws(() =>
+      loadConfig({
+        ...valid,
+        DATABASE_URL: 'mysql://hub:s3cret@db/trm',
+        LOG_LEVEL: 'loud',
+        LOG_PRETTY: 'yes',
+        TRUST_PROXY: '1',
+        METRICS_PORT: 'none',
+        QUEUE_PREFIX: 'trm',
+        PORT: 'eighty',
+        ACCESS_TOKEN_TTL_SECONDS: '30',
+      }),
+    ) as unknown as ConfigError
+    const lines = error.message.split('\n').slice(1)
+    t.same(
+      lines.sort(),
+      [
+        '  ACCESS_TOKEN_TTL_SECONDS: is below 60: must be a whole number from 60 to 86400',
+        '  DATABASE_URL: is invalid: must be a postgres:// or postgresql:// URL',
+        '  LOG_LEVEL: is invalid: must be one of fatal, error, warn, info, debug, trace, silent',
+        '  LOG_PRETTY: is invalid: must be one of true, false',
+        '  METRICS_PORT: is invalid: must be a port number, or off',
+        '  PORT: is invalid: must be a whole number from 0',
+        '  QUEUE_PREFIX: is invalid: must be a Redis hash tag: 1 to 64 of A-Z a-z 0-9 _ . - in braces, such as {trm}',
+        '  TRUST_PROXY: is invalid: must be one of true, false',
+      ],
+      'one line per variable, each with what it may be',
+    )
+    t.notMatch(error.message, /s3cret|loud|eighty/, 'values are not repeated: they may be secrets')
+    const database = t.throws(() =>
+      loadDatabaseConfig({ DATABASE_URL: valid.DATABASE_URL, WEBHOOK_ALLOW_LOOPBACK: 'on' }),
+    ) as unknown as ConfigError
+    t.match(database.message, 'WEBHOOK_ALLOW_LOOPBACK: is invalid: must be one of true, false')
+  },
+)

@@ -54,7 +54,7 @@ const checkDocument = compileInputCheck(AcknowledgementDocumentSchema)
 function parseDocument(payload: unknown, referralId: string): AcknowledgementDocument {
   if (!checkDocument.Check(payload)) {
     throw new HubError('TRM_DOCUMENT_INVALID', 'The signed acknowledgement does not match the schema.', {
-      errors: fieldErrors(checkDocument.Errors(payload) as never),
+      errors: fieldErrors(checkDocument.Errors(payload)),
     })
   }
   const invalid = (pointer: string, detail: string) =>

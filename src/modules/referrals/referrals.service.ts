@@ -48,7 +48,7 @@ const checkDocument = compileInputCheck(ReferralDocumentSchema)
 function parseDocument(payload: unknown): ReferralDocument {
   if (!checkDocument.Check(payload)) {
     throw new HubError('TRM_DOCUMENT_INVALID', 'The signed referral document does not match the schema.', {
-      errors: fieldErrors(checkDocument.Errors(payload) as never),
+      errors: fieldErrors(checkDocument.Errors(payload)),
     })
   }
   return payload
