@@ -38,7 +38,7 @@ export async function agenciesAddCommand(options: AgenciesAddOptions): Promise<n
     jwks,
   }
   if (!checkAgency.Check(input)) {
-    const errors = fieldErrors(checkAgency.Errors(input) as never)
+    const errors = fieldErrors(checkAgency.Errors(input))
     throw new UsageError(`invalid agency: ${errors.map((e) => `${e.pointer} ${e.detail}`).join('; ')}`)
   }
   const dbConfig = loadDatabaseConfig()

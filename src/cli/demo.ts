@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto'
+import type { JWK } from 'jose'
 import { loadDatabaseConfig } from '../config.js'
 import { createDb } from '../db/create-db.js'
 import { connectionReason, postgresAddress } from '../lib/connection-errors.js'
 import { findNationalContactPoint } from '../modules/agencies/agencies.repository.js'
+import type { AgencyCreate } from '../modules/agencies/agencies.schemas.js'
 import { createAgency } from '../modules/agencies/agencies.service.js'
 import {
   encryptSensitive,
@@ -18,7 +20,7 @@ import { EXIT } from './usage.js'
 type Json = Record<string, any>
 
 /** The hub's public keys, or one sentence saying why the hub at `baseUrl` is not there. */
-async function fetchHubJwks(baseUrl: string): Promise<{ keys: Json[] }> {
+async function fetchHubJwks(baseUrl: string): Promise<{ keys: JWK[] }> {
   let response: Response
   try {
     response = await fetch(`${baseUrl}/.well-known/jwks.json`)
@@ -68,7 +70,7 @@ export async function demoCommand({ url }: { url: string }): Promise<number> {
     ) =>
       createAgency(
         { db, config: dbConfig },
-        { name, country, kind, nationalContactPoint: ncp, jwks: keys.publicJwks as never },
+        { name, country, kind, nationalContactPoint: ncp, jwks: keys.publicJwks as AgencyCreate['jwks'] },
         { agencyId: 'trm-demo' },
       )
     const ro = await register(`Demo NGO ${suffix} (fictional)`, 'RO', 'ngo', false, roKeys)
@@ -127,7 +129,7 @@ export async function demoCommand({ url }: { url: string }): Promise<number> {
     const submitted = await roClient.request<Json>('POST', '/v1/referrals', {
       jws: await signReferral(document, roKeys.signing),
     })
-    const receipt = await verifyReceipt(submitted['receipt'], hubJwks as never)
+    const receipt = await verifyReceipt(submitted['receipt'], hubJwks)
     say(
       'RO submitted a signed referral',
       `status ${submitted['status']}, victim reference ${submitted['victimReference']}`,
@@ -136,13 +138,13 @@ export async function demoCommand({ url }: { url: string }): Promise<number> {
 
     const inbox = await poll
     const message = inbox.items.find((m) => m['referralId'] === document.id)!
-    const roJwks = await deClient.request<{ keys: Json[] }>('GET', `/v1/agencies/${ro.id}/jwks.json`)
-    await verifyAgencySignature(message['jws'], roJwks as never)
+    const roJwks = await deClient.request<{ keys: JWK[] }>('GET', `/v1/agencies/${ro.id}/jwks.json`)
+    await verifyAgencySignature(message['jws'], roJwks)
     say("DE's long-poll returned the referral", "RO's signature verified against the directory")
     await deClient.request('POST', '/v1/inbox/confirm', { through: message['cursor'] })
     say('DE confirmed delivery')
 
-    const deJwks = await roClient.request<{ keys: Json[] }>('GET', `/v1/agencies/${de.id}/jwks.json`)
+    const deJwks = await roClient.request<{ keys: JWK[] }>('GET', `/v1/agencies/${de.id}/jwks.json`)
     for (const type of ['received', 'accepted']) {
       const ack = { id: randomUUID(), referralId: document.id, type, createdAt: new Date().toISOString() }
       const result = await deClient.request<Json>('POST', `/v1/referrals/${document.id}/acknowledgements`, {
@@ -152,7 +154,7 @@ export async function demoCommand({ url }: { url: string }): Promise<number> {
     }
     const roInbox = await roClient.request<{ items: Json[] }>('GET', '/v1/inbox?limit=200')
     for (const item of roInbox.items.filter((m) => m['referralId'] === document.id)) {
-      if (item['jws']) await verifyAgencySignature(item['jws'], deJwks as never)
+      if (item['jws']) await verifyAgencySignature(item['jws'], deJwks)
     }
     const final = await roClient.request<Json>('GET', `/v1/referrals/${document.id}`)
     say("RO's inbox holds each answer; DE's signatures verified", `final state: ${final['status']}`)

@@ -32,3 +32,19 @@ export async function tryAdvisoryLock(client: pg.ClientBase, name: string): Prom
 export async function listen(client: pg.ClientBase, channel: string): Promise<void> {
   await client.query(`listen ${client.escapeIdentifier(channel)}`)
 }
+
+/** Answers once Postgres runs a trivial statement; throws why it could not. */
+export async function checkConnection(db: Kysely<Database>): Promise<void> {
+  await sql`select 1`.execute(db)
+}
+
+/** Creates the schema when it does not exist yet (migrations run in it). */
+export async function createSchema(db: Kysely<Database>, schema: string): Promise<void> {
+  await sql`create schema if not exists ${sql.id(schema)}`.execute(db)
+}
+
+/** The schema the session's search_path names first. */
+export async function currentSchema(db: Kysely<Database>): Promise<string> {
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db)
+  return rows[0]!.schema
+}

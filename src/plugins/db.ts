@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { type Kysely, sql } from 'kysely'
+import type { Kysely } from 'kysely'
 import type { Config } from '../config.js'
 import { createDb } from '../db/create-db.js'
+import { checkConnection } from '../db/session.repository.js'
 import type { Database } from '../db/types.js'
 import { connectionReason, postgresAddress } from '../lib/connection-errors.js'
 import { DirectoryCache } from '../modules/agencies/directory-cache.js'
@@ -48,7 +49,7 @@ function reportPostgresAtStart(app: FastifyInstance, db: Kysely<Database>, datab
   let closed = false
   const probe = async (failures: number): Promise<void> => {
     try {
-      await sql`select 1`.execute(db)
+      await checkConnection(db)
       if (failures > 0)
         app.log.info({ postgres: where }, `Postgres at ${where} answers: the API serves requests`)
     } catch (error) {
