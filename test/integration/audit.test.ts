@@ -192,7 +192,7 @@ t.test('every step of a run through the API is in the sealed, verifiable log', a
     t.equal(from.code, 0, '--from 6: exit 0', { stderr: from.stderr })
     t.match(from.stdout, /^audit chain intact: seq 6 to /)
     t.equal(word.code, 2, '--from six: exit 2, bad usage')
-    t.match(word.stderr, /--from must be a seq/)
+    t.match(word.stderr, /--from <seq>' argument 'six' is invalid\. It must be a seq/)
     await t.rejects(verify(app, 100_000), AuditRangeError, '--from past the end is bad usage too')
     t.equal(published.code, 0, 'the published JWKS is enough to verify', { stderr: published.stderr })
     t.equal(other.code, 1, 'another key under the same kid is not')
