@@ -234,9 +234,17 @@ def main():
             headers, body = webhooks.next()
             acks.append(holds(lambda: verify_webhook(body, headers["trm-signature"], hub_jwks)))
         check([m and m["type"] for m in acks] == ["acknowledgement", "acknowledgement"], "both acknowledgements came by webhook")
-        # A webhook answered 2xx confirms its message: the inbox does not list it again.
-        listed = sender.inbox()["items"]
-        check(not any(i["id"] in {m["id"] for m in acks} for i in listed), "and the webhook confirmed them")
+        # A webhook answered 2xx confirms its message: the inbox does not list it again, once the
+        # hub has recorded the answer (just after the receiver answered it; waited for, bounded).
+        ids = {m["id"] for m in acks if m}
+        deadline = time.monotonic() + 15
+        while True:
+            listed = sender.inbox()["items"]
+            confirmed = not any(i["id"] in ids for i in listed)
+            if confirmed or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        check(confirmed, "and the webhook confirmed them")
     else:
         page = until(lambda: sender.inbox(wait=5), lambda p: sum(i["type"] == "acknowledgement" for i in p["items"]) >= 2)
         acks = [i for i in page["items"] if i["type"] == "acknowledgement"]
