@@ -1,15 +1,10 @@
-import { type Static, type TSchema, Type } from 'typebox'
-import { Value } from 'typebox/value'
+import { type Static, Type } from 'typebox'
+import { Bool, Int, invalidValues } from './lib/env-schema.js'
 
 /**
  * The whole configuration of the hub, read from the environment here and nowhere else.
  * Every process (API, worker, CLI) loads it through {@link loadConfig}.
  */
-const Bool = Type.Union([Type.Literal('true'), Type.Literal('false')])
-/** A whole number in an environment string; its bounds are checked by `invalidValues` (JSON Schema's apply to numbers only). */
-const Int = (options: { minimum: number; maximum?: number }) =>
-  Type.String({ pattern: '^[0-9]+$', ...options })
-
 /** What a variable whose pattern says little to a reader may hold, in words. */
 const ALLOWED: Record<string, string> = {
   DATABASE_URL: 'a postgres:// or postgresql:// URL',
@@ -19,39 +14,6 @@ const ALLOWED: Record<string, string> = {
   PUBLIC_URL: 'an http:// or https:// URL, such as https://hub.example.eu',
   METRICS_PORT: 'a port number, or off',
   WORKER_METRICS_PORT: 'a port number, or off',
-}
-
-/**
- * The values a variable may take, from its schema: the list of a choice, the range of a number, or
- * the form of a string. Never the value given, which may be a secret (a password in a URL, keys).
- */
-function allowedValues(name: string, schema: Record<string, unknown>): string {
-  const choices = (schema['anyOf'] as { const?: unknown }[] | undefined)?.map((choice) => choice.const)
-  if (choices) return `must be one of ${choices.join(', ')}`
-  if (schema['pattern'] === '^[0-9]+$') {
-    const { minimum, maximum } = schema as { minimum?: number; maximum?: number }
-    return `must be a whole number${minimum === undefined ? '' : ` from ${minimum}`}${maximum === undefined ? '' : ` to ${maximum}`}`
-  }
-  if (ALLOWED[name]) return `must be ${ALLOWED[name]}`
-  if (typeof schema['pattern'] === 'string') return `must match ${schema['pattern']}`
-  return 'must not be empty'
-}
-
-/** Each variable set to a value its schema refuses, with the values it may take. */
-function invalidValues(schema: { properties: Record<string, unknown> }, env: Record<string, string>) {
-  const problems = new Map<string, string>()
-  for (const [name, property] of Object.entries(schema.properties)) {
-    const value = env[name]
-    if (value === undefined) continue
-    const definition = property as Record<string, unknown> & { minimum?: number; maximum?: number }
-    const allowed = allowedValues(name, definition)
-    if (!Value.Check(property as TSchema, value)) problems.set(name, `is invalid: ${allowed}`)
-    else if (definition.minimum !== undefined && Number(value) < definition.minimum)
-      problems.set(name, `is below ${definition.minimum}: ${allowed}`)
-    else if (definition.maximum !== undefined && Number(value) > definition.maximum)
-      problems.set(name, `is above ${definition.maximum}: ${allowed}`)
-  }
-  return problems
 }
 
 const EnvSchema = Type.Object({
@@ -201,7 +163,7 @@ function collectProblems(
 ) {
   const problems = new Map<string, string>()
   for (const name of schema.required ?? []) if (env[name] === undefined) problems.set(name, 'is required')
-  for (const [name, message] of invalidValues(schema, env)) problems.set(name, message)
+  for (const [name, message] of invalidValues(schema, env, ALLOWED)) problems.set(name, message)
   return problems
 }
 
