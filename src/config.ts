@@ -61,6 +61,7 @@ const EnvSchema = Type.Object({
   SUBMISSION_QUEUE_MAX: Type.Optional(Int({ minimum: 1 })),
   STATS_MIN_CELL: Type.Optional(Int({ minimum: 1, maximum: 1_000_000 })),
   RETENTION_DAYS: Type.Optional(Int({ minimum: 1 })),
+  CONSENT_ERASURE_DEADLINE_SECONDS: Type.Optional(Int({ minimum: 1 })),
 })
 type Env = Static<typeof EnvSchema>
 
@@ -129,6 +130,8 @@ export interface Config {
   }
   readonly statsMinCell: number
   readonly retentionDays: number
+  /** How long each holder has to confirm erasure after a consent withdrawal before its NCP is told. */
+  readonly consentErasureDeadlineSeconds: number
 }
 
 const DatabaseEnvSchema = Type.Pick(EnvSchema, [
@@ -261,6 +264,7 @@ function freeze(env: Env): Config {
     },
     statsMinCell: Number(env.STATS_MIN_CELL ?? 11),
     retentionDays: Number(env.RETENTION_DAYS ?? 365),
+    consentErasureDeadlineSeconds: Number(env.CONSENT_ERASURE_DEADLINE_SECONDS ?? 72 * 3600),
   }
   return Object.freeze(config)
 }

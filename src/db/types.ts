@@ -92,6 +92,8 @@ export interface ReferralsTable {
   terminal_at: Date | null
   erased_at: Date | null
   updated_at: Timestamp
+  /** Consent scopes withdrawn for the referral's chain (migrations/2026-12-04-20). */
+  consent_withdrawn: Generated<string[]>
 }
 
 export interface AcknowledgementsTable {
@@ -154,6 +156,28 @@ export interface CompactionDueTable {
   last_xid: string
 }
 
+/** A signed `consent_withdrawn` (its acknowledgement id), on the first referral of its chain. */
+export interface ConsentWithdrawalsTable {
+  id: string
+  referral_id: string
+  withdrawn_by: string
+  scope: string
+  withdrawn_at: Timestamp
+  due_at: Timestamp
+}
+
+/** A holder asked to erase by a withdrawal: confirmed with `erasure_confirmed`, or escalated once. */
+export interface ConsentErasuresTable {
+  withdrawal_id: string
+  agency_id: string
+  referral_id: string
+  due_at: Timestamp
+  confirmed_at: Date | null
+  confirmation_id: string | null
+  escalated_at: Date | null
+  escalated_to: string | null
+}
+
 export interface DeliveriesTable {
   message_id: string
   agency_id: string
@@ -175,6 +199,8 @@ export interface Database {
   acknowledgement_payloads: AcknowledgementPayloadsTable
   linkage_tokens: LinkageTokensTable
   compaction_due: CompactionDueTable
+  consent_withdrawals: ConsentWithdrawalsTable
+  consent_erasures: ConsentErasuresTable
   inbox_messages: InboxMessagesTable
   agencies: AgenciesTable
   agency_keys: AgencyKeysTable

@@ -1,6 +1,12 @@
 import { type Static, Type } from 'typebox'
 import { CompactJwe, DateTime, HubStatement, Text, Uuid } from '../../lib/schemas.js'
-import { ACK_TYPES, CLOSE_OUTCOMES, DECLINE_REASONS, REFERRAL_STATUSES } from '../referrals/lifecycle.core.js'
+import {
+  ACK_TYPES,
+  CLOSE_OUTCOMES,
+  CONSENT_SCOPES_WITHDRAWN,
+  DECLINE_REASONS,
+  REFERRAL_STATUSES,
+} from '../referrals/lifecycle.core.js'
 import { MAX_SENSITIVE_LENGTH } from '../referrals/referral-document.schema.js'
 
 /** The acknowledgement an agency signs (JWS payload, `typ: trm-ack+json`). */
@@ -11,6 +17,11 @@ export const AcknowledgementDocumentSchema = Type.Object(
     type: Type.Enum([...ACK_TYPES]),
     reason: Type.Optional(Type.Enum([...DECLINE_REASONS], { description: 'Required with declined' })),
     outcome: Type.Optional(Type.Enum([...CLOSE_OUTCOMES], { description: 'Required with closed' })),
+    scope: Type.Optional(
+      Type.Enum([...CONSENT_SCOPES_WITHDRAWN], {
+        description: 'Required with consent_withdrawn: what is withdrawn',
+      }),
+    ),
     note: Type.Optional(Text(500, { description: 'Short and non-identifying; details go in sensitive' })),
     createdAt: DateTime,
     sensitive: Type.Optional(

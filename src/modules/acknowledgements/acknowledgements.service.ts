@@ -17,10 +17,14 @@ import { deliverToInbox } from '../ledger/inbox.service.js'
 import {
   ACK_TYPES,
   type AckType,
+  AFTER_ALL_WITHDRAWN,
+  CONSENT_ACK_TYPES,
+  type ConsentScopeWithdrawn,
   REFERRAL_STATUSES,
   type ReferralStatus,
   TERMINAL,
   transition,
+  withdrawable,
 } from '../referrals/lifecycle.core.js'
 import { notFound, partyRole } from '../referrals/referrals.read.js'
 import { findReferral, lockReferral, updateReferral } from '../referrals/referrals.repository.js'
@@ -39,11 +43,17 @@ import {
   AcknowledgementDocumentSchema,
   type AcknowledgementResultSchema,
 } from './acknowledgements.schemas.js'
+import {
+  eraseChainForWithdrawal,
+  openErasuresOf,
+  recordConfirmation,
+  recordWithdrawal,
+} from './consent.service.js'
 
 export interface AcknowledgementDeps {
   db: Kysely<Database>
   hubKeys: HubKeys
-  config: Pick<Config, 'databaseSchema'>
+  config: Pick<Config, 'databaseSchema' | 'consentErasureDeadlineSeconds'>
   now: () => Date
 }
 
@@ -67,6 +77,12 @@ function parseDocument(payload: unknown, referralId: string): AcknowledgementDoc
   if (payload.type === 'closed' && !payload.outcome) throw invalid('/outcome', 'closed needs an outcome.')
   if (payload.type !== 'closed' && payload.outcome)
     throw invalid('/outcome', 'outcome goes with closed only.')
+  if (payload.type === 'consent_withdrawn' && !payload.scope)
+    throw invalid('/scope', 'consent_withdrawn needs a scope.')
+  if (payload.type !== 'consent_withdrawn' && payload.scope)
+    throw invalid('/scope', 'scope goes with consent_withdrawn only.')
+  if (CONSENT_ACK_TYPES.has(payload.type) && payload.sensitive)
+    throw invalid('/sensitive', `${payload.type} carries no sensitive member: the hub erases what it holds.`)
   return payload
 }
 
@@ -129,7 +145,8 @@ export async function submitAcknowledgement(
       const raced = await findAcknowledgement(trx, document.id)
       if (raced) return replayOrRefuse(raced, callerId, referralId, verified.payloadSha256)
       const from = current.status as ReferralStatus
-      const outcome = transition(from, document.type as AckType, role)
+      const withdrawn = current.consent_withdrawn as ConsentScopeWithdrawn[]
+      const outcome = transition(from, document.type as AckType, role, withdrawn)
       if (!outcome.ok && outcome.problem === 'wrong-party') {
         throw new HubError(
           'TRM_AUTH_FORBIDDEN',
@@ -137,6 +154,13 @@ export async function submitAcknowledgement(
           {
             pointer: '/type',
           },
+        )
+      }
+      if (!outcome.ok && outcome.problem === 'consent-withdrawn') {
+        throw new HubError(
+          'TRM_INVALID_TRANSITION',
+          `All consent was withdrawn; the referral takes only ${[...AFTER_ALL_WITHDRAWN].join(', ')}.`,
+          { pointer: '/type' },
         )
       }
       if (!outcome.ok) {
@@ -148,7 +172,13 @@ export async function submitAcknowledgement(
           },
         )
       }
-      if (current.erased_at) throw new HubError('TRM_INVALID_TRANSITION', 'The referral was erased.')
+      // A withdrawal erases the chain but not the case: the lifecycle goes on as the scopes left allow.
+      if (current.erased_at && withdrawn.length === 0 && !CONSENT_ACK_TYPES.has(document.type))
+        throw new HubError('TRM_INVALID_TRANSITION', 'The referral was erased.')
+      if (document.scope && !withdrawable(document.scope, withdrawn))
+        throw new HubError('TRM_INVALID_TRANSITION', `Consent (${document.scope}) was withdrawn already.`, {
+          pointer: '/scope',
+        })
       // Requests for information and answers can go back and forth; a referral's view lists them all.
       if ((await countAcknowledgements(trx, referralId)) >= MAX_ACKNOWLEDGEMENTS) {
         throw new HubError(
@@ -157,6 +187,17 @@ export async function submitAcknowledgement(
         )
       }
       const submittedAt = deps.now()
+      const consent = {
+        db: trx,
+        afterCommit,
+        config: deps.config,
+        callerId,
+        referralId,
+        requestId,
+        at: submittedAt,
+      }
+      const chain = document.type === 'consent_withdrawn' ? await eraseChainForWithdrawal(consent) : undefined
+      const erasures = document.type === 'erasure_confirmed' ? await openErasuresOf(consent) : undefined
       const receipt = await signHubStatement(deps.hubKeys, RECEIPT_TYP, {
         acknowledgementId: document.id,
         referralId,
@@ -192,12 +233,16 @@ export async function submitAcknowledgement(
         outcome: 'success',
         details: { type: row.type, from, to: outcome.to, payloadSha256: row.payload_sha256 },
       })
-      await deliverToInbox(trx, afterCommit, deps.config, {
-        agencyId: otherParty,
-        type: 'acknowledgement',
-        referralId,
-        acknowledgementId: row.id,
-      })
+      if (chain && document.scope)
+        await recordWithdrawal(consent, chain, { id: row.id, scope: document.scope })
+      else if (erasures) await recordConfirmation(consent, erasures, row.id)
+      else
+        await deliverToInbox(trx, afterCommit, deps.config, {
+          agencyId: otherParty,
+          type: 'acknowledgement',
+          referralId,
+          acknowledgementId: row.id,
+        })
       return { status: 201 as const, body: toResult(row) }
     })
   } catch (error) {

@@ -14,7 +14,15 @@ import {
 import { MAX_JWS_LENGTH } from '../referrals/referrals.schemas.js'
 
 /** What an inbox message can be. */
-export const INBOX_MESSAGE_TYPES = ['referral', 'acknowledgement', 'status', 'escalation', 'erasure'] as const
+export const INBOX_MESSAGE_TYPES = [
+  'referral',
+  'acknowledgement',
+  'status',
+  'escalation',
+  'erasure',
+  'consent_withdrawn',
+  'erasure_confirmed',
+] as const
 
 export const InboxItemSchema = Type.Object(
   {
@@ -30,7 +38,10 @@ export const InboxItemSchema = Type.Object(
     ),
     acknowledgementId: Type.Optional(Uuid),
     body: Type.Optional(
-      Type.Object({}, { additionalProperties: true, description: 'For status and escalation messages' }),
+      Type.Object(
+        {},
+        { additionalProperties: true, description: 'For status, escalation, erasure and consent messages' },
+      ),
     ),
   },
   { $id: 'InboxItem' },

@@ -5,7 +5,14 @@ import { WEBHOOK_JOB } from './outbox.service.js'
 export interface NewInboxMessage {
   id: string
   agencyId: string
-  type: 'referral' | 'acknowledgement' | 'status' | 'escalation' | 'erasure'
+  type:
+    | 'referral'
+    | 'acknowledgement'
+    | 'status'
+    | 'escalation'
+    | 'erasure'
+    | 'consent_withdrawn'
+    | 'erasure_confirmed'
   referralId: string
   acknowledgementId?: string
   body?: Record<string, unknown>

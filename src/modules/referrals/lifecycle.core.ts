@@ -10,6 +10,8 @@ export const ACK_TYPES = [
   'info_provided',
   'closed',
   'withdrawn',
+  'consent_withdrawn',
+  'erasure_confirmed',
 ] as const
 export type AckType = (typeof ACK_TYPES)[number]
 
@@ -26,6 +28,19 @@ export const REFERRAL_STATUSES = [
 export type ReferralStatus = (typeof REFERRAL_STATUSES)[number]
 
 export type Party = 'sender' | 'recipient'
+
+/** What a `consent_withdrawn` acknowledgement withdraws (its `scope`): everything, or one use. */
+export const CONSENT_SCOPES_WITHDRAWN = ['all', 'law_enforcement', 'onward_sharing'] as const
+export type ConsentScopeWithdrawn = (typeof CONSENT_SCOPES_WITHDRAWN)[number]
+
+/**
+ * Acknowledgements about consent rather than care: they change no state. `consent_withdrawn` comes
+ * from the sender (the service narrows it to the chain's first sender), `erasure_confirmed` from
+ * either party once a withdrawal asked it to erase.
+ */
+export const CONSENT_ACK_TYPES: ReadonlySet<AckType> = new Set(['consent_withdrawn', 'erasure_confirmed'])
+/** All that a referral accepts once all consent was withdrawn. */
+export const AFTER_ALL_WITHDRAWN: ReadonlySet<AckType> = new Set(['erasure_confirmed', 'closed', 'withdrawn'])
 
 export const DECLINE_REASONS = [
   'capacity',
@@ -46,9 +61,9 @@ export const CLOSE_OUTCOMES = [
 ] as const
 
 interface Rule {
-  by: Party
+  by: Party | 'either'
   from: readonly ReferralStatus[]
-  to: ReferralStatus
+  to: ReferralStatus | 'unchanged'
 }
 
 /** `received` may come straight from `submitted`: reading the referral by id is delivery enough. */
@@ -64,6 +79,8 @@ export const RULES: Record<AckType, Rule> = {
     from: ['submitted', 'delivered', 'received', 'info_requested'],
     to: 'withdrawn',
   },
+  consent_withdrawn: { by: 'sender', from: REFERRAL_STATUSES, to: 'unchanged' },
+  erasure_confirmed: { by: 'either', from: REFERRAL_STATUSES, to: 'unchanged' },
 }
 
 export const TERMINAL: ReadonlySet<ReferralStatus> = new Set(['declined', 'closed', 'withdrawn'])
@@ -72,12 +89,31 @@ export type TransitionResult =
   | { ok: true; to: ReferralStatus }
   | { ok: false; problem: 'wrong-party'; allowedParty: Party }
   | { ok: false; problem: 'invalid-transition'; from: ReferralStatus }
+  | { ok: false; problem: 'consent-withdrawn'; withdrawn: ConsentScopeWithdrawn }
 
-export function transition(from: ReferralStatus, type: AckType, by: Party): TransitionResult {
+/**
+ * Where an acknowledgement leads. `withdrawn` lists the consent scopes withdrawn for the referral's
+ * chain: once `all` is, only {@link AFTER_ALL_WITHDRAWN} is accepted (and still only where the table
+ * allows it); a scope withdrawn cannot be withdrawn again, nor anything after `all`.
+ */
+export function transition(
+  from: ReferralStatus,
+  type: AckType,
+  by: Party,
+  withdrawn: readonly ConsentScopeWithdrawn[] = [],
+): TransitionResult {
   const rule = RULES[type]
-  if (rule.by !== by) return { ok: false, problem: 'wrong-party', allowedParty: rule.by }
+  if (rule.by !== 'either' && rule.by !== by)
+    return { ok: false, problem: 'wrong-party', allowedParty: rule.by }
+  if (withdrawn.includes('all') && !AFTER_ALL_WITHDRAWN.has(type))
+    return { ok: false, problem: 'consent-withdrawn', withdrawn: 'all' }
   if (!rule.from.includes(from)) return { ok: false, problem: 'invalid-transition', from }
-  return { ok: true, to: rule.to }
+  return { ok: true, to: rule.to === 'unchanged' ? from : rule.to }
+}
+
+/** A `consent_withdrawn` of `scope` after the scopes `withdrawn`: refused when nothing is left of it. */
+export function withdrawable(scope: ConsentScopeWithdrawn, withdrawn: readonly ConsentScopeWithdrawn[]) {
+  return !withdrawn.includes('all') && !withdrawn.includes(scope)
 }
 
 /** Delivery (inbox confirmation or a webhook's 2xx) is not an acknowledgement: the hub records it. */

@@ -5,6 +5,7 @@ import { decodeCursor, encodeCursor } from '../../lib/cursor.js'
 import { HubError } from '../../lib/errors.js'
 import { oneOf, oneOfOrNull } from '../../lib/one-of.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
+import { consentWithdrawals } from './consent.read.js'
 import { ACK_TYPES, CLOSE_OUTCOMES, DECLINE_REASONS, REFERRAL_STATUSES } from './lifecycle.core.js'
 import { STAGES, URGENCIES } from './referral-document.schema.js'
 import * as repo from './referrals.repository.js'
@@ -80,10 +81,11 @@ export async function getReferral(
   const party = row ? await partyRole(deps.db, row, caller.id) : undefined
   const role = party ?? (row?.erased_at && caller.operator ? 'operator' : undefined)
   if (!row || !role) throw notFound()
-  const [jws, acknowledgements, linked] = await Promise.all([
+  const [jws, acknowledgements, linked, withdrawals] = await Promise.all([
     repo.findReferralJws(deps.db, id),
     repo.listAcknowledgements(deps.db, id),
     repo.findLinked(deps.db, id, caller.id),
+    consentWithdrawals(deps.db, id),
   ])
   await recordAuditEvent(deps.db, {
     actor: caller.id,
@@ -101,6 +103,7 @@ export async function getReferral(
     acknowledgements: acknowledgements.map(toAcknowledgementView),
     possibleDuplicates: linked.count,
     possibleDuplicateIds: linked.visibleIds,
+    consentWithdrawals: withdrawals,
   }
 }
 

@@ -13,6 +13,7 @@ import {
   Text,
   Uuid,
 } from '../../lib/schemas.js'
+import { ConsentWithdrawalViewSchema } from './consent.schemas.js'
 import { ACK_TYPES, CLOSE_OUTCOMES, DECLINE_REASONS, REFERRAL_STATUSES } from './lifecycle.core.js'
 import { ReferralDocumentSchema, STAGES, URGENCIES, VictimReference } from './referral-document.schema.js'
 
@@ -102,6 +103,10 @@ export const ReferralViewSchema = Type.Object(
       maxItems: MAX_LINKED_REFERRALS,
       description: 'Their ids',
     }),
+    consentWithdrawals: Type.Array(Ref(ConsentWithdrawalViewSchema), {
+      maxItems: MAX_ACKNOWLEDGEMENTS,
+      description: "Consent withdrawals of the referral's chain, with who confirmed erasure and who has not",
+    }),
   },
   { $id: 'ReferralView' },
 )
@@ -127,6 +132,7 @@ export const REFERRAL_SCHEMAS = [
   ReferralSubmissionResultSchema,
   ReferralSummarySchema,
   AcknowledgementViewSchema,
+  ConsentWithdrawalViewSchema,
   ReferralViewSchema,
   ReferralPageSchema,
 ]
