@@ -20,6 +20,7 @@ export const INBOX_MESSAGE_TYPES = [
   'status',
   'escalation',
   'erasure',
+  'onward_referral',
   'consent_withdrawn',
   'erasure_confirmed',
 ] as const
@@ -40,7 +41,10 @@ export const InboxItemSchema = Type.Object(
     body: Type.Optional(
       Type.Object(
         {},
-        { additionalProperties: true, description: 'For status, escalation, erasure and consent messages' },
+        {
+          additionalProperties: true,
+          description: 'For status, escalation, erasure, onward_referral and consent messages',
+        },
       ),
     ),
   },

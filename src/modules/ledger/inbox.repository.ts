@@ -11,6 +11,7 @@ export interface NewInboxMessage {
     | 'status'
     | 'escalation'
     | 'erasure'
+    | 'onward_referral'
     | 'consent_withdrawn'
     | 'erasure_confirmed'
   referralId: string

@@ -15,10 +15,21 @@ export interface ChainLink {
  * links to the referral that has none, then down again to every onward referral of it.
  */
 export async function listChain(db: Kysely<Database>, referralId: string): Promise<ChainLink[]> {
-  // Until onward referrals (referrals.onward_of) exist, a chain is its one referral.
+  // `union` (not `union all`): a referral met twice is kept once, so the walk ends on any shape.
   const { rows } = await sql<ChainLink>`
-    select r.id, r.sender_id, r.recipient_id, null::uuid as onward_of, r.consent_withdrawn
-    from referrals r where r.id = ${referralId}`.execute(db)
+    with recursive up (id, onward_of) as (
+      select id, onward_of from referrals where id = ${referralId}
+      union
+      select p.id, p.onward_of from referrals p join up on p.id = up.onward_of
+    ),
+    chain (id) as (
+      select id from up where onward_of is null
+      union
+      select r.id from referrals r join chain on r.onward_of = chain.id
+    )
+    select r.id, r.sender_id, r.recipient_id, r.onward_of, r.consent_withdrawn
+    from referrals r join chain using (id)
+    order by r.seq`.execute(db)
   return rows
 }
 

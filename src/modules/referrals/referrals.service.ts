@@ -181,7 +181,10 @@ async function attempt(deps: ReferralDeps, accepted: Accepted): Promise<Attempt>
       void notifySoon(
         deps.db,
         new Map([
-          [inboxChannel(schema), new Set([routed.recipient.id])],
+          [
+            inboxChannel(schema),
+            new Set([routed.recipient.id, ...(outcome.notified ? [outcome.notified] : [])]),
+          ],
           [outboxChannel(schema), new Set([''])],
         ]),
       )
@@ -224,6 +227,9 @@ async function submissionOf(
     identified_in: document.exploitation.identifiedIn,
     needs: document.needs,
     consent_status: document.consent.status,
+    consent_scope: document.consent.scope,
+    handling: document.handling ?? [],
+    onward_of: document.onwardOf ?? null,
     has_sensitive: document.sensitive !== undefined,
     payload_sha256: verified.payloadSha256,
     receipt,
@@ -242,6 +248,16 @@ async function submissionOf(
       type: 'referral',
       referralId: referral.id,
     }),
+    // Onward referral: which agency took the case on, for the parent's sender (never this document).
+    onwardNotice: document.onwardOf
+      ? {
+          id: newId(),
+          body: JSON.stringify({
+            onwardReferralId: referral.id,
+            agency: { id: recipient.id, country: recipient.country, kind: recipient.kind },
+          }),
+        }
+      : null,
     deadline: outboxRow({
       queue: 'deadlines',
       name: 'ack-deadline',
@@ -255,7 +271,12 @@ async function submissionOf(
       referralId: referral.id,
       requestId,
       outcome: 'success',
-      details: { recipient: recipient.id, urgency: referral.urgency, payloadSha256: referral.payload_sha256 },
+      details: {
+        recipient: recipient.id,
+        urgency: referral.urgency,
+        payloadSha256: referral.payload_sha256,
+        ...(document.onwardOf ? { onwardOf: document.onwardOf } : {}),
+      },
     }),
     checks: {
       lockKey: `referral:${caller.id}:${document.id}`,
@@ -265,6 +286,7 @@ async function submissionOf(
       recipientKind: recipient.kind,
       recipientCountry: 'country' in document.recipient ? document.recipient.country : null,
       encryptionKid: encryptionKid ?? null,
+      onwardOf: document.onwardOf ?? null,
       victimReference: document.victim.reference ?? null,
     },
   }
