@@ -37,9 +37,11 @@ export interface OnwardDemo {
  * The second half of `trm demo`: the national contact point hands the (received) case on to an NGO
  * in its country. It decrypts the `sensitive` member with its own key and encrypts it again to the
  * NGO (the hub sees neither), signs a referral with `onwardOf`, and the first sender reads in its
- * inbox which agency took the case on. Answers whether every step checked out.
+ * inbox which agency took the case on. Answers the NGO when every step checked out, false otherwise.
  */
-export async function demoOnward(demo: OnwardDemo): Promise<boolean> {
+export async function demoOnward(
+  demo: OnwardDemo,
+): Promise<{ id: string; client: HubClient; keys: AgencyKeys } | false> {
   const ngoKeys = await generateAgencyKeys()
   const ngo = await createAgency(
     { db: demo.db, config: demo.dbConfig },
@@ -102,5 +104,6 @@ export async function demoOnward(demo: OnwardDemo): Promise<boolean> {
     "RO's inbox says who took the case on",
     `${agency?.kind} ${agency?.id} in ${agency?.country}; links below RO's referral: ${view.onward.length}`,
   )
-  return agency?.id === ngo.id && view.onward.length === 1
+  const ok = agency?.id === ngo.id && view.onward.length === 1
+  return ok ? { id: ngo.id, client: ngoClient, keys: ngoKeys } : false
 }

@@ -15,6 +15,7 @@ import {
 } from '../sdk/documents.js'
 import { HubClient, HubRequestError } from '../sdk/hub-client.js'
 import { generateAgencyKeys } from '../sdk/keys.js'
+import { demoConsentWithdrawal } from './demo-consent.js'
 import { demoOnward } from './demo-onward.js'
 import { EXIT } from './usage.js'
 
@@ -51,7 +52,8 @@ const say = (step: string, detail = '') =>
  * `trm demo`: two fresh agencies (an NGO in RO and the national contact point in DE, registered in the
  * database as `trm agencies add` does), one referral, the long-poll, and two acknowledgements, each
  * signature verified the way an agency's own system would; then DE hands the case on to a DE NGO
- * (demo-onward.ts). Invented data only.
+ * (demo-onward.ts), and RO withdraws consent, which every holder confirms erasing (demo-consent.ts).
+ * Invented data only.
  */
 export async function demoCommand({ url }: { url: string }): Promise<number> {
   const baseUrl = url.replace(/\/+$/, '')
@@ -170,7 +172,18 @@ export async function demoCommand({ url }: { url: string }): Promise<number> {
       firstSender: { client: roClient },
       parent: { id: document.id, victimReference: submitted['victimReference'], document },
     })
-    return final['status'] === 'accepted' && handedOn ? EXIT.ok : EXIT.failedCheck
+    const withdrawn =
+      handedOn &&
+      (await demoConsentWithdrawal({
+        say,
+        referralId: document.id,
+        holders: [
+          { name: 'RO', id: ro.id, client: roClient, keys: roKeys },
+          { name: 'DE', id: de.id, client: deClient, keys: deKeys },
+          { name: 'the DE NGO', ...handedOn },
+        ],
+      }))
+    return final['status'] === 'accepted' && withdrawn ? EXIT.ok : EXIT.failedCheck
   } finally {
     await db.destroy()
   }

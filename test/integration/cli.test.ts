@@ -167,6 +167,8 @@ t.test('the trm command', async (t) => {
       result.stdout,
       /RO's inbox says who took the case on\n {4}ngo [0-9a-f-]{36} in DE; links below RO's referral: 1/,
     )
+    t.match(result.stdout, /RO withdrew all consent/)
+    t.match(result.stdout, /RO's view: erasure confirmed by 3, pending 0\n {4}stored referral JWS now erased/)
   })
 
   t.test(
