@@ -18,7 +18,9 @@ export const acknowledgementsRoutes: FastifyPluginAsyncTypebox = async (app) => 
         description:
           'received, accepted, declined (with reason), info_requested and closed (with outcome) come from ' +
           'the recipient; info_provided and withdrawn from the sender. The wrong party gets 403, a ' +
-          'transition the current state does not allow gets 409 naming the state, an identical replay 200.',
+          'transition the current state does not allow gets 409 naming the state, an identical replay 200. ' +
+          "consent_withdrawn (with scope) comes from the sender of the chain's first referral, on it, and " +
+          "erases the chain's payloads; erasure_confirmed from each holder it asked (README, Consent withdrawal).",
         security: secured('acknowledgements:write'),
         params: IdParams,
         body: Ref(SignedSubmissionSchema),

@@ -364,7 +364,7 @@ export interface paths {
         put?: never;
         /**
          * Acknowledge a referral with a signed AcknowledgementDocument (typ trm-ack+json)
-         * @description received, accepted, declined (with reason), info_requested and closed (with outcome) come from the recipient; info_provided and withdrawn from the sender. The wrong party gets 403, a transition the current state does not allow gets 409 naming the state, an identical replay 200.
+         * @description received, accepted, declined (with reason), info_requested and closed (with outcome) come from the recipient; info_provided and withdrawn from the sender. The wrong party gets 403, a transition the current state does not allow gets 409 naming the state, an identical replay 200. consent_withdrawn (with scope) comes from the sender of the chain's first referral, on it, and erases the chain's payloads; erasure_confirmed from each holder it asked (README, Consent withdrawal).
          */
         post: operations["submitAcknowledgement"];
         delete?: never;
@@ -457,10 +457,15 @@ export interface components {
             reason?: "capacity" | "eligibility" | "jurisdiction" | "consent_missing" | "safety" | "duplicate" | "other";
             /** Format: uuid */
             referralId: string;
+            /**
+             * @description Required with consent_withdrawn: what is withdrawn
+             * @enum {unknown}
+             */
+            scope?: "all" | "law_enforcement" | "onward_sharing";
             /** @description Compact JWE to one of the other party's enc keys */
             sensitive?: string;
             /** @enum {unknown} */
-            type: "received" | "accepted" | "declined" | "info_requested" | "info_provided" | "closed" | "withdrawn";
+            type: "received" | "accepted" | "declined" | "info_requested" | "info_provided" | "closed" | "withdrawn" | "consent_withdrawn" | "erasure_confirmed";
         };
         AcknowledgementResult: {
             /** Format: uuid */
@@ -477,7 +482,7 @@ export interface components {
             /** Format: date-time */
             submittedAt: string;
             /** @enum {unknown} */
-            type: "received" | "accepted" | "declined" | "info_requested" | "info_provided" | "closed" | "withdrawn";
+            type: "received" | "accepted" | "declined" | "info_requested" | "info_provided" | "closed" | "withdrawn" | "consent_withdrawn" | "erasure_confirmed";
         };
         AcknowledgementView: {
             /** Format: uuid */
@@ -497,7 +502,7 @@ export interface components {
             /** Format: date-time */
             submittedAt: string;
             /** @enum {unknown} */
-            type: "received" | "accepted" | "declined" | "info_requested" | "info_provided" | "closed" | "withdrawn";
+            type: "received" | "accepted" | "declined" | "info_requested" | "info_provided" | "closed" | "withdrawn" | "consent_withdrawn" | "erasure_confirmed";
         };
         Agency: {
             /** @description ISO 3166-1 alpha-2 */
@@ -612,6 +617,30 @@ export interface components {
             token_endpoint_auth_methods_supported: "private_key_jwt"[];
             token_endpoint_auth_signing_alg_values_supported: ("ES256" | "EdDSA")[];
         };
+        ConsentWithdrawalView: {
+            /** Format: date-time */
+            confirmBy: string;
+            confirmed: {
+                /** Format: uuid */
+                agencyId: string;
+                /** Format: date-time */
+                at: string;
+            }[];
+            /** Format: uuid */
+            id: string;
+            pending: {
+                /** Format: uuid */
+                agencyId: string;
+                /** @description when its country's NCP was told it had not confirmed in time */
+                escalatedAt: string | null;
+            }[];
+            /** @enum {unknown} */
+            scope: "all" | "law_enforcement" | "onward_sharing";
+            /** Format: date-time */
+            withdrawnAt: string;
+            /** Format: uuid */
+            withdrawnBy: string;
+        };
         Delivery: {
             /** @enum {string} */
             mode: "pull";
@@ -664,7 +693,7 @@ export interface components {
         InboxItem: {
             /** Format: uuid */
             acknowledgementId?: string;
-            /** @description For status, escalation and onward_referral messages */
+            /** @description For status, escalation, erasure, onward_referral and consent messages */
             body?: {
                 [key: string]: unknown;
             };
@@ -679,7 +708,7 @@ export interface components {
             /** Format: uuid */
             referralId: string;
             /** @enum {unknown} */
-            type: "referral" | "acknowledgement" | "status" | "escalation" | "erasure" | "onward_referral";
+            type: "referral" | "acknowledgement" | "status" | "escalation" | "erasure" | "onward_referral" | "consent_withdrawn" | "erasure_confirmed";
         };
         InboxPage: {
             items: components["schemas"]["InboxItem"][];
@@ -691,7 +720,7 @@ export interface components {
              * @description Stable TRM_… error code
              * @enum {unknown}
              */
-            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_ONWARD_PARENT_UNKNOWN" | "TRM_ONWARD_NOT_RECIPIENT" | "TRM_ONWARD_PARENT_NOT_RECEIVED" | "TRM_ONWARD_VICTIM_MISMATCH" | "TRM_ONWARD_CONSENT_MISSING" | "TRM_ONWARD_HANDLING_FORBIDS" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
+            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_ONWARD_PARENT_UNKNOWN" | "TRM_ONWARD_NOT_RECIPIENT" | "TRM_ONWARD_PARENT_NOT_RECEIVED" | "TRM_ONWARD_VICTIM_MISMATCH" | "TRM_ONWARD_CONSENT_MISSING" | "TRM_ONWARD_CONSENT_WITHDRAWN" | "TRM_ONWARD_HANDLING_FORBIDS" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
             /** @description What to fix (4xx) or the request id to quote (5xx); it can repeat the request path */
             detail: string;
             /** @enum {unknown} */
@@ -728,7 +757,7 @@ export interface components {
              * @description Stable TRM_… error code
              * @enum {unknown}
              */
-            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_ONWARD_PARENT_UNKNOWN" | "TRM_ONWARD_NOT_RECIPIENT" | "TRM_ONWARD_PARENT_NOT_RECEIVED" | "TRM_ONWARD_VICTIM_MISMATCH" | "TRM_ONWARD_CONSENT_MISSING" | "TRM_ONWARD_HANDLING_FORBIDS" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
+            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_ONWARD_PARENT_UNKNOWN" | "TRM_ONWARD_NOT_RECIPIENT" | "TRM_ONWARD_PARENT_NOT_RECEIVED" | "TRM_ONWARD_VICTIM_MISMATCH" | "TRM_ONWARD_CONSENT_MISSING" | "TRM_ONWARD_CONSENT_WITHDRAWN" | "TRM_ONWARD_HANDLING_FORBIDS" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
             /** @description What to fix (4xx) or the request id to quote (5xx); it can repeat the request path */
             detail: string;
             errors?: {
@@ -978,6 +1007,8 @@ export interface components {
             /** Format: date-time */
             ackDueAt: string;
             acknowledgements: components["schemas"]["AcknowledgementView"][];
+            /** @description Consent withdrawals of the referral's chain, with who confirmed erasure and who has not */
+            consentWithdrawals: components["schemas"]["ConsentWithdrawalView"][];
             /** @description the signed payload was erased; the skeleton remains */
             erased: boolean;
             /** Format: uuid */
