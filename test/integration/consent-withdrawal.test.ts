@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto'
+import type { Job } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
+import pino from 'pino'
 import t from 'tap'
+import { maintenanceProcessor } from '../../src/jobs/maintenance.js'
 import { escalateUnconfirmedErasures } from '../../src/modules/deadlines/erasure-escalation.service.js'
 import type { ReferralDocument } from '../../src/modules/referrals/referral-document.schema.js'
 import { encryptSensitive, signReferral } from '../../src/sdk/documents.js'
@@ -318,6 +321,23 @@ t.test('consent withdrawal', async (t) => {
       await acknowledge(deNcp, single.id, 'erasure_confirmed')
       const [first, second] = (await get(roNgo, single.id))['consentWithdrawals']
       t.same([first['confirmed'].length, second['confirmed'].length], [1, 1], 'one confirmation answers both')
+
+      // The worker's maintenance job runs the same sweep; RO has no national contact point to tell.
+      const job = maintenanceProcessor({
+        config: app.config,
+        db: app.db,
+        hubKeys: app.hubKeys,
+        log: pino({ level: 'silent' }),
+        now: () => new Date(new Date(second['confirmBy']).getTime() + 1),
+      })
+      t.same(
+        await job({ name: 'erasure-escalation' } as Job),
+        { escalated: 2 },
+        "RO's two requests, once each",
+      )
+      t.same(await job({ name: 'erasure-escalation' } as Job), { escalated: 0 })
+      const [escalatedFirst] = (await get(roNgo, single.id))['consentWithdrawals']
+      t.ok(escalatedFirst['pending'][0]['escalatedAt'], 'marked escalated, with no NCP to tell')
     },
   )
 })
