@@ -53,7 +53,7 @@ export function chainHolders(chain: readonly ChainLink[]): { agencyId: string; r
  * erased, as `POST /v1/referrals/{id}/erasure` erases one referral's.
  */
 export async function eraseChainForWithdrawal(ctx: ConsentContext): Promise<ChainLink[]> {
-  const chain = await listChain(ctx.db, ctx.referralId)
+  let chain = await listChain(ctx.db, ctx.referralId)
   const root = chainRoot(chain)
   if (root.id !== ctx.referralId || root.sender_id !== ctx.callerId) {
     throw new HubError(
@@ -63,10 +63,17 @@ export async function eraseChainForWithdrawal(ctx: ConsentContext): Promise<Chai
       { pointer: '/type' },
     )
   }
-  await lockChain(
-    ctx.db,
-    chain.map((link) => link.id),
-  )
+  // A link written between the listing and the locks is listed again; once the chain is locked, a
+  // new onward referral waits for this transaction (its parent is locked) and then sees the withdrawal.
+  for (;;) {
+    await lockChain(
+      ctx.db,
+      chain.map((link) => link.id),
+    )
+    const again = await listChain(ctx.db, ctx.referralId)
+    if (again.length === chain.length) break
+    chain = again
+  }
   for (const link of chain) {
     await purgePayloads(ctx.db, link.id, ctx.at)
     await recordAuditEvent(ctx.db, {
