@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { sql } from 'kysely'
 import t from 'tap'
 import type { ReferralDocument } from '../../src/modules/referrals/referral-document.schema.js'
 import { countCombinations } from '../../src/modules/stats/stats.repository.js'
@@ -9,6 +10,7 @@ import { buildTestApp } from '../helpers/build-app.js'
 import { inboxUntil } from '../helpers/inbox.js'
 import { acknowledge } from '../helpers/lifecycle.js'
 import { referralDocument, writeCounts } from '../helpers/referrals.js'
+import { eventually } from '../helpers/webhook-receiver.js'
 
 type Json = Record<string, any>
 
@@ -195,6 +197,26 @@ t.test('onward referral', async (t) => {
       t.match(answer.body['errors'], [{ pointer }], name)
       t.same(await writeCounts(app), before, `${name}: nothing written`)
     }
+  })
+
+  t.test('the parent is checked under its lock: a change committed meanwhile decides', async (t) => {
+    const parent = await parentReferral()
+    const document = onward(deNcp, deNgo, parent)
+    let answer: Promise<{ status: number; body: Json }> | undefined
+    await app.db.transaction().execute(async (trx) => {
+      await sql`select from referrals where id = ${parent.id} for update`.execute(trx)
+      answer = refusal(post(deNcp, document))
+      // The submission statement waits for the parent row this transaction holds.
+      await eventually(async () => {
+        const { rows } = await sql<{ waiting: boolean }>`select exists (select from pg_stat_activity
+          where pg_backend_pid() = any (pg_blocking_pids(pid))) as waiting`.execute(trx)
+        return rows[0]?.waiting
+      }, 'the submission to wait for the parent row')
+      await sql`update referrals set consent_scope = '{assistance}' where id = ${parent.id}`.execute(trx)
+    })
+    const refused = await answer!
+    t.equal(refused.status, 422)
+    t.equal(refused.body['code'], 'TRM_ONWARD_CONSENT_MISSING', 'decided on the parent as committed')
   })
 
   t.test('a three-link chain: who sees what', async (t) => {
