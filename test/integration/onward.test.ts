@@ -117,6 +117,18 @@ t.test('onward referral', async (t) => {
       .where(({ ref }) => ref('payload', '->>').key('referralId'), '=', document.id)
       .execute()
     t.equal(deadline.length, 1, 'the onward link has its own acknowledgement deadline')
+
+    const handedOn = await app.db
+      .selectFrom('audit_events')
+      .select(['actor', 'details'])
+      .where('referral_id', '=', parent.id)
+      .where('action', '=', 'referral.handed_on')
+      .execute()
+    t.same(
+      handedOn,
+      [{ actor: deNcp.id, details: { onwardReferralId: document.id, recipient: deNgo.id } }],
+      "the parent's trail shows to whom the case was handed on",
+    )
   })
 
   t.test('each refusal names its rule and writes nothing', async (t) => {
@@ -189,6 +201,14 @@ t.test('onward referral', async (t) => {
       'TRM_ONWARD_VICTIM_MISMATCH',
       '/victim/reference',
     ])
+    const handedOn = () =>
+      app.db
+        .selectFrom('audit_events')
+        .select('id')
+        .where('action', '=', 'referral.handed_on')
+        .execute()
+        .then((rows) => rows.length)
+    const handedOnBefore = await handedOn()
     for (const [name, from, document, code, pointer] of cases) {
       const before = await writeCounts(app)
       const answer = await refusal(post(from, document))
@@ -197,6 +217,7 @@ t.test('onward referral', async (t) => {
       t.match(answer.body['errors'], [{ pointer }], name)
       t.same(await writeCounts(app), before, `${name}: nothing written`)
     }
+    t.equal(await handedOn(), handedOnBefore, 'no referral.handed_on event for a refusal')
   })
 
   t.test('the parent is checked under its lock: a change committed meanwhile decides', async (t) => {
