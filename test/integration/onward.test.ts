@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { sql } from 'kysely'
 import t from 'tap'
 import type { ReferralDocument } from '../../src/modules/referrals/referral-document.schema.js'
 import { countCombinations } from '../../src/modules/stats/stats.repository.js'
@@ -9,6 +10,7 @@ import { buildTestApp } from '../helpers/build-app.js'
 import { inboxUntil } from '../helpers/inbox.js'
 import { acknowledge } from '../helpers/lifecycle.js'
 import { referralDocument, writeCounts } from '../helpers/referrals.js'
+import { eventually } from '../helpers/webhook-receiver.js'
 
 type Json = Record<string, any>
 
@@ -115,6 +117,18 @@ t.test('onward referral', async (t) => {
       .where(({ ref }) => ref('payload', '->>').key('referralId'), '=', document.id)
       .execute()
     t.equal(deadline.length, 1, 'the onward link has its own acknowledgement deadline')
+
+    const handedOn = await app.db
+      .selectFrom('audit_events')
+      .select(['actor', 'details'])
+      .where('referral_id', '=', parent.id)
+      .where('action', '=', 'referral.handed_on')
+      .execute()
+    t.same(
+      handedOn,
+      [{ actor: deNcp.id, details: { onwardReferralId: document.id, recipient: deNgo.id } }],
+      "the parent's trail shows to whom the case was handed on",
+    )
   })
 
   t.test('each refusal names its rule and writes nothing', async (t) => {
@@ -187,6 +201,14 @@ t.test('onward referral', async (t) => {
       'TRM_ONWARD_VICTIM_MISMATCH',
       '/victim/reference',
     ])
+    const handedOn = () =>
+      app.db
+        .selectFrom('audit_events')
+        .select('id')
+        .where('action', '=', 'referral.handed_on')
+        .execute()
+        .then((rows) => rows.length)
+    const handedOnBefore = await handedOn()
     for (const [name, from, document, code, pointer] of cases) {
       const before = await writeCounts(app)
       const answer = await refusal(post(from, document))
@@ -195,6 +217,27 @@ t.test('onward referral', async (t) => {
       t.match(answer.body['errors'], [{ pointer }], name)
       t.same(await writeCounts(app), before, `${name}: nothing written`)
     }
+    t.equal(await handedOn(), handedOnBefore, 'no referral.handed_on event for a refusal')
+  })
+
+  t.test('the parent is checked under its lock: a change committed meanwhile decides', async (t) => {
+    const parent = await parentReferral()
+    const document = onward(deNcp, deNgo, parent)
+    let answer: Promise<{ status: number; body: Json }> | undefined
+    await app.db.transaction().execute(async (trx) => {
+      await sql`select from referrals where id = ${parent.id} for update`.execute(trx)
+      answer = refusal(post(deNcp, document))
+      // The submission statement waits for the parent row this transaction holds.
+      await eventually(async () => {
+        const { rows } = await sql<{ waiting: boolean }>`select exists (select from pg_stat_activity
+          where pg_backend_pid() = any (pg_blocking_pids(pid))) as waiting`.execute(trx)
+        return rows[0]?.waiting
+      }, 'the submission to wait for the parent row')
+      await sql`update referrals set consent_scope = '{assistance}' where id = ${parent.id}`.execute(trx)
+    })
+    const refused = await answer!
+    t.equal(refused.status, 422)
+    t.equal(refused.body['code'], 'TRM_ONWARD_CONSENT_MISSING', 'decided on the parent as committed')
   })
 
   t.test('a three-link chain: who sees what', async (t) => {

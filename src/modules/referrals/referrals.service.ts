@@ -17,6 +17,7 @@ import { inboxMessageRow } from '../ledger/inbox.repository.js'
 import { inboxChannel } from '../ledger/inbox.service.js'
 import { outboxChannel, outboxRow } from '../ledger/outbox.service.js'
 import { REFERRAL_STATUSES } from './lifecycle.core.js'
+import { onwardRows } from './onward.js'
 import { REFERRAL_TYP, type ReferralDocument, ReferralDocumentSchema } from './referral-document.schema.js'
 import { ackDueAt, newVictimReference } from './referrals.core.js'
 import {
@@ -237,6 +238,12 @@ async function submissionOf(
     submitted_at: submittedAt,
     ack_due_at: due,
   }
+  const onward = onwardRows(document.onwardOf, {
+    referralId: referral.id,
+    recipient,
+    actor: caller.id,
+    requestId,
+  })
   return {
     referral,
     jws,
@@ -248,36 +255,30 @@ async function submissionOf(
       type: 'referral',
       referralId: referral.id,
     }),
-    // Onward referral: which agency took the case on, for the parent's sender (never this document).
-    onwardNotice: document.onwardOf
-      ? {
-          id: newId(),
-          body: JSON.stringify({
-            onwardReferralId: referral.id,
-            agency: { id: recipient.id, country: recipient.country, kind: recipient.kind },
-          }),
-        }
-      : null,
+    onwardNotice: onward.notice,
     deadline: outboxRow({
       queue: 'deadlines',
       name: 'ack-deadline',
       payload: { referralId: referral.id },
       runAt: due,
     }),
-    audit: auditEventRow({
-      actor: caller.id,
-      action: 'referral.submitted',
-      target: { type: 'referral', id: referral.id },
-      referralId: referral.id,
-      requestId,
-      outcome: 'success',
-      details: {
-        recipient: recipient.id,
-        urgency: referral.urgency,
-        payloadSha256: referral.payload_sha256,
-        ...(document.onwardOf ? { onwardOf: document.onwardOf } : {}),
-      },
-    }),
+    audit: [
+      auditEventRow({
+        actor: caller.id,
+        action: 'referral.submitted',
+        target: { type: 'referral', id: referral.id },
+        referralId: referral.id,
+        requestId,
+        outcome: 'success',
+        details: {
+          recipient: recipient.id,
+          urgency: referral.urgency,
+          payloadSha256: referral.payload_sha256,
+          ...(document.onwardOf ? { onwardOf: document.onwardOf } : {}),
+        },
+      }),
+      ...onward.audit,
+    ],
     checks: {
       lockKey: `referral:${caller.id}:${document.id}`,
       senderId: caller.id,

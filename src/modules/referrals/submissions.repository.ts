@@ -81,7 +81,8 @@ export interface Submission {
   /** Onward referral: the message to the parent's sender (written to it, whom the statement finds). */
   onwardNotice: { id: string; body: string } | null
   deadline: NewOutboxRow & { id: string }
-  audit: NewAuditEventRow
+  /** Its audit events: `referral.submitted`, and for an onward referral the parent's `referral.handed_on`. */
+  audit: NewAuditEventRow[]
   checks: SubmissionChecks
 }
 
@@ -114,7 +115,7 @@ interface Answer {
  * (`on conflict do nothing`), writes nothing; the others in the statement are written all the same.
  * For each one written: the referral, its JWS and linkage token (tables of their own, erasure
  * rewrites them), the recipient's inbox message, with its delivery row and webhook job when the
- * recipient takes push delivery, the deadline job, and the audit event; for an onward referral also
+ * recipient takes push delivery, the deadline job, and the audit events; for an onward referral also
  * the `onward_referral` message to the parent's sender. It answers one row per
  * submission, by its position `n`: the refusal, whether it was written, and how many other referrals
  * its sender is party to carry the same linkage token (earlier ones in the same statement included;
@@ -215,7 +216,7 @@ function submissionStatement(db: Kysely<Database>): CompiledQuery<Answer> {
     audit as (
       ${insertAuditRows(sql`select a.actor, a.action, a.target_type, a.target_id, a.referral_id,
           a.request_id, a.outcome, a.details::jsonb as details
-        from written cross join lateral json_to_record(written.audit) as a(actor text, action text,
+        from written cross join lateral json_to_recordset(written.audit) as a(actor text, action text,
           target_type text, target_id text, referral_id uuid, request_id text, outcome text, details text)`)}
     )
     select gate.n, gate.refusal, s.id is not null as written,
