@@ -17,6 +17,7 @@ import { inboxMessageRow } from '../ledger/inbox.repository.js'
 import { inboxChannel } from '../ledger/inbox.service.js'
 import { outboxChannel, outboxRow } from '../ledger/outbox.service.js'
 import { REFERRAL_STATUSES } from './lifecycle.core.js'
+import { onwardRows } from './onward.js'
 import { REFERRAL_TYP, type ReferralDocument, ReferralDocumentSchema } from './referral-document.schema.js'
 import { ackDueAt, newVictimReference } from './referrals.core.js'
 import {
@@ -181,7 +182,10 @@ async function attempt(deps: ReferralDeps, accepted: Accepted): Promise<Attempt>
       void notifySoon(
         deps.db,
         new Map([
-          [inboxChannel(schema), new Set([routed.recipient.id])],
+          [
+            inboxChannel(schema),
+            new Set([routed.recipient.id, ...(outcome.notified ? [outcome.notified] : [])]),
+          ],
           [outboxChannel(schema), new Set([''])],
         ]),
       )
@@ -224,6 +228,9 @@ async function submissionOf(
     identified_in: document.exploitation.identifiedIn,
     needs: document.needs,
     consent_status: document.consent.status,
+    consent_scope: document.consent.scope,
+    handling: document.handling ?? [],
+    onward_of: document.onwardOf ?? null,
     has_sensitive: document.sensitive !== undefined,
     payload_sha256: verified.payloadSha256,
     receipt,
@@ -231,6 +238,12 @@ async function submissionOf(
     submitted_at: submittedAt,
     ack_due_at: due,
   }
+  const onward = onwardRows(document.onwardOf, {
+    referralId: referral.id,
+    recipient,
+    actor: caller.id,
+    requestId,
+  })
   return {
     referral,
     jws,
@@ -242,21 +255,30 @@ async function submissionOf(
       type: 'referral',
       referralId: referral.id,
     }),
+    onwardNotice: onward.notice,
     deadline: outboxRow({
       queue: 'deadlines',
       name: 'ack-deadline',
       payload: { referralId: referral.id },
       runAt: due,
     }),
-    audit: auditEventRow({
-      actor: caller.id,
-      action: 'referral.submitted',
-      target: { type: 'referral', id: referral.id },
-      referralId: referral.id,
-      requestId,
-      outcome: 'success',
-      details: { recipient: recipient.id, urgency: referral.urgency, payloadSha256: referral.payload_sha256 },
-    }),
+    audit: [
+      auditEventRow({
+        actor: caller.id,
+        action: 'referral.submitted',
+        target: { type: 'referral', id: referral.id },
+        referralId: referral.id,
+        requestId,
+        outcome: 'success',
+        details: {
+          recipient: recipient.id,
+          urgency: referral.urgency,
+          payloadSha256: referral.payload_sha256,
+          ...(document.onwardOf ? { onwardOf: document.onwardOf } : {}),
+        },
+      }),
+      ...onward.audit,
+    ],
     checks: {
       lockKey: `referral:${caller.id}:${document.id}`,
       senderId: caller.id,
@@ -265,6 +287,7 @@ async function submissionOf(
       recipientKind: recipient.kind,
       recipientCountry: 'country' in document.recipient ? document.recipient.country : null,
       encryptionKid: encryptionKid ?? null,
+      onwardOf: document.onwardOf ?? null,
       victimReference: document.victim.reference ?? null,
     },
   }
