@@ -78,7 +78,7 @@ export async function writeState(file: string, state: WitnessState): Promise<voi
   await rename(temporary, file)
 }
 
-async function initialState(options: WitnessOptions): Promise<WitnessState> {
+async function initialState(options: WitnessOptions): Promise<{ state: WitnessState; fresh: boolean }> {
   const stored = await readState(options.state)
   const logKey = options.logKey ?? stored?.logKey
   const name = stored?.name ?? options.name
@@ -99,11 +99,23 @@ async function initialState(options: WitnessOptions): Promise<WitnessState> {
       throw new UsageError(`--log-key is not a verifier key: ${error.message}`)
     throw error
   }
-  return stored ? { ...stored, logKey } : { name, logKey, size: 0, rootHash: null }
+  // A new --log-key is kept only with the first checkpoint that verifies with it (and is cosigned).
+  return stored
+    ? { state: { ...stored, logKey }, fresh: false }
+    : { state: { name, logKey, size: 0, rootHash: null }, fresh: true }
+}
+
+async function call(deps: WitnessDeps, url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await deps.fetch(url, init)
+  } catch (error) {
+    const cause = (error as { cause?: { message?: string } }).cause?.message
+    throw new Error(`cannot reach ${url}: ${cause ?? (error as Error).message}`)
+  }
 }
 
 async function get(deps: WitnessDeps, url: string, accept: string): Promise<Response> {
-  const response = await deps.fetch(url, { headers: { accept } })
+  const response = await call(deps, url, { headers: { accept } })
   if (!response.ok) throw new Error(`GET ${url} answered ${response.status}: ${await response.text()}`)
   return response
 }
@@ -133,7 +145,7 @@ export async function witnessOnce(
     throw new WitnessRefusedError(`refused to cosign: ${step.reason}: ${step.message}`)
   if (step.kind !== 'cosign') throw new Error('no consistency proof to check')
   await writeState(stateFile, step.state)
-  const response = await deps.fetch(`${base}/v1/audit/checkpoint/cosignatures`, {
+  const response = await call(deps, `${base}/v1/audit/checkpoint/cosignatures`, {
     method: 'POST',
     headers: { 'content-type': 'text/plain; charset=utf-8' },
     body: step.note,
@@ -157,7 +169,8 @@ export async function witnessCommand(
   },
 ): Promise<number> {
   const privateKey = await loadWitnessKey(options.key)
-  let state = await initialState(options)
+  const initial = await initialState(options)
+  let state = initial.state
   let vkey: string
   try {
     vkey = cosignatureVerifierKey(state.name, ed25519PublicKey(privateKey))
@@ -165,7 +178,7 @@ export async function witnessCommand(
     if (error instanceof TlogFormatError) throw new UsageError(`--name ${state.name}: ${error.message}`)
     throw error
   }
-  await writeState(options.state, state)
+  if (initial.fresh) await writeState(options.state, state)
   deps.out(`witness ${state.name}, verifier key ${vkey}\n`)
   if (options.once) {
     await witnessOnce(options.hub, options.state, state, privateKey, deps)

@@ -138,6 +138,21 @@ t.test('trm witness cosigns a growing log and refuses a fork and a rollback', as
   const wrongKey = await trm(...base, '--log-key', verifierKey(ORIGIN, ed25519PublicKey(other.publicKey)))
   t.equal(wrongKey.code, 1)
   t.match(wrongKey.stderr, /refused to cosign: bad-signature/)
+  t.match(await state(), { logKey, size: 60 }, 'a log key that verified nothing is not kept')
+
+  const unreachable = await trm(
+    'witness',
+    '--hub',
+    'http://127.0.0.1:9',
+    '--key',
+    keyFile,
+    '--state',
+    stateFile,
+    '--once',
+  )
+  t.equal(unreachable.code, 1)
+  t.match(unreachable.stderr, /cannot reach http:\/\/127\.0\.0\.1:9\/v1\/audit\/checkpoint/)
+  t.match(await state(), { size: 60 }, 'the state is untouched')
 
   const vkey = cosignatureVerifierKey(WITNESS, ed25519PublicKey(witness.publicKey))
   t.equal(parseVerifierKey(vkey).type, 'cosignature/v1', 'the key the operator registers')
