@@ -178,6 +178,16 @@ t.test('a PEM key works too; a key that is not Ed25519 is bad usage', async (t) 
     logKey,
   ]
   t.equal((await trm(...args, '--key', pem)).code, 0)
+  const keysDir = path.join(dir, 'keys')
+  t.equal((await trm('keys', 'generate', '--alg', 'EdDSA', '--out', keysDir)).code, 0)
+  const generated = await trm(
+    ...args,
+    '--state',
+    path.join(dir, 'other.json'),
+    '--key',
+    path.join(keysDir, 'signing.private.jwk.json'),
+  )
+  t.equal(generated.code, 0, 'the signing key of `trm keys generate --alg EdDSA` works')
   const ec = path.join(dir, 'ec.pem')
   await writeFile(
     ec,
