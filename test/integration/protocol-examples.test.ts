@@ -509,7 +509,12 @@ t.test('a live hub answers in the documented shapes', async (t) => {
       jws: await signReferral(late, ro.keys.signing),
     })
     const outcome = await escalateIfOverdue(
-      { db: app.db, config: app.config, now: () => new Date(Date.parse(answer['ackDueAt']) + 1000) },
+      {
+        db: app.db,
+        config: app.config,
+        hubKeys: app.hubKeys,
+        now: () => new Date(Date.parse(answer['ackDueAt']) + 1000),
+      },
       late.id,
     )
     t.match(outcome, { outcome: 'escalated' })
