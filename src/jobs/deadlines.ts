@@ -16,7 +16,10 @@ export function deadlineProcessor(deps: JobDeps): Processor {
   return async function ackDeadline(job: Job, token?: string) {
     if (job.name !== 'ack-deadline') throw new UnrecoverableError(`unknown deadlines job ${job.name}`)
     const { referralId } = job.data as AckDeadlineJob
-    const result = await escalateIfOverdue({ db: deps.db, config: deps.config, now }, referralId)
+    const result = await escalateIfOverdue(
+      { db: deps.db, config: deps.config, hubKeys: deps.hubKeys, now },
+      referralId,
+    )
     if (result.outcome === 'not-due') {
       await job.moveToDelayed(result.dueAt.getTime() + 1, token)
       throw new DelayedError()

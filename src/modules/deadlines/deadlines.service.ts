@@ -2,7 +2,9 @@ import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
 import { transact } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
+import type { HubKeys } from '../../lib/hub-keys.js'
 import { findNationalContactPoint } from '../agencies/agencies.repository.js'
+import { issueEvidence } from '../evidence/evidence.service.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
 import { deliverToInbox } from '../ledger/inbox.service.js'
 import { AWAITING_RECEIPT } from '../ledger/outbox.repository.js'
@@ -12,6 +14,7 @@ import { markEscalated } from './deadlines.repository.js'
 export interface DeadlineDeps {
   db: Kysely<Database>
   config: Pick<Config, 'databaseSchema'>
+  hubKeys: HubKeys
   now: () => Date
 }
 
@@ -23,7 +26,8 @@ export type DeadlineOutcome =
 /**
  * The acknowledgement deadline of a referral has come: if the recipient has not said `received` and
  * nobody escalated it yet, the sender, the recipient and the recipient country's national contact
- * point each get one `escalation` message, in one transaction with the mark and the audit event.
+ * point each get one `escalation` message, in one transaction with the mark and the audit event, and
+ * the sender `non_retrieval` evidence.
  * Running it again, or for a referral answered in time, changes nothing.
  */
 export async function escalateIfOverdue(deps: DeadlineDeps, referralId: string): Promise<DeadlineOutcome> {
@@ -55,6 +59,11 @@ export async function escalateIfOverdue(deps: DeadlineDeps, referralId: string):
         nationalContactPoint: notified[2] ?? null,
         notified: notified.length,
       },
+    })
+    await issueEvidence(trx, afterCommit, deps, {
+      event: 'non_retrieval',
+      referralIds: [referralId],
+      at: now,
     })
     return { outcome: 'escalated' as const, notified }
   })

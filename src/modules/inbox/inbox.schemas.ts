@@ -21,6 +21,7 @@ export const INBOX_MESSAGE_TYPES = [
   'escalation',
   'erasure',
   'onward_referral',
+  'evidence',
 ] as const
 
 export const InboxItemSchema = Type.Object(
@@ -39,7 +40,11 @@ export const InboxItemSchema = Type.Object(
     body: Type.Optional(
       Type.Object(
         {},
-        { additionalProperties: true, description: 'For status, escalation and onward_referral messages' },
+        {
+          additionalProperties: true,
+          description:
+            'For status, escalation, erasure and onward_referral messages; an evidence message carries { event, evidence } (evidence: the hub-signed JWS)',
+        },
       ),
     ),
   },
