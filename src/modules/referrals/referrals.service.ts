@@ -15,7 +15,7 @@ import type { DirectoryCache } from '../agencies/directory-cache.js'
 import { auditEventRow } from '../ledger/audit.service.js'
 import { inboxMessageRow } from '../ledger/inbox.repository.js'
 import { inboxChannel } from '../ledger/inbox.service.js'
-import { outboxChannel, outboxRow } from '../ledger/outbox.service.js'
+import { outboxChannel } from '../ledger/outbox.service.js'
 import { REFERRAL_STATUSES } from './lifecycle.core.js'
 import { REFERRAL_TYP, type ReferralDocument, ReferralDocumentSchema } from './referral-document.schema.js'
 import { ackDueAt, newVictimReference } from './referrals.core.js'
@@ -178,13 +178,10 @@ async function attempt(deps: ReferralDeps, accepted: Accepted): Promise<Attempt>
       return { kind: 'refused', error: statementRefusal(outcome.code, accepted.document) }
     case 'written': {
       const schema = deps.config.databaseSchema
-      void notifySoon(
-        deps.db,
-        new Map([
-          [inboxChannel(schema), new Set([routed.recipient.id])],
-          [outboxChannel(schema), new Set([''])],
-        ]),
-      )
+      const wakeups = new Map([[inboxChannel(schema), new Set([routed.recipient.id])]])
+      // The relay has work only for a push recipient's webhook (a stale cache: its sweep finds it).
+      if (routed.recipient.delivery_mode === 'push') wakeups.set(outboxChannel(schema), new Set(['']))
+      void notifySoon(deps.db, wakeups)
       return { kind: 'written', body: toSubmission(submission.referral, outcome.linked) }
     }
   }
@@ -241,12 +238,6 @@ async function submissionOf(
       agencyId: recipient.id,
       type: 'referral',
       referralId: referral.id,
-    }),
-    deadline: outboxRow({
-      queue: 'deadlines',
-      name: 'ack-deadline',
-      payload: { referralId: referral.id },
-      runAt: due,
     }),
     audit: auditEventRow({
       actor: caller.id,

@@ -1,12 +1,6 @@
 import { type CompiledQuery, type Kysely, sql } from 'kysely'
 import { executePrepared, prepared } from '../../db/create-db.js'
-import type {
-  Database,
-  NewAuditEventRow,
-  NewInboxMessageRow,
-  NewOutboxRow,
-  NewReferralRow,
-} from '../../db/types.js'
+import type { Database, NewAuditEventRow, NewInboxMessageRow, NewReferralRow } from '../../db/types.js'
 import { GroupCommit } from '../../lib/group-commit.js'
 import { insertAuditRows } from '../ledger/audit.repository.js'
 import { pushDeliveryCtes } from '../ledger/inbox.repository.js'
@@ -68,7 +62,6 @@ export interface Submission {
   linkageToken: string | null
   /** Its delivery row and webhook job are written too when the recipient takes push delivery. */
   inboxMessage: NewInboxMessageRow & { id: string }
-  deadline: NewOutboxRow & { id: string }
   audit: NewAuditEventRow
   checks: SubmissionChecks
 }
@@ -102,14 +95,15 @@ interface Answer {
 /**
  * Writes one or more submissions in one statement (one round trip, one transaction), read from one
  * JSON array (the parameter {@link INPUT} stands for) of { n, checks, referral, jws, linkage_token,
- * message, deadline, audit }.
+ * message, audit }.
  *
  * `gate` decides each submission on its own: its checks run in the order of {@link SubmissionChecks},
  * and the first that fails is its refusal. A refused submission, and one whose id is already taken
  * (`on conflict do nothing`), writes nothing; the others in the statement are written all the same.
  * For each one written: the referral, its JWS and linkage token (tables of their own, erasure
  * rewrites them), the recipient's inbox message, with its delivery row and webhook job when the
- * recipient takes push delivery, the deadline job, and the audit event. It answers one row per
+ * recipient takes push delivery, and the audit event. (No deadline job: the worker's deadline sweep
+ * reads the referral's ack_due_at.) It answers one row per
  * submission, by its position `n`: the refusal, whether it was written, and how many other referrals
  * its sender is party to carry the same linkage token (earlier ones in the same statement included;
  * never those of other parties; at most 1000 counted).
@@ -118,9 +112,9 @@ function submissionStatement(db: Kysely<Database>): CompiledQuery<Answer> {
   return sql<Answer>`
     with input as materialized (
       select x.n, (x.referral->>'id')::uuid as id, x.checks, x.referral, x.jws, x.linkage_token,
-        x.message, x.deadline, x.audit
+        x.message, x.audit
       from json_to_recordset(${INPUT}::json) as x(n int, checks json, referral json, jws text,
-        linkage_token text, message json, deadline json, audit json)
+        linkage_token text, message json, audit json)
     ),
     gate as materialized (
       select input.n, input.id, case
@@ -175,12 +169,6 @@ function submissionStatement(db: Kysely<Database>): CompiledQuery<Answer> {
       returning id as message_id, agency_id, referral_id
     ),
     ${pushDeliveryCtes('push', 'message')},
-    deadline as (
-      insert into outbox (id, queue, job_name, payload, run_at)
-      select d.id, d.queue, d.job_name, d.payload::jsonb, d.run_at
-      from written cross join lateral json_to_record(written.deadline) as d(id uuid, queue text,
-        job_name text, payload text, run_at timestamptz)
-    ),
     audit as (
       ${insertAuditRows(sql`select a.actor, a.action, a.target_type, a.target_id, a.referral_id,
           a.request_id, a.outcome, a.details::jsonb as details
@@ -208,28 +196,25 @@ export async function writeSubmissions(
   submissions: readonly Submission[],
 ): Promise<SubmissionOutcome[]> {
   statement ??= prepared(submissionStatement(db))
-  const input = submissions.map(
-    ({ checks, referral, jws, linkageToken, inboxMessage, deadline, audit }, n) => ({
-      n,
-      checks: {
-        lock_key: checks.lockKey,
-        sender_id: checks.senderId,
-        signing_kid: checks.signingKey.kid,
-        signing_jwk: checks.signingKey.jwk,
-        recipient_id: checks.recipientId,
-        recipient_kind: checks.recipientKind,
-        recipient_country: checks.recipientCountry,
-        encryption_kid: checks.encryptionKid,
-        victim_reference: checks.victimReference,
-      },
-      referral,
-      jws,
-      linkage_token: linkageToken,
-      message: inboxMessage,
-      deadline,
-      audit,
-    }),
-  )
+  const input = submissions.map(({ checks, referral, jws, linkageToken, inboxMessage, audit }, n) => ({
+    n,
+    checks: {
+      lock_key: checks.lockKey,
+      sender_id: checks.senderId,
+      signing_kid: checks.signingKey.kid,
+      signing_jwk: checks.signingKey.jwk,
+      recipient_id: checks.recipientId,
+      recipient_kind: checks.recipientKind,
+      recipient_country: checks.recipientCountry,
+      encryption_kid: checks.encryptionKid,
+      victim_reference: checks.victimReference,
+    },
+    referral,
+    jws,
+    linkage_token: linkageToken,
+    message: inboxMessage,
+    audit,
+  }))
   const json = JSON.stringify(input)
   const parameters = statement.parameters.map((parameter) => (parameter === INPUT ? json : parameter))
   const { rows } = await executePrepared<Answer>(db, { ...statement, parameters })
