@@ -2,13 +2,17 @@ import { type Kysely, sql } from 'kysely'
 import type { Database } from '../../db/types.js'
 import { AWAITING_RECEIPT } from '../ledger/outbox.repository.js'
 
+// The states as literals, not parameters: a generic plan of a prepared statement could not prove the
+// partial index's predicate from `status in ($1, $2)`, and would scan the table.
+const awaitingReceipt = sql<boolean>`status in (${sql.join(AWAITING_RECEIPT.map((status) => sql.lit(status)))})`
+
 /** A referral still awaiting `received`, never escalated, due at or before `now`. */
 function overdue(db: Kysely<Database>, now: Date) {
   return db
     .selectFrom('referrals')
     .where('escalated_at', 'is', null)
     .where('received_at', 'is', null)
-    .where('status', 'in', [...AWAITING_RECEIPT])
+    .where(awaitingReceipt)
     .where('ack_due_at', '<=', now)
 }
 
