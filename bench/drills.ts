@@ -47,7 +47,7 @@ import {
 import { drillFigures, formatDrill } from './lib/drill-report.js'
 import { type Death, HubProcess } from './lib/hub-processes.js'
 import { IdempotentSender, type Submission } from './lib/idempotent-sender.js'
-import type { Doc } from './lib/loadgen.js'
+import type { Doc } from './lib/ipc.js'
 import {
   PrivatePostgres,
   PrivateRedis,

@@ -1,5 +1,7 @@
 import { type Static, Type } from 'typebox'
-import { Bool, Int, invalidValues } from './lib/env-schema.js'
+import { Bool, ConfigError, Int, invalidValues } from './lib/env-schema.js'
+
+export { ConfigError }
 
 /**
  * The whole configuration of the hub, read from the environment here and nowhere else.
@@ -130,16 +132,6 @@ export interface Config {
   }
   readonly statsMinCell: number
   readonly retentionDays: number
-}
-
-export class ConfigError extends Error {
-  readonly variables: string[]
-  constructor(problems: { variable: string; message: string }[]) {
-    const lines = problems.map((p) => `  ${p.variable}: ${p.message}`)
-    super(`invalid configuration (${problems.length} variable(s)):\n${lines.join('\n')}`)
-    this.name = 'ConfigError'
-    this.variables = problems.map((p) => p.variable)
-  }
 }
 
 const DatabaseEnvSchema = Type.Pick(EnvSchema, [

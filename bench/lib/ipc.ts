@@ -4,6 +4,17 @@ import type { ChildProcess } from 'node:child_process'
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
+/** A pre-signed request body; routed ones (bench/delivery.ts) also carry what became of them. */
+export interface Doc {
+  body: string
+  headers?: Record<string, string>
+  referralId: string
+  recipientId?: string
+  due?: number
+  end?: number
+  status?: string
+}
+
 /** One timed run of the load generator against one server. */
 export interface RunSpec {
   label: string

@@ -17,19 +17,8 @@
 import http from 'node:http'
 import type { JWK } from 'jose'
 import { type Answer, exchange } from './http.js'
-import { type RunResult, type RunSpec, serve, type ToLoadgen } from './ipc.js'
+import { type Doc, type RunResult, type RunSpec, serve, type ToLoadgen } from './ipc.js'
 import { Recipients } from './recipients.js'
-
-/** A pre-signed request body; routed ones (bench/delivery.ts) also carry what became of them. */
-export interface Doc {
-  body: string
-  headers?: Record<string, string>
-  referralId: string
-  recipientId?: string
-  due?: number
-  end?: number
-  status?: string
-}
 
 let docs: Doc[] = []
 const recipients = new Recipients()

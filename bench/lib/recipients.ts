@@ -12,8 +12,8 @@ import http from 'node:http'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { WebhookReceiver } from '../../test/helpers/webhook-receiver.js'
 import { exchange } from './http.js'
+import type { Doc } from './ipc.js'
 import { type DocReport, type PullRecipient, type ToLoadgen, toClock } from './ipc.js'
-import type { Doc } from './loadgen.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const LOOP_RESOLUTION_MS = 2

@@ -15,6 +15,7 @@ import {
 } from '../sdk/documents.js'
 import { HubClient, HubRequestError } from '../sdk/hub-client.js'
 import { generateAgencyKeys } from '../sdk/keys.js'
+import { demoOnward } from './demo-onward.js'
 import { EXIT } from './usage.js'
 
 type Json = Record<string, any>
@@ -49,7 +50,8 @@ const say = (step: string, detail = '') =>
 /**
  * `trm demo`: two fresh agencies (an NGO in RO and the national contact point in DE, registered in the
  * database as `trm agencies add` does), one referral, the long-poll, and two acknowledgements, each
- * signature verified the way an agency's own system would. Invented data only.
+ * signature verified the way an agency's own system would; then DE hands the case on to a DE NGO
+ * (demo-onward.ts). Invented data only.
  */
 export async function demoCommand({ url }: { url: string }): Promise<number> {
   const baseUrl = url.replace(/\/+$/, '')
@@ -120,7 +122,7 @@ export async function demoCommand({ url }: { url: string }): Promise<number> {
       needs: ['accommodation', 'interpretation'],
       consent: {
         status: 'given',
-        scope: ['assistance'],
+        scope: ['assistance', 'onward_sharing'],
         recordedAt: new Date().toISOString(),
         byGuardian: false,
       },
@@ -158,7 +160,17 @@ export async function demoCommand({ url }: { url: string }): Promise<number> {
     }
     const final = await roClient.request<Json>('GET', `/v1/referrals/${document.id}`)
     say("RO's inbox holds each answer; DE's signatures verified", `final state: ${final['status']}`)
-    return final['status'] === 'accepted' ? EXIT.ok : EXIT.failedCheck
+    const handedOn = await demoOnward({
+      baseUrl,
+      db,
+      dbConfig,
+      suffix,
+      say,
+      forwarder: { id: de.id, client: deClient, keys: deKeys },
+      firstSender: { client: roClient },
+      parent: { id: document.id, victimReference: submitted['victimReference'], document },
+    })
+    return final['status'] === 'accepted' && handedOn ? EXIT.ok : EXIT.failedCheck
   } finally {
     await db.destroy()
   }

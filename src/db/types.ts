@@ -81,6 +81,11 @@ export interface ReferralsTable {
   identified_in: string
   needs: string[]
   consent_status: string
+  /** The document's `consent.scope` and `handling` (migrations/2026-12-04-18), empty when absent. */
+  consent_scope: Generated<string[]>
+  handling: Generated<string[]>
+  /** The parent referral this one hands on (onward referral), null for a chain's first. */
+  onward_of: Generated<string | null>
   has_sensitive: boolean
   payload_sha256: string
   receipt: string

@@ -46,3 +46,14 @@ export function invalidValues(
   }
   return problems
 }
+
+/** The configuration refused, with every variable at fault (never their values). */
+export class ConfigError extends Error {
+  readonly variables: string[]
+  constructor(problems: { variable: string; message: string }[]) {
+    const lines = problems.map((p) => `  ${p.variable}: ${p.message}`)
+    super(`invalid configuration (${problems.length} variable(s)):\n${lines.join('\n')}`)
+    this.name = 'ConfigError'
+    this.variables = problems.map((p) => p.variable)
+  }
+}

@@ -2,8 +2,8 @@ import type { KeyObject } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
-import { ConfigError } from '../config.js'
 import { privateKeyFor } from './compact-jws.js'
+import { ConfigError } from './env-schema.js'
 
 /** The hub's own EdDSA signing keys. The first is used to sign; all are published for verification. */
 export interface HubKeys {

@@ -25,9 +25,8 @@ interface Operation {
   responses?: Record<string, Response>
 }
 interface Document {
-  servers?: unknown[]
-  paths?: Record<string, Record<string, unknown>>
-  components?: Record<string, unknown>
+  paths?: Record<string, Record<string, unknown> | undefined>
+  components?: object
 }
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace']
@@ -70,7 +69,7 @@ export function addStandardResponses<T extends Document>(
   document.components = { ...document.components, headers: RESPONSE_HEADERS }
   for (const item of Object.values(document.paths ?? {})) {
     for (const method of METHODS) {
-      const operation = item[method] as Operation | undefined
+      const operation = item?.[method] as Operation | undefined
       if (!operation) continue
       const fact = facts.get(operation.operationId ?? '') ?? { rateLimited: true, alwaysAnswer: false }
       operation.responses = operation.responses ?? {}

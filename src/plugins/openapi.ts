@@ -36,7 +36,8 @@ export default fp(
         if (!('openapiObject' in document)) return document.swaggerObject
         // OWASP API9:2023: whom the server is for, said explicitly (x-internal is not in the types).
         const servers = [{ ...SERVER, 'x-internal': false }]
-        return addStandardResponses({ ...document.openapiObject, servers } as never, facts)
+        const described = { ...document.openapiObject, servers }
+        return addStandardResponses(described, facts)
       },
       // Shared schemas keep their $id as the component name, so generated clients get real type names.
       refResolver: {

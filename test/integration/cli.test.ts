@@ -162,6 +162,11 @@ t.test('the trm command', async (t) => {
     t.match(result.stdout, /RO submitted a signed referral/)
     t.match(result.stdout, /hub receipt verified/)
     t.match(result.stdout, /final state: accepted/)
+    t.match(result.stdout, /DE handed the case on to the NGO/)
+    t.match(
+      result.stdout,
+      /RO's inbox says who took the case on\n {4}ngo [0-9a-f-]{36} in DE; links below RO's referral: 1/,
+    )
   })
 
   t.test(

@@ -38,7 +38,7 @@ function schemaKeys(schema: unknown, path: string[] = []): string[] {
     items?: { enum?: string[] }
   }
   const dotted = path.join('.')
-  const skip = ['id', 'sender', 'createdAt', 'recipient', 'sensitive', 'victim.linkageToken']
+  const skip = ['id', 'sender', 'createdAt', 'recipient', 'onwardOf', 'sensitive', 'victim.linkageToken']
   if (skip.includes(dotted)) return []
   const keys: string[] = []
   if (node.type === 'object' && node.properties) {

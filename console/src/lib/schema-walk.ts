@@ -20,12 +20,14 @@ export type FieldKind =
 const COUNTRY_PATTERN = '^[A-Z]{2}$'
 const LANGUAGE_PATTERN = '^[a-z]{2}$'
 
-/** Fields the console fills itself (ids, times, routing, the encrypted details) or cannot (linkage). */
+/** Fields the console fills itself (ids, times, routing, the encrypted details) or cannot (linkage,
+ *  onward referral: not offered by the console yet). */
 export const FILLED_BY_CONSOLE = new Set([
   'id',
   'sender',
   'createdAt',
   'recipient',
+  'onwardOf',
   'sensitive',
   'victim.linkageToken',
   'consent.recordedAt',

@@ -14,7 +14,14 @@ import {
 import { MAX_JWS_LENGTH } from '../referrals/referrals.schemas.js'
 
 /** What an inbox message can be. */
-export const INBOX_MESSAGE_TYPES = ['referral', 'acknowledgement', 'status', 'escalation', 'erasure'] as const
+export const INBOX_MESSAGE_TYPES = [
+  'referral',
+  'acknowledgement',
+  'status',
+  'escalation',
+  'erasure',
+  'onward_referral',
+] as const
 
 export const InboxItemSchema = Type.Object(
   {
@@ -30,7 +37,10 @@ export const InboxItemSchema = Type.Object(
     ),
     acknowledgementId: Type.Optional(Uuid),
     body: Type.Optional(
-      Type.Object({}, { additionalProperties: true, description: 'For status and escalation messages' }),
+      Type.Object(
+        {},
+        { additionalProperties: true, description: 'For status, escalation and onward_referral messages' },
+      ),
     ),
   },
   { $id: 'InboxItem' },

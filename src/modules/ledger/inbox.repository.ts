@@ -5,7 +5,7 @@ import { WEBHOOK_JOB } from './outbox.service.js'
 export interface NewInboxMessage {
   id: string
   agencyId: string
-  type: 'referral' | 'acknowledgement' | 'status' | 'escalation' | 'erasure'
+  type: 'referral' | 'acknowledgement' | 'status' | 'escalation' | 'erasure' | 'onward_referral'
   referralId: string
   acknowledgementId?: string
   body?: Record<string, unknown>

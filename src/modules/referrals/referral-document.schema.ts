@@ -83,6 +83,14 @@ export const ReferralDocumentSchema = Type.Object(
       Type.Object({ agencyId: Uuid }, Strict),
       Type.Object({ country: Country }, Strict),
     ]),
+    onwardOf: Type.Optional(
+      Type.String({
+        format: 'uuid',
+        maxLength: 36,
+        description:
+          "Onward referral: the referral the sender received and hands on (its recipient only, once received, with onward_sharing consent and no no_onward_sharing handling; victim.reference must be the parent's)",
+      }),
+    ),
     createdAt: Instant,
     urgency: Type.Enum(URGENCIES),
     stage: Type.Enum(STAGES),

@@ -4,6 +4,7 @@ import type { AcknowledgementRow, Database, ReferralRow } from '../../db/types.j
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js'
 import { HubError } from '../../lib/errors.js'
 import { oneOf, oneOfOrNull } from '../../lib/one-of.js'
+import { AGENCY_KINDS } from '../agencies/agencies.schemas.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
 import { ACK_TYPES, CLOSE_OUTCOMES, DECLINE_REASONS, REFERRAL_STATUSES } from './lifecycle.core.js'
 import { STAGES, URGENCIES } from './referral-document.schema.js'
@@ -63,6 +64,7 @@ function toSummary(row: ReferralRow, now: Date) {
     receivedAt: row.received_at?.toISOString() ?? null,
     overdue: isOverdue(row, now),
     erased: row.erased_at !== null,
+    onwardOf: row.onward_of,
   }
 }
 
@@ -80,10 +82,11 @@ export async function getReferral(
   const party = row ? await partyRole(deps.db, row, caller.id) : undefined
   const role = party ?? (row?.erased_at && caller.operator ? 'operator' : undefined)
   if (!row || !role) throw notFound()
-  const [jws, acknowledgements, linked] = await Promise.all([
+  const [jws, acknowledgements, linked, onward] = await Promise.all([
     repo.findReferralJws(deps.db, id),
     repo.listAcknowledgements(deps.db, id),
     repo.findLinked(deps.db, id, caller.id),
+    repo.listOnward(deps.db, id),
   ])
   await recordAuditEvent(deps.db, {
     actor: caller.id,
@@ -101,6 +104,18 @@ export async function getReferral(
     acknowledgements: acknowledgements.map(toAcknowledgementView),
     possibleDuplicates: linked.count,
     possibleDuplicateIds: linked.visibleIds,
+    // The chain below: its agencies and states, to every party of this link; never a document.
+    onward: onward.map((link) => ({
+      id: link.id,
+      onwardOf: link.onward_of,
+      recipient: {
+        agencyId: link.recipient_id,
+        country: link.recipient_country,
+        kind: oneOf(AGENCY_KINDS, link.recipient_kind),
+      },
+      createdAt: link.submitted_at.toISOString(),
+      status: oneOf(REFERRAL_STATUSES, link.status),
+    })),
   }
 }
 

@@ -1,6 +1,20 @@
 import { HubError } from '../../lib/errors.js'
 import type { ReferralDocument } from './referral-document.schema.js'
-import type { SubmissionRefusal } from './submissions.repository.js'
+
+/** A check inside the submission statement that failed (submissions.repository.ts): nothing was written. */
+export type SubmissionRefusal =
+  | 'TRM_IN_PROGRESS'
+  | 'TRM_AUTH_UNAUTHENTICATED'
+  | 'TRM_KEY_UNKNOWN'
+  | 'TRM_RECIPIENT_INVALID'
+  | 'TRM_SENSITIVE_INVALID'
+  | 'TRM_ONWARD_PARENT_UNKNOWN'
+  | 'TRM_ONWARD_NOT_RECIPIENT'
+  | 'TRM_ONWARD_PARENT_NOT_RECEIVED'
+  | 'TRM_ONWARD_VICTIM_MISMATCH'
+  | 'TRM_ONWARD_CONSENT_MISSING'
+  | 'TRM_ONWARD_HANDLING_FORBIDS'
+  | 'TRM_VICTIM_REFERENCE_UNKNOWN'
 
 /** Refusals the checks inside the writing statement can also give: one wording whichever finds them. */
 export const refusals = {
@@ -43,6 +57,44 @@ export const refusals = {
     new HubError('TRM_VICTIM_REFERENCE_UNKNOWN', 'The victim reference is not one of your referrals.', {
       pointer: '/victim/reference',
     }),
+  // Onward referral (issue 19): a parent that does not exist and one the caller may not see read the
+  // same, so a refusal never tells whether a referral between other agencies exists.
+  TRM_ONWARD_PARENT_UNKNOWN: () =>
+    new HubError('TRM_ONWARD_PARENT_UNKNOWN', 'onwardOf names no referral you are party to.', {
+      pointer: '/onwardOf',
+    }),
+  TRM_ONWARD_NOT_RECIPIENT: () =>
+    new HubError(
+      'TRM_ONWARD_NOT_RECIPIENT',
+      'Only the recipient of the referral in onwardOf may hand it on.',
+      {
+        pointer: '/onwardOf',
+      },
+    ),
+  TRM_ONWARD_PARENT_NOT_RECEIVED: () =>
+    new HubError(
+      'TRM_ONWARD_PARENT_NOT_RECEIVED',
+      'The referral in onwardOf must be acknowledged received before it is handed on.',
+      { pointer: '/onwardOf' },
+    ),
+  TRM_ONWARD_VICTIM_MISMATCH: () =>
+    new HubError(
+      'TRM_ONWARD_VICTIM_MISMATCH',
+      'victim.reference must be the victim reference of the referral in onwardOf.',
+      { pointer: '/victim/reference' },
+    ),
+  TRM_ONWARD_CONSENT_MISSING: () =>
+    new HubError(
+      'TRM_ONWARD_CONSENT_MISSING',
+      'The consent scope of the referral in onwardOf does not include onward_sharing.',
+      { pointer: '/onwardOf' },
+    ),
+  TRM_ONWARD_HANDLING_FORBIDS: () =>
+    new HubError(
+      'TRM_ONWARD_HANDLING_FORBIDS',
+      'The referral in onwardOf carries the handling code no_onward_sharing.',
+      { pointer: '/onwardOf' },
+    ),
   TRM_DUPLICATE_MISMATCH: () =>
     new HubError('TRM_DUPLICATE_MISMATCH', 'This referral id was already used for a different document.', {
       pointer: '/id',

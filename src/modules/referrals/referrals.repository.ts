@@ -2,7 +2,7 @@ import { type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Database } from '../../db/types.js'
 import { insertAuditRows } from '../ledger/audit.repository.js'
 import { pushDeliveryCtes } from '../ledger/inbox.repository.js'
-import { MAX_LINKED_REFERRALS } from './referrals.schemas.js'
+import { MAX_LINKED_REFERRALS, MAX_ONWARD_LINKS } from './referrals.schemas.js'
 
 /** How referrals move to `delivered`: which states allow it, and what is recorded. */
 export interface DeliveredMove {
@@ -160,4 +160,37 @@ export async function updateReferral(
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirstOrThrow()
+}
+
+/** How deep a chain is followed. */
+const MAX_ONWARD_DEPTH = 20
+
+/**
+ * The onward referrals below a referral (those handing it on, those handing them on, and so on), in
+ * the order they were submitted: what the chain's parties may know of each link, never its document.
+ */
+export async function listOnward(db: Kysely<Database>, referralId: string) {
+  const { rows } = await sql<{
+    id: string
+    onward_of: string
+    recipient_id: string
+    recipient_country: string
+    recipient_kind: string
+    submitted_at: Date
+    status: string
+  }>`
+    with recursive chain as (
+      select id, onward_of, recipient_id, recipient_country, submitted_at, status, seq, 1 as depth
+      from referrals where onward_of = ${referralId}
+      union all
+      select r.id, r.onward_of, r.recipient_id, r.recipient_country, r.submitted_at, r.status, r.seq,
+        chain.depth + 1
+      from referrals r join chain on r.onward_of = chain.id
+      where chain.depth < ${MAX_ONWARD_DEPTH}
+    )
+    select chain.id, chain.onward_of, chain.recipient_id, chain.recipient_country,
+      a.kind as recipient_kind, chain.submitted_at, chain.status
+    from chain join agencies a on a.id = chain.recipient_id
+    order by chain.seq limit ${MAX_ONWARD_LINKS}`.execute(db)
+  return rows
 }

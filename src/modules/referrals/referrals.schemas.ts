@@ -13,6 +13,7 @@ import {
   Text,
   Uuid,
 } from '../../lib/schemas.js'
+import { AGENCY_KINDS } from '../agencies/agencies.schemas.js'
 import { ACK_TYPES, CLOSE_OUTCOMES, DECLINE_REASONS, REFERRAL_STATUSES } from './lifecycle.core.js'
 import { ReferralDocumentSchema, STAGES, URGENCIES, VictimReference } from './referral-document.schema.js'
 
@@ -68,6 +69,9 @@ const summaryProperties = {
   receivedAt: Type.Union([DateTime, Type.Null()]),
   overdue: Type.Boolean({ description: 'received was not reached by ackDueAt' }),
   erased: Type.Boolean({ description: 'the signed payload was erased; the skeleton remains' }),
+  onwardOf: Type.Union([Uuid, Type.Null()], {
+    description: 'Onward referral: the referral this one hands on; null for the first of a chain',
+  }),
 }
 
 export const ReferralSummarySchema = Type.Object(summaryProperties, { $id: 'ReferralSummary' })
@@ -89,6 +93,28 @@ export const AcknowledgementViewSchema = Type.Object(
   { $id: 'AcknowledgementView' },
 )
 
+/** Onward links listed under one referral: a chain is a handful of agencies. */
+export const MAX_ONWARD_LINKS = 100
+
+export const OnwardLinkSchema = Type.Object(
+  {
+    id: Uuid,
+    onwardOf: Uuid,
+    recipient: Type.Object({
+      agencyId: Uuid,
+      country: CountryCode,
+      kind: Type.Enum([...AGENCY_KINDS]),
+    }),
+    createdAt: DateTime,
+    status: Type.Enum([...REFERRAL_STATUSES]),
+  },
+  {
+    $id: 'OnwardLink',
+    description:
+      'A link further down the chain: who took the case on and where it stands, never its document',
+  },
+)
+
 export const ReferralViewSchema = Type.Object(
   {
     ...summaryProperties,
@@ -101,6 +127,10 @@ export const ReferralViewSchema = Type.Object(
     possibleDuplicateIds: Type.Array(Uuid, {
       maxItems: MAX_LINKED_REFERRALS,
       description: 'Their ids',
+    }),
+    onward: Type.Array(Ref(OnwardLinkSchema), {
+      maxItems: MAX_ONWARD_LINKS,
+      description: 'The onward referrals below this one (handing it on, and so on), oldest first',
     }),
   },
   { $id: 'ReferralView' },
@@ -127,6 +157,7 @@ export const REFERRAL_SCHEMAS = [
   ReferralSubmissionResultSchema,
   ReferralSummarySchema,
   AcknowledgementViewSchema,
+  OnwardLinkSchema,
   ReferralViewSchema,
   ReferralPageSchema,
 ]

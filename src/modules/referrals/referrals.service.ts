@@ -17,6 +17,7 @@ import { inboxMessageRow } from '../ledger/inbox.repository.js'
 import { inboxChannel } from '../ledger/inbox.service.js'
 import { outboxChannel } from '../ledger/outbox.service.js'
 import { REFERRAL_STATUSES } from './lifecycle.core.js'
+import { onwardRows } from './onward.js'
 import { REFERRAL_TYP, type ReferralDocument, ReferralDocumentSchema } from './referral-document.schema.js'
 import { ackDueAt, newVictimReference } from './referrals.core.js'
 import {
@@ -178,9 +179,13 @@ async function attempt(deps: ReferralDeps, accepted: Accepted): Promise<Attempt>
       return { kind: 'refused', error: statementRefusal(outcome.code, accepted.document) }
     case 'written': {
       const schema = deps.config.databaseSchema
-      const wakeups = new Map([[inboxChannel(schema), new Set([routed.recipient.id])]])
-      // The relay has work only for a push recipient's webhook (a stale cache: its sweep finds it).
-      if (routed.recipient.delivery_mode === 'push') wakeups.set(outboxChannel(schema), new Set(['']))
+      const notified = [routed.recipient.id, ...(outcome.notified ? [outcome.notified] : [])]
+      const wakeups = new Map([[inboxChannel(schema), new Set(notified)]])
+      // The relay has work only for a webhook: a push recipient's, or perhaps the onward notice's (a
+      // stale cache, or a push parent sender: the relay's own sweep finds it within a second).
+      if (routed.recipient.delivery_mode === 'push' || outcome.notified) {
+        wakeups.set(outboxChannel(schema), new Set(['']))
+      }
       void notifySoon(deps.db, wakeups)
       return { kind: 'written', body: toSubmission(submission.referral, outcome.linked) }
     }
@@ -221,6 +226,9 @@ async function submissionOf(
     identified_in: document.exploitation.identifiedIn,
     needs: document.needs,
     consent_status: document.consent.status,
+    consent_scope: document.consent.scope,
+    handling: document.handling ?? [],
+    onward_of: document.onwardOf ?? null,
     has_sensitive: document.sensitive !== undefined,
     payload_sha256: verified.payloadSha256,
     receipt,
@@ -228,6 +236,12 @@ async function submissionOf(
     submitted_at: submittedAt,
     ack_due_at: due,
   }
+  const onward = onwardRows(document.onwardOf, {
+    referralId: referral.id,
+    recipient,
+    actor: caller.id,
+    requestId,
+  })
   return {
     referral,
     jws,
@@ -239,15 +253,24 @@ async function submissionOf(
       type: 'referral',
       referralId: referral.id,
     }),
-    audit: auditEventRow({
-      actor: caller.id,
-      action: 'referral.submitted',
-      target: { type: 'referral', id: referral.id },
-      referralId: referral.id,
-      requestId,
-      outcome: 'success',
-      details: { recipient: recipient.id, urgency: referral.urgency, payloadSha256: referral.payload_sha256 },
-    }),
+    onwardNotice: onward.notice,
+    audit: [
+      auditEventRow({
+        actor: caller.id,
+        action: 'referral.submitted',
+        target: { type: 'referral', id: referral.id },
+        referralId: referral.id,
+        requestId,
+        outcome: 'success',
+        details: {
+          recipient: recipient.id,
+          urgency: referral.urgency,
+          payloadSha256: referral.payload_sha256,
+          ...(document.onwardOf ? { onwardOf: document.onwardOf } : {}),
+        },
+      }),
+      ...onward.audit,
+    ],
     checks: {
       lockKey: `referral:${caller.id}:${document.id}`,
       senderId: caller.id,
@@ -256,6 +279,7 @@ async function submissionOf(
       recipientKind: recipient.kind,
       recipientCountry: 'country' in document.recipient ? document.recipient.country : null,
       encryptionKid: encryptionKid ?? null,
+      onwardOf: document.onwardOf ?? null,
       victimReference: document.victim.reference ?? null,
     },
   }

@@ -3,7 +3,7 @@ import type { Database } from '../../db/types.js'
 import type { FineGroup, ReleaseContent } from './stats.release.core.js'
 
 /**
- * The referrals submitted in [start, end) by every triage value at once (forms of exploitation as a
+ * The referrals submitted in [start, end), onward referrals left out, by every triage value at once (forms of exploitation as a
  * sorted set): one row per combination that occurs, with how many referrals carry it.
  */
 export async function countCombinations(
@@ -26,6 +26,8 @@ export async function countCombinations(
       r.age_group, r.minor, r.gender, r.urgency, r.status, count(*)::int as n
     from referrals r
     where r.submitted_at >= ${period.start} and r.submitted_at < ${period.end}
+      -- a chain of onward referrals is one case: counted once, by its first referral
+      and r.onward_of is null
     group by 1, 2, 3, 4, 5, 6, 7, 8`.execute(db)
   return rows.map((row) => ({
     values: {

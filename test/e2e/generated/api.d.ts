@@ -664,7 +664,7 @@ export interface components {
         InboxItem: {
             /** Format: uuid */
             acknowledgementId?: string;
-            /** @description For status and escalation messages */
+            /** @description For status, escalation and onward_referral messages */
             body?: {
                 [key: string]: unknown;
             };
@@ -679,7 +679,7 @@ export interface components {
             /** Format: uuid */
             referralId: string;
             /** @enum {unknown} */
-            type: "referral" | "acknowledgement" | "status" | "escalation" | "erasure";
+            type: "referral" | "acknowledgement" | "status" | "escalation" | "erasure" | "onward_referral";
         };
         InboxPage: {
             items: components["schemas"]["InboxItem"][];
@@ -691,7 +691,7 @@ export interface components {
              * @description Stable TRM_… error code
              * @enum {unknown}
              */
-            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
+            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_ONWARD_PARENT_UNKNOWN" | "TRM_ONWARD_NOT_RECIPIENT" | "TRM_ONWARD_PARENT_NOT_RECEIVED" | "TRM_ONWARD_VICTIM_MISMATCH" | "TRM_ONWARD_CONSENT_MISSING" | "TRM_ONWARD_HANDLING_FORBIDS" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
             /** @description What to fix (4xx) or the request id to quote (5xx); it can repeat the request path */
             detail: string;
             /** @enum {unknown} */
@@ -703,13 +703,32 @@ export interface components {
             title: string;
             type: string;
         };
+        /** @description A link further down the chain: who took the case on and where it stands, never its document */
+        OnwardLink: {
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            onwardOf: string;
+            recipient: {
+                /** Format: uuid */
+                agencyId: string;
+                /** @description ISO 3166-1 alpha-2 */
+                country: string;
+                /** @enum {unknown} */
+                kind: "ngo" | "national_agency" | "law_enforcement" | "prosecution" | "social_services" | "child_protection" | "consular" | "labour_inspection" | "hub_operator";
+            };
+            /** @enum {unknown} */
+            status: "submitted" | "delivered" | "received" | "info_requested" | "accepted" | "declined" | "closed" | "withdrawn";
+        };
         /** @description RFC 9457 problem details */
         Problem: {
             /**
              * @description Stable TRM_… error code
              * @enum {unknown}
              */
-            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
+            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_ONWARD_PARENT_UNKNOWN" | "TRM_ONWARD_NOT_RECIPIENT" | "TRM_ONWARD_PARENT_NOT_RECEIVED" | "TRM_ONWARD_VICTIM_MISMATCH" | "TRM_ONWARD_CONSENT_MISSING" | "TRM_ONWARD_HANDLING_FORBIDS" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
             /** @description What to fix (4xx) or the request id to quote (5xx); it can repeat the request path */
             detail: string;
             errors?: {
@@ -773,6 +792,11 @@ export interface components {
             /** Format: uuid */
             id: string;
             needs: ("accommodation" | "medical" | "psychological" | "legal" | "interpretation" | "safe_return" | "documents" | "financial" | "child_protection" | "family_tracing" | "livelihood" | "basic_needs")[];
+            /**
+             * Format: uuid
+             * @description Onward referral: the referral the sender received and hands on (its recipient only, once received, with onward_sharing consent and no no_onward_sharing handling; victim.reference must be the parent's)
+             */
+            onwardOf?: string;
             recipient: {
                 /** Format: uuid */
                 agencyId: string;
@@ -923,6 +947,8 @@ export interface components {
             /** Format: uuid */
             id: string;
             minor: boolean;
+            /** @description Onward referral: the referral this one hands on; null for the first of a chain */
+            onwardOf: string | null;
             /** @description received was not reached by ackDueAt */
             overdue: boolean;
             receivedAt: string | null;
@@ -959,6 +985,10 @@ export interface components {
             /** @description The sender's JWS as received; null once erased */
             jws: string | null;
             minor: boolean;
+            /** @description The onward referrals below this one (handing it on, and so on), oldest first */
+            onward: components["schemas"]["OnwardLink"][];
+            /** @description Onward referral: the referral this one hands on; null for the first of a chain */
+            onwardOf: string | null;
             /** @description received was not reached by ackDueAt */
             overdue: boolean;
             /** @description Their ids */
