@@ -10,6 +10,11 @@ export interface AckDeadlineJob {
 /**
  * `ack-deadline` fires at a referral's ackDueAt (the outbox row's runAt). A job that fires early (clocks
  * of the API and worker disagree) waits until the due time instead of escalating before it.
+ *
+ * Kept for one release only: deadlines are now raised by the deadline sweep (deadline-sweep.ts) and
+ * submissions no longer write this job. This processor drains the jobs earlier releases queued; it
+ * escalates through the same escalateOverdue as the sweep, so a referral is escalated once whichever
+ * comes first. Remove it, and the `deadlines` queue, in the release after.
  */
 export function deadlineProcessor(deps: JobDeps): Processor {
   const now = deps.now ?? (() => new Date())
