@@ -42,7 +42,7 @@ const sql = captured.text.replace('/* trm:prepared */ ', '')
 
 function entry(n: number) {
   let text = JSON.stringify({ ...template, n })
-  for (const id of [template.referral.id, template.message.id, template.deadline.id, template.webhook.id]) {
+  for (const id of [template.referral.id, template.message.id, template.webhook?.id].filter(Boolean)) {
     text = text.replaceAll(id, randomUUID())
   }
   return JSON.parse(text)

@@ -18,6 +18,8 @@ import { authRoutes } from './modules/auth/auth.routes.js'
 import { AUTH_SCHEMAS } from './modules/auth/auth.schemas.js'
 import { deliveriesRoutes } from './modules/deliveries/deliveries.routes.js'
 import { DELIVERY_SCHEMAS } from './modules/deliveries/deliveries.schemas.js'
+import { evidenceRoutes } from './modules/evidence/evidence.routes.js'
+import { EVIDENCE_SCHEMAS } from './modules/evidence/evidence.schemas.js'
 import { healthRoutes } from './modules/health/health.routes.js'
 import { inboxRoutes } from './modules/inbox/inbox.routes.js'
 import { INBOX_SCHEMAS } from './modules/inbox/inbox.schemas.js'
@@ -93,6 +95,7 @@ const SHARED_SCHEMAS = [
   ...STATS_SCHEMAS,
   ...DELIVERY_SCHEMAS,
   ...AUDIT_SCHEMAS,
+  ...EVIDENCE_SCHEMAS,
   SensitiveDetailsSchema,
 ]
 
@@ -141,6 +144,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(acknowledgementsRoutes)
   await app.register(inboxRoutes)
   await app.register(erasureRoutes)
+  await app.register(evidenceRoutes)
   await app.register(statsRoutes)
   await app.register(deliveriesRoutes)
   await app.register(auditRoutes)

@@ -52,6 +52,7 @@ const EnvSchema = Type.Object({
   DEADLINE_IMMEDIATE_SECONDS: Type.Optional(Int({ minimum: 1 })),
   DEADLINE_URGENT_SECONDS: Type.Optional(Int({ minimum: 1 })),
   DEADLINE_ROUTINE_SECONDS: Type.Optional(Int({ minimum: 1 })),
+  DEADLINE_SWEEP_MS: Type.Optional(Int({ minimum: 10 })),
   WEBHOOK_ALLOW_LOOPBACK: Type.Optional(Bool),
   WEBHOOK_MAX_ATTEMPTS: Type.Optional(Int({ minimum: 1 })),
   WEBHOOK_BACKOFF_MS: Type.Optional(Int({ minimum: 1 })),
@@ -112,6 +113,8 @@ export interface Config {
   /** token.refused audit events written per client address per minute; the rest are counted, not each written. */
   readonly auditTokenRefusalsPerMinute: number
   readonly deadlines: { readonly immediate: number; readonly urgent: number; readonly routine: number }
+  /** How often the worker's deadline sweep looks for referrals past their due time. */
+  readonly deadlineSweepMs: number
   readonly webhooks: {
     readonly allowLoopback: boolean
     readonly maxAttempts: number
@@ -250,6 +253,7 @@ function freeze(env: Env): Config {
       urgent: Number(env.DEADLINE_URGENT_SECONDS ?? 24 * 3600),
       routine: Number(env.DEADLINE_ROUTINE_SECONDS ?? 72 * 3600),
     },
+    deadlineSweepMs: Number(env.DEADLINE_SWEEP_MS ?? 5_000),
     webhooks: {
       allowLoopback: env.WEBHOOK_ALLOW_LOOPBACK === 'true',
       maxAttempts: Number(env.WEBHOOK_MAX_ATTEMPTS ?? 20),

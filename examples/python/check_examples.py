@@ -73,6 +73,13 @@ def main():
     check(receipt["payloadSha256"] == sha256_b64url(payload), "the receipt names the referral's digest")
     check(list(receipt) == ["referralId", "sender", "recipient", "payloadSha256", "receivedAt"], "receipt members in order")
 
+    _, evidence = verify_jws(text("evidence"), public_jwks(hub), ("EdDSA",), "trm-evidence+jws")
+    check(evidence.decode("utf-8") == text("evidence-payload"), "the evidence verifies; its payload bytes are as shown")
+    evidence = json.loads(evidence)
+    check(list(evidence) == ["referralId", "event", "at", "recipient", "payloadSha256"], "evidence members in order")
+    check(evidence["payloadSha256"] == receipt["payloadSha256"], "the evidence names the receipt's digest")
+    check(data("inbox-evidence")["body"] == {"event": evidence["event"], "evidence": text("evidence")}, "its inbox message")
+
     _, ack = verify_jws(text("ack-jws"), public_jwks(de_sig), ("ES256",), "trm-ack+json")
     check(json.loads(ack) == data("ack-document"), "the acknowledgement verifies with the NCP's P-256 key")
     _, ack_receipt = verify_jws(text("ack-receipt"), public_jwks(hub), ("EdDSA",), "trm-receipt+json")

@@ -31,6 +31,7 @@ from trm_agency import (
     encrypt_sensitive,
     sha256_b64url,
     sign_document,
+    verify_evidence,
     verify_jws,
     verify_receipt,
     verify_webhook,
@@ -57,6 +58,7 @@ class WebhookReceiver:
 
     def __init__(self, host="127.0.0.1"):
         received = self.received = queue.Queue()
+        self.skipped = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
@@ -74,6 +76,15 @@ class WebhookReceiver:
 
     def next(self, timeout=20):
         return self.received.get(timeout=timeout)
+
+    def next_of(self, *types, timeout=20):
+        """The next request carrying a message of one of `types`; the others (say `evidence`, whose
+        POST may come before or after) are kept in `skipped`."""
+        while True:
+            headers, body = self.next(timeout)
+            if json.loads(body).get("type") in types:
+                return headers, body
+            self.skipped.append((headers, body))
 
 
 def until(fetch, condition, timeout=20):
@@ -201,7 +212,7 @@ def main():
     check(recipient.confirm(item["cursor"]) >= 1, "the recipient confirms its inbox")
 
     if webhooks:
-        headers, body = webhooks.next()
+        headers, body = webhooks.next_of("status")
         message = holds(lambda: verify_webhook(body, headers["trm-signature"], hub_jwks))
         check(message, "a webhook signed by the hub over its exact body")
         check(headers["trm-message-id"] == message["id"], "trm-message-id names the message")
@@ -210,6 +221,14 @@ def main():
         tampered = body.replace(b'"inbox"', b'"webhook"')
         check(tampered != body and not holds(lambda: verify_webhook(tampered, headers["trm-signature"], hub_jwks)),
               "a changed body does not verify")
+
+    # Evidence: the recipient's inbox confirmation gave the sender hub-signed delivery evidence
+    _, listed = sender.call("GET", f"/v1/referrals/{document['id']}/evidence")
+    delivery = next((i for i in listed["items"] if i["event"] == "delivery"), None)
+    check(delivery and holds(lambda: verify_evidence(delivery["jws"], hub_jwks, {
+        "referralId": document["id"], "event": "delivery", "recipient": recipient.id,
+        "payloadSha256": receipt["payloadSha256"],
+    })), "delivery evidence, signed by the hub over the receipt's digest")
 
     # Acknowledgements
     def acknowledge(kind, extra=None):
@@ -231,7 +250,7 @@ def main():
     if webhooks:
         acks = []
         for _ in range(2):
-            headers, body = webhooks.next()
+            headers, body = webhooks.next_of("acknowledgement")
             acks.append(holds(lambda: verify_webhook(body, headers["trm-signature"], hub_jwks)))
         check([m and m["type"] for m in acks] == ["acknowledgement", "acknowledgement"], "both acknowledgements came by webhook")
         # A webhook answered 2xx confirms its message: the inbox does not list it again, once the

@@ -183,6 +183,23 @@ def verify_receipt(receipt, hub_jwks, payload_bytes, expected):
     return claims
 
 
+EVIDENCE_MEMBERS = ["referralId", "event", "at", "recipient", "payloadSha256"]
+
+
+def verify_evidence(evidence, hub_jwks, expected):
+    """Checks hub-signed evidence (docs/protocol.md, Evidence): the hub's signature, its typ, its
+    members in order, and those we know (the receipt's payloadSha256, the referral, the recipient).
+    Returns its claims."""
+    _, payload = verify_jws(evidence, hub_jwks, ("EdDSA",), "trm-evidence+jws")
+    claims = json.loads(payload)
+    if list(claims) != EVIDENCE_MEMBERS:
+        raise ProtocolError(f"evidence members are {list(claims)!r}, not {EVIDENCE_MEMBERS!r}")
+    for name, value in expected.items():
+        if claims.get(name) != value:
+            raise ProtocolError(f"the evidence says {name} = {claims.get(name)!r}, not {value!r}")
+    return claims
+
+
 def verify_webhook(body, signature, hub_jwks):
     """Checks a webhook request (docs/protocol.md, Webhooks): `trm-signature` is a JWS with detached
     content over the exact body bytes. Pass the raw body, before any parsing; returns the message."""

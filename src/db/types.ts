@@ -196,6 +196,17 @@ export interface DeliveriesTable {
   created_at: Timestamp
 }
 
+/** Hub-signed evidence of a referral's delivery or retrieval (or of their absence); append-only. */
+export interface EvidenceTable {
+  referral_id: string
+  event: 'delivery' | 'retrieval' | 'non_delivery' | 'non_retrieval'
+  recipient_id: string
+  sender_id: string
+  at: Timestamp
+  jws: string
+  message_id: string
+}
+
 export interface Database {
   deliveries: DeliveriesTable
   referrals: ReferralsTable
@@ -212,6 +223,7 @@ export interface Database {
   audit_events: AuditEventsTable
   audit_checkpoints: AuditCheckpointsTable
   outbox: OutboxTable
+  evidence: EvidenceTable
 }
 
 export type AgencyRow = Selectable<AgenciesTable>
@@ -230,3 +242,4 @@ export type AcknowledgementRow = Selectable<AcknowledgementsTable>
 export type InboxMessageRow = Selectable<InboxMessagesTable> & { jws: string | null }
 export type NewInboxMessageRow = Insertable<InboxMessagesTable>
 export type DeliveryRow = Selectable<DeliveriesTable>
+export type EvidenceRow = Selectable<EvidenceTable>

@@ -1,5 +1,4 @@
 import type { Job } from 'bullmq'
-import { escalateUnconfirmedErasures } from '../modules/deadlines/erasure-escalation.service.js'
 import { compactErasedPayloads } from '../modules/retention/compaction.service.js'
 import { runRetention } from '../modules/retention/retention.service.js'
 import { releaseLatestQuarter } from '../modules/stats/stats.service.js'
@@ -10,8 +9,7 @@ import type { JobDeps } from './worker-deps.js'
  * The `maintenance` queue: the daily retention run, which purges payloads past RETENTION_DAYS and
  * then removes them from the payload tables' files, and the hourly compaction, which does the same
  * for what erasure requests deleted since (nothing to do, one small query, when none was erased);
- * every five minutes, the escalation of holders that did not confirm a consent withdrawal's erasure
- * in time (a set-based sweep; erasure-escalation.service.ts); and the hourly statistics release, which makes the latest ended quarter's release if none was made.
+ * and the hourly statistics release, which makes the latest ended quarter's release if none was made.
  */
 export function maintenanceProcessor(deps: JobDeps) {
   return async (job: Job) => {
@@ -25,26 +23,12 @@ export function maintenanceProcessor(deps: JobDeps) {
       return { purged: result.purged, compaction: await compact(deps) }
     }
     if (job.name === 'compaction') return { compaction: await compact(deps) }
-    if (job.name === 'erasure-escalation') return escalateErasures(deps)
     if (job.name === 'stats-release') {
       const now = deps.now ?? (() => new Date())
       return { release: await releaseLatestQuarter({ db: deps.db, minCell: deps.config.statsMinCell, now }) }
     }
     throw new Error(`unknown maintenance job ${job.name}`)
   }
-}
-
-/** Holders that did not confirm a consent withdrawal's erasure in time, batch after full batch. */
-async function escalateErasures(deps: JobDeps) {
-  const now = (deps.now ?? (() => new Date()))()
-  let escalated = 0
-  for (;;) {
-    const batch = await escalateUnconfirmedErasures({ db: deps.db, config: deps.config }, now, 500)
-    escalated += batch.escalated
-    if (batch.escalated < 500) break
-  }
-  if (escalated > 0) deps.log.info({ escalated }, 'unconfirmed erasures escalated')
-  return { escalated }
 }
 
 async function compact(deps: JobDeps) {
@@ -66,12 +50,6 @@ export async function scheduleMaintenance(queues: Queues): Promise<void> {
     'compaction-hourly',
     { pattern: '47 * * * *', tz: 'UTC' },
     { name: 'compaction', data: {}, opts },
-  )
-  // One job per tick for the whole fleet; the sweep marks each row once (skip locked), so overlap is harmless.
-  await queues.maintenance.upsertJobScheduler(
-    'erasure-escalation',
-    { pattern: '*/5 * * * *', tz: 'UTC' },
-    { name: 'erasure-escalation', data: {}, opts },
   )
   await queues.maintenance.upsertJobScheduler(
     'stats-release-hourly',

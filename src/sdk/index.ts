@@ -28,6 +28,7 @@ export {
   verifyAgencySignature,
   verifyReceipt,
 } from './documents.js'
+export { type EvidenceClaims, type EvidenceEvent, verifyEvidence } from './evidence.js'
 export { HubClient, type HubClientOptions, HubRequestError } from './hub-client.js'
 export { type AgencyKeys, generateAgencyKeys, type SigningAlg } from './keys.js'
 export { computeLinkageToken, type LinkageAttributes, normaliseLinkageText } from './linkage.js'

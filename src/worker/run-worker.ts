@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import { createDb } from '../db/create-db.js'
 import { startAuditSealer } from '../jobs/audit-sealer.js'
+import { startDeadlineSweep } from '../jobs/deadline-sweep.js'
 import { webhookBackoffStrategy } from '../jobs/job-options.js'
 import { scheduleMaintenance } from '../jobs/maintenance.js'
 import { startOutboxRelay } from '../jobs/outbox-relay.js'
@@ -18,6 +19,7 @@ export interface RunningWorker {
   close(): Promise<void>
   relay: Awaited<ReturnType<typeof startOutboxRelay>>
   sealer: Awaited<ReturnType<typeof startAuditSealer>>
+  deadlines: Awaited<ReturnType<typeof startDeadlineSweep>>
   metrics: WorkerMetrics
 }
 
@@ -44,8 +46,8 @@ export function stallSettings(config: Pick<Config, 'webhooks'>) {
 }
 
 /**
- * Starts the outbox relay, the audit sealer and one BullMQ worker per queue that has a processor. Used by
- * src/worker.ts and by tests; never by the HTTP process.
+ * Starts the outbox relay, the audit sealer, the deadline sweep and one BullMQ worker per queue that
+ * has a processor. Used by src/worker.ts and by tests; never by the HTTP process.
  */
 export async function runWorker(
   config: Config,
@@ -102,14 +104,23 @@ export async function runWorker(
   })
   metrics.observeRelay(relay)
   const sealer = await startAuditSealer({ db, pool, hubKeys, log })
+  const deadlines = await startDeadlineSweep({
+    db,
+    pool,
+    config,
+    hubKeys,
+    log,
+    onEscalated: (count) => metrics.countEscalations(count),
+  })
   log.info({ queues: workers.map((w) => w.name) }, 'worker started')
   return {
     relay,
     sealer,
+    deadlines,
     metrics,
     async close() {
       clearTimeout(scheduleTimer)
-      await Promise.all([relay.close(), sealer.close()])
+      await Promise.all([relay.close(), sealer.close(), deadlines.close()])
       // Worker.close stops taking jobs and waits for running ones; those still running after the grace
       // are cancelled and put back in the queue for another worker, without spending an attempt.
       const cancel = setTimeout(() => {

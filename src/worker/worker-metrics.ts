@@ -9,6 +9,8 @@ export interface WorkerMetrics {
   observe(worker: Worker): void
   /** Reports, at each scrape, how many relay attempts in a row have failed (0: relaying). */
   observeRelay(relay: { readonly failing: number }): void
+  /** Counts referrals the deadline sweep escalated. */
+  countEscalations(count: number): void
   /** This process's metrics in the Prometheus text format, for the worker's metrics listener. */
   scrape(): Promise<MetricsScrape>
 }
@@ -16,7 +18,8 @@ export interface WorkerMetrics {
 /**
  * The worker process's metrics: its process and runtime metrics, jobs settled by queue, webhook
  * deliveries by outcome and escalations, counted from the outside of the processors, from what each
- * job returned or failed with (src/jobs/webhooks.ts, src/jobs/deadlines.ts).
+ * job returned or failed with (src/jobs/webhooks.ts, src/jobs/deadlines.ts), and from what the
+ * deadline sweep reports (src/jobs/deadline-sweep.ts).
  */
 export function createWorkerMetrics(): WorkerMetrics {
   const registry = new Registry()
@@ -66,6 +69,9 @@ export function createWorkerMetrics(): WorkerMetrics {
     },
     observeRelay(relay) {
       relays.push(relay)
+    },
+    countEscalations(count) {
+      escalations.inc(count)
     },
     scrape: () => scrapeWithProcessMetrics(registry),
   }

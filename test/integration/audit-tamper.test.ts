@@ -266,11 +266,12 @@ t.test('the application role can do all its work: requests, reads and sealing', 
   const trail = await referralAuditTrail(deps, document.id, ro.id, 'r-3')
   t.same(
     trail.events.map((e) => e.action),
-    ['referral.submitted', 'referral.read'],
+    // The recipient's read issues the sender's retrieval evidence (issue 19).
+    ['referral.submitted', 'referral.read', 'evidence.issued'],
   )
   const listed = await listAuditEvents(deps, { id: de.id, operator: false }, {}, 'r-4')
   t.ok(listed.items.length >= 2)
   await sealPending({ db, hubKeys: app.hubKeys })
   t.match(await verifyAuditChain(db, app.hubKeys.verificationKeys), { intact: true })
-  t.match(await verify(app), { intact: true, events: 6 }, 'and the owner sees the same chain')
+  t.match(await verify(app), { intact: true, events: 7 }, 'and the owner sees the same chain')
 })

@@ -55,7 +55,8 @@ t.test('every step of a run through the API is in the sealed, verifiable log', a
   await de.client.request('GET', `/v1/referrals/${document.id}`)
   await ro.client.request('GET', '/v1/referrals?role=sent')
 
-  t.equal(await seal(app), 9)
+  // DE's read is the recipient's first: it issues RO's retrieval evidence, audited (issue 19).
+  t.equal(await seal(app), 10)
   const rows = await chainRows(app)
   const steps = rows.map((r) => [r.actor, r.action, r.target_type, r.target_id])
   t.same(steps, [
@@ -67,19 +68,20 @@ t.test('every step of a run through the API is in the sealed, verifiable log', a
     [ro.id, 'referral.submitted', 'referral', document.id],
     [de.id, 'token.issued', 'token', de.id],
     [de.id, 'referral.read', 'referral', document.id],
+    ['system', 'evidence.issued', 'referral', document.id],
     [ro.id, 'referral.listed', 'referral_list', ro.id],
   ])
   t.same(
     rows.map((r) => r.seq),
-    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
   )
   t.equal(rows[0]!.prev_hash, GENESIS_HASH, 'the chain starts from 64 zeros')
   t.same(await verify(app), {
     intact: true,
     fromSeq: 1,
-    throughSeq: 9,
-    headHash: rows[8]!.hash,
-    events: 9,
+    throughSeq: 10,
+    headHash: rows[9]!.hash,
+    events: 10,
     checkpoints: 1,
     break: null,
   })
@@ -93,11 +95,11 @@ t.test('every step of a run through the API is in the sealed, verifiable log', a
     await seal(app)
     const second = await operator.client.request<{ items: Json[]; next: string | null }>(
       'GET',
-      `/v1/audit?limit=5&after=${first.next}`,
+      `/v1/audit?limit=6&after=${first.next}`,
     )
     t.same(
       second.items.map((e) => e['seq']),
-      [6, 7, 8, 9, 10],
+      [6, 7, 8, 9, 10, 11],
       'the first listing was audited and sealed after it',
     )
     for (const event of [...first.items, ...second.items]) {
@@ -119,7 +121,7 @@ t.test('every step of a run through the API is in the sealed, verifiable log', a
       details: { recipient: de.id, urgency: 'urgent' },
       at: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/,
     })
-    t.match(second.items[4], { seq: 10, actor: operator.id, action: 'audit.listed' })
+    t.match(second.items[5], { seq: 11, actor: operator.id, action: 'audit.listed' })
     const submitted = await operator.client.request<{ items: Json[] }>(
       'GET',
       `/v1/audit?action=referral.submitted&referralId=${document.id}`,
@@ -151,7 +153,7 @@ t.test('every step of a run through the API is in the sealed, verifiable log', a
     const trail = await ro.client.request<Json>('GET', `/v1/referrals/${document.id}/audit`)
     t.same(
       trail['events'].map((e: Json) => e['action']),
-      ['referral.submitted', 'referral.read'],
+      ['referral.submitted', 'referral.read', 'evidence.issued'],
     )
     const last = trail['events'].at(-1)['seq']
     t.ok(trail['checkpoint']['seq'] >= last, 'the checkpoint covers the last event')
@@ -165,7 +167,7 @@ t.test('every step of a run through the API is in the sealed, verifiable log', a
     t.equal(trail['pending'], 0)
     const again = await de.client.request<Json>('GET', `/v1/referrals/${document.id}/audit`)
     t.equal(again['pending'], 1, "RO's reading of the trail waits for the sealer")
-    t.equal(again['events'].length, 2)
+    t.equal(again['events'].length, 3)
   })
 
   t.test('the trm command verifies the chain, and fails naming the seq after tampering', async (t) => {

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import type { Job } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
-import pino from 'pino'
+import { pino } from 'pino'
 import t from 'tap'
-import { maintenanceProcessor } from '../../src/jobs/maintenance.js'
+import { createDb } from '../../src/db/create-db.js'
+import { startDeadlineSweep } from '../../src/jobs/deadline-sweep.js'
 import { escalateUnconfirmedErasures } from '../../src/modules/deadlines/erasure-escalation.service.js'
 import type { ReferralDocument } from '../../src/modules/referrals/referral-document.schema.js'
 import { encryptSensitive, signReferral } from '../../src/sdk/documents.js'
@@ -16,6 +16,7 @@ import { encodedWithin } from '../helpers/disk-scan.js'
 import { inboxUntil } from '../helpers/inbox.js'
 import { acknowledge } from '../helpers/lifecycle.js'
 import { referralDocument, writeCounts } from '../helpers/referrals.js'
+import { eventually } from '../helpers/webhook-receiver.js'
 
 type Json = Record<string, any>
 
@@ -322,20 +323,39 @@ t.test('consent withdrawal', async (t) => {
       const [first, second] = (await get(roNgo, single.id))['consentWithdrawals']
       t.same([first['confirmed'].length, second['confirmed'].length], [1, 1], 'one confirmation answers both')
 
-      // The worker's maintenance job runs the same sweep; RO has no national contact point to tell.
-      const job = maintenanceProcessor({
-        config: app.config,
-        db: app.db,
+      // The worker's deadline sweep runs the same escalation; RO has no national contact point to tell.
+      const dueTime = new Date(new Date(second['confirmBy']).getTime() + 1)
+      const { db, pool } = createDb(app.config, 'trm-test-consent-sweep')
+      const sweep = await startDeadlineSweep({
+        db,
+        pool,
+        config: { ...app.config, deadlineSweepMs: 3_600_000 },
         hubKeys: app.hubKeys,
         log: pino({ level: 'silent' }),
-        now: () => new Date(new Date(second['confirmBy']).getTime() + 1),
+        now: () => dueTime,
       })
-      t.same(
-        await job({ name: 'erasure-escalation' } as Job),
-        { escalated: 2 },
-        "RO's two requests, once each",
+      t.teardown(async () => {
+        await sweep.close()
+        await db.destroy()
+      })
+      const escalated = () =>
+        app.db
+          .selectFrom('consent_erasures')
+          .select('withdrawal_id')
+          .where('agency_id', '=', roNgo.id)
+          .where('escalated_at', 'is not', null)
+          .execute()
+      await eventually(
+        async () => (await escalated()).length === 2,
+        "RO's two requests escalated by the sweep",
       )
-      t.same(await job({ name: 'erasure-escalation' } as Job), { escalated: 0 })
+      await sweep.runOnce()
+      t.equal((await escalated()).length, 2, 'once each')
+      t.same(
+        await escalateUnconfirmedErasures({ db: app.db, config: app.config }, dueTime),
+        { escalated: 0, notified: 0 },
+        'nothing left',
+      )
       const [escalatedFirst] = (await get(roNgo, single.id))['consentWithdrawals']
       t.ok(escalatedFirst['pending'][0]['escalatedAt'], 'marked escalated, with no NCP to tell')
     },

@@ -16,6 +16,7 @@ t.test('acknowledgement deadlines escalate once, and only when missed', async (t
     DEADLINE_IMMEDIATE_SECONDS: '1',
     DEADLINE_URGENT_SECONDS: '1',
     DEADLINE_ROUTINE_SECONDS: '2',
+    DEADLINE_SWEEP_MS: '100',
   })
   const ro = await addAgency(app, { country: 'RO', kind: 'ngo' })
   const de = await addAgency(app, { country: 'DE', kind: 'ngo' })
@@ -33,13 +34,7 @@ t.test('acknowledgement deadlines escalate once, and only when missed', async (t
     const result = await sender.client.request<SubmissionResult>('POST', '/v1/referrals', {
       jws: await signReferral(document, sender.keys.signing),
     })
-    const job = await app.db
-      .selectFrom('outbox')
-      .select('id')
-      .where('queue', '=', 'deadlines')
-      .where(({ ref, eb }) => eb(ref('payload', '->>').key('referralId'), '=', document.id))
-      .executeTakeFirstOrThrow()
-    return { id: document.id, ackDueAt: result['ackDueAt'] as string, jobId: job.id }
+    return { id: document.id, ackDueAt: result['ackDueAt'] as string }
   }
   const escalations = (referralId: string) =>
     app.db
@@ -49,8 +44,8 @@ t.test('acknowledgement deadlines escalate once, and only when missed', async (t
       .where('type', '=', 'escalation')
       .orderBy('agency_id')
       .execute()
-  // finishedOn and returnvalue are written together when the job completes. The bound is where the
-  // test gives up, far past a 1 s deadline; when it escalated is read from the database.
+  // A deadline job of an earlier release (the deadlines queue drains those for one release).
+  // finishedOn and returnvalue are written together when the job completes.
   const finished = (jobId: string) =>
     eventually(
       async () => {
@@ -61,19 +56,32 @@ t.test('acknowledgement deadlines escalate once, and only when missed', async (t
       30_000,
     )
 
-  const missed = await submit(ro, de)
+  // Answered first: due no later than `missed`, so the sweep that escalates `missed` has passed it.
   const answered = await submit(ro, de)
+  const missed = await submit(ro, de)
+  t.same(
+    await app.db.selectFrom('outbox').selectAll().where('queue', '=', 'deadlines').execute(),
+    [],
+    'no deadline job per referral: the sweep reads ack_due_at',
+  )
   // The acknowledgement API is built elsewhere: answer `received` straight in the database, in time.
   await app.db
     .updateTable('referrals')
     .set({ status: 'received', received_at: new Date() })
     .where('id', '=', answered.id)
     .execute()
-  await startTestWorker(t, app.config, app.hubKeys)
+  const worker = await startTestWorker(t, app.config, app.hubKeys)
 
-  const missedJob = await finished(missed.jobId)
-  t.equal(missedJob.returnvalue, 'escalated')
-  const messages = await escalations(missed.id)
+  // The bound is where the test gives up, far past a 1 s deadline; when it escalated is read from the
+  // database.
+  const messages = await eventually(
+    async () => {
+      const rows = await escalations(missed.id)
+      return rows.length > 0 ? rows : undefined
+    },
+    'the escalation',
+    30_000,
+  )
   t.same(
     messages.map((m) => m.agency_id),
     [ro.id, de.id, ncp.id].sort(),
@@ -104,11 +112,13 @@ t.test('acknowledgement deadlines escalate once, and only when missed', async (t
       .execute()
   t.match(await audited(), [{ actor: 'system', details: { notified: 3, nationalContactPoint: ncp.id } }])
 
-  // Running the job again (a redelivery, a manual retry) changes nothing.
+  // Sweeping again (the next sweep, another worker) changes nothing, nor does a deadline job of an
+  // earlier release still queued for it.
+  t.equal(await worker.deadlines.runOnce(), 0, 'the next sweep escalates nothing')
   const again = await deadlines.add(
     'ack-deadline',
     { referralId: missed.id },
-    { jobId: `${missed.jobId}-again` },
+    { jobId: `legacy-${missed.id}` },
   )
   t.equal((await finished(again.id!)).returnvalue, 'nothing')
   t.equal((await escalations(missed.id)).length, 3, 'still three messages')
@@ -120,8 +130,12 @@ t.test('acknowledgement deadlines escalate once, and only when missed', async (t
     .executeTakeFirstOrThrow()
   t.same(after.escalated_at, row.escalated_at)
 
-  const answeredJob = await finished(answered.jobId)
-  t.equal(answeredJob.returnvalue, 'nothing', 'answered in time: left alone')
+  const answeredJob = await deadlines.add(
+    'ack-deadline',
+    { referralId: answered.id },
+    { jobId: `legacy-${answered.id}` },
+  )
+  t.equal((await finished(answeredJob.id!)).returnvalue, 'nothing', 'answered in time: left alone')
   t.same(await escalations(answered.id), [])
   const answeredRow = await app.db
     .selectFrom('referrals')
@@ -132,15 +146,26 @@ t.test('acknowledgement deadlines escalate once, and only when missed', async (t
 })
 
 t.test('the NCP is told once when it is itself the recipient; a job that fires early waits', async (t) => {
-  const { app, config } = await buildTestApp(t, { DEADLINE_URGENT_SECONDS: '2' })
+  const { app, config } = await buildTestApp(t, { DEADLINE_URGENT_SECONDS: '2', DEADLINE_SWEEP_MS: '100' })
   const ro = await addAgency(app, { country: 'RO' })
   const ncp = await addAgency(app, { country: 'DE', kind: 'national_agency', ncp: true })
   const document = referralDocument(ro, { country: 'DE' }, { urgency: 'urgent' })
   const result = await ro.client.request<SubmissionResult>('POST', '/v1/referrals', {
     jws: await signReferral(document, ro.keys.signing),
   })
-  // Deliver the deadline job early, as a worker with a fast clock would: it must wait for the due time.
-  await app.db.updateTable('outbox').set({ run_at: new Date() }).where('queue', '=', 'deadlines').execute()
+  // A deadline job of an earlier release, delivered early as a worker with a fast clock would: it must
+  // wait for the due time. The sweep runs too; whichever comes first escalates, once.
+  const redis = createProducerRedis(config.redisUrl)
+  const deadlines = new Queue('deadlines', { connection: redis, prefix: config.queuePrefix })
+  t.teardown(async () => {
+    await deadlines.close()
+    redis.disconnect()
+  })
+  const early = await deadlines.add(
+    'ack-deadline',
+    { referralId: document.id },
+    { jobId: `legacy-${document.id}` },
+  )
   await startTestWorker(t, config, app.hubKeys)
   const messages = await eventually(
     async () => {
@@ -164,4 +189,20 @@ t.test('the NCP is told once when it is itself the recipient; a job that fires e
     messages.every((m) => m.created_at.getTime() >= new Date(result['ackDueAt']).getTime()),
     'not before ackDueAt',
   )
+  const job = await eventually(
+    async () => {
+      const current = await deadlines.getJob(early.id!)
+      return current?.finishedOn ? current : undefined
+    },
+    'the early job to finish',
+    30_000,
+  )
+  t.ok(['escalated', 'nothing'].includes(job.returnvalue as string), 'the early job waited, then ran')
+  const all = await app.db
+    .selectFrom('inbox_messages')
+    .select('agency_id')
+    .where('referral_id', '=', document.id)
+    .where('type', '=', 'escalation')
+    .execute()
+  t.equal(all.length, 2, 'still once each: the sweep and the job did not both escalate')
 })

@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { listenMetrics } from '../../src/lib/metrics-listener.js'
@@ -73,9 +74,11 @@ t.test(
     t.ok(headAge !== undefined && headAge >= 0, 'with the age of its oldest message')
     t.equal(
       sampleValue(body, 'trm_outbox_backlog', { queue: 'deadlines' }),
-      1,
-      'no relay runs: the deadline waits',
+      0,
+      'no deadline job: the deadline sweep reads the referral',
     )
+    t.equal(sampleValue(body, 'trm_deadlines_overdue'), 0, 'not due yet: nothing overdue')
+    t.equal(sampleValue(body, 'trm_deadlines_oldest_overdue_age_seconds'), 0)
     t.equal(sampleValue(body, 'trm_outbox_backlog', { queue: 'webhooks' }), 0, 'a pull recipient: no webhook')
     t.ok((sampleValue(body, 'trm_audit_unsealed_events') ?? 0) > 0, 'no sealer runs: audit events wait')
     t.ok((sampleValue(body, 'trm_audit_seal_lag_seconds') ?? -1) >= 0, 'with the seal lag')
@@ -176,8 +179,8 @@ t.test('the worker counts webhook deliveries by outcome; the backlogs drain', as
   )
 })
 
-t.test('the worker counts an escalation', async (t) => {
-  const { app } = await buildTestApp(t, { DEADLINE_URGENT_SECONDS: '1' })
+t.test('the API gauges overdue deadlines; the worker counts an escalation', async (t) => {
+  const { app } = await buildTestApp(t, { DEADLINE_SWEEP_MS: '50' })
   const ro = await addAgency(app, { country: 'RO', kind: 'ngo' })
   const de = await addAgency(app, { country: 'DE', kind: 'national_agency', ncp: true })
   await ro.client.request('POST', '/v1/referrals', {
@@ -186,8 +189,13 @@ t.test('the worker counts an escalation', async (t) => {
       ro.keys.signing,
     ),
   })
+  // Its deadline passed ten minutes ago, and no worker runs yet.
+  await app.db.updateTable('referrals').set({ ack_due_at: sql`now() - interval '10 minutes'` }).execute()
+  const overdue = (await app.metrics()).body
+  t.equal(sampleValue(overdue, 'trm_deadlines_overdue'), 1, 'one referral overdue, not escalated')
+  t.ok((sampleValue(overdue, 'trm_deadlines_oldest_overdue_age_seconds') ?? 0) >= 600, 'for ten minutes')
+
   const worker = await startTestWorker(t, app.config, app.hubKeys)
-  // The bound is where the test gives up, far past the 1 s deadline.
   const body = await eventually(
     async () => {
       const { body } = await worker.metrics.scrape()
@@ -196,9 +204,15 @@ t.test('the worker counts an escalation', async (t) => {
     'the escalation to be counted',
     30_000,
   )
-  t.equal(sampleValue(body, 'trm_jobs_total', { queue: 'deadlines', result: 'completed' }), 1)
+  t.notOk(
+    sampleValue(body, 'trm_jobs_total', { queue: 'deadlines', result: 'completed' }),
+    'by the sweep, not a deadline job',
+  )
   const escalated = await app.db.selectFrom('referrals').select('escalated_at').executeTakeFirstOrThrow()
   t.ok(escalated.escalated_at, 'the referral was escalated indeed')
+  const after = (await app.metrics()).body
+  t.equal(sampleValue(after, 'trm_deadlines_overdue'), 0, 'escalated: no longer overdue')
+  t.equal(sampleValue(after, 'trm_deadlines_oldest_overdue_age_seconds'), 0)
 })
 
 t.test('a scrape answers while Postgres is away, without the backlog gauges', async (t) => {
@@ -222,6 +236,7 @@ t.test('a scrape answers while Postgres is away, without the backlog gauges', as
     'trm_outbox_oldest_age_seconds',
     'trm_audit_unsealed_events',
     'trm_audit_seal_lag_seconds',
+    'trm_deadlines_overdue',
   ]) {
     t.notMatch(
       body,

@@ -110,13 +110,16 @@ t.test('onward referral', async (t) => {
     t.equal(txids.length, 2)
     t.equal(txids[0]?.txid, txids[1]?.txid, 'the notice and the referral message share a transaction')
 
-    const deadline = await app.db
-      .selectFrom('outbox')
-      .select('id')
-      .where('queue', '=', 'deadlines')
-      .where(({ ref }) => ref('payload', '->>').key('referralId'), '=', document.id)
-      .execute()
-    t.equal(deadline.length, 1, 'the onward link has its own acknowledgement deadline')
+    // The deadline sweep reads ack_due_at of every referral awaiting `received` (deadline-sweep.test.ts).
+    const link = await app.db
+      .selectFrom('referrals')
+      .select(['status', 'submitted_at', 'ack_due_at', 'escalated_at'])
+      .where('id', '=', document.id)
+      .executeTakeFirstOrThrow()
+    t.ok(
+      link.status === 'submitted' && link.ack_due_at > link.submitted_at && link.escalated_at === null,
+      'the onward link has its own acknowledgement deadline',
+    )
 
     const handedOn = await app.db
       .selectFrom('audit_events')

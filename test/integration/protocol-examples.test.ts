@@ -5,6 +5,7 @@ import { verifyCompact } from '../../src/lib/compact-jws.js'
 import { decodeCursor } from '../../src/lib/cursor.js'
 import { signDetached, WEBHOOK_SIGNATURE_TYP } from '../../src/lib/detached-jws.js'
 import { HubError } from '../../src/lib/errors.js'
+import { EVIDENCE_TYP } from '../../src/lib/evidence.js'
 import { loadHubKeys } from '../../src/lib/hub-keys.js'
 import { checkProtectedHeader } from '../../src/lib/jose-safe.js'
 import { RECEIPT_TYP, signHubStatement } from '../../src/lib/receipts.js'
@@ -24,6 +25,7 @@ import { InboxItemSchema } from '../../src/modules/inbox/inbox.schemas.js'
 import { ReferralDocumentSchema } from '../../src/modules/referrals/referral-document.schema.js'
 import { checkSensitive } from '../../src/modules/referrals/sensitive.js'
 import { ERASURE_REASONS } from '../../src/modules/retention/erasure.service.js'
+import { verifyEvidence } from '../../src/sdk/evidence.js'
 import {
   createClientAssertion,
   decryptSensitive,
@@ -220,6 +222,25 @@ t.test('receipt: header, payload bytes and the JWS the example hub key makes', a
   t.equal(answer['submittedAt'], claims.receivedAt)
   t.equal(answer['id'], referral['id'])
   t.equal(new Date(answer['ackDueAt']).getTime() - new Date(answer['submittedAt']).getTime(), 24 * 3600_000)
+})
+
+t.test('evidence: header, payload bytes, the JWS the example hub key makes, its inbox message', async (t) => {
+  const evidence = doc.text('evidence')
+  const payloadText = doc.text('evidence-payload')
+  t.same(decoded(evidence, 0), doc.json('evidence-header'))
+  t.equal(part(evidence, 1).toString('utf8'), payloadText, 'the payload bytes as shown')
+  const claims = JSON.parse(payloadText)
+  t.equal(await signHubStatement(hubKeys, EVIDENCE_TYP, claims), evidence, 'the hub signs exactly this')
+  t.same(await verifyEvidence(evidence, hubJwks), claims, 'verifyEvidence takes it')
+  const receipt = JSON.parse(doc.text('receipt-payload'))
+  t.same(
+    [claims.referralId, claims.recipient, claims.payloadSha256],
+    [receipt.referralId, receipt.recipient, receipt.payloadSha256],
+  )
+  const message = doc.json('inbox-evidence')
+  t.ok(compileInputCheck(InboxItemSchema).Check(message), 'a valid InboxItem')
+  t.same(message['body'], { event: claims.event, evidence })
+  t.equal(message['createdAt'], claims.at)
 })
 
 t.test('acknowledgement: document, JWS, receipt', async (t) => {
@@ -509,7 +530,12 @@ t.test('a live hub answers in the documented shapes', async (t) => {
       jws: await signReferral(late, ro.keys.signing),
     })
     const outcome = await escalateIfOverdue(
-      { db: app.db, config: app.config, now: () => new Date(Date.parse(answer['ackDueAt']) + 1000) },
+      {
+        db: app.db,
+        config: app.config,
+        hubKeys: app.hubKeys,
+        now: () => new Date(Date.parse(answer['ackDueAt']) + 1000),
+      },
       late.id,
     )
     t.match(outcome, { outcome: 'escalated' })
@@ -520,6 +546,17 @@ t.test('a live hub answers in the documented shapes', async (t) => {
     ).find((i) => i['type'] === 'escalation' && i['referralId'] === late.id)
     t.same(keysInOrder(escalation!), keysInOrder(doc.json('inbox-escalation')))
     t.same(escalation!['body'], { ackDueAt: answer['ackDueAt'], status: 'submitted' })
+    const evidence = (
+      await inboxUntil(ro, (items) =>
+        items.some((i) => i['type'] === 'evidence' && i['referralId'] === late.id),
+      )
+    ).find((i) => i['type'] === 'evidence' && i['referralId'] === late.id)
+    t.same(keysInOrder(evidence!), keysInOrder(doc.json('inbox-evidence')))
+    t.same(keysInOrder(evidence!['body']), keysInOrder(doc.json('inbox-evidence')['body']))
+    t.same(keysInOrder(decoded(evidence!['body'].evidence, 0)), keysInOrder(doc.json('evidence-header')))
+    const evidenceClaims = await verifyEvidence(evidence!['body'].evidence, liveJwks)
+    t.same(keysInOrder(evidenceClaims), keysInOrder(JSON.parse(doc.text('evidence-payload'))))
+    t.match(evidenceClaims, { referralId: late.id, event: 'non_retrieval', recipient: de.id })
 
     await ro.client.request('POST', `/v1/referrals/${late.id}/erasure`, { reason: 'data_subject_request' })
     for (const agency of [ro, de] as TestAgency[]) {

@@ -48,6 +48,22 @@ export function lockDelivery(db: Kysely<Database>, messageId: string) {
     .executeTakeFirst()
 }
 
+/**
+ * True when the message is a referral's own message still unconfirmed in the recipient's inbox; the
+ * row is share-locked, so that a confirmation waits for the caller's transaction.
+ */
+export async function lockUnconfirmedReferralMessage(db: Kysely<Database>, messageId: string) {
+  const row = await db
+    .selectFrom('inbox_messages')
+    .select('id')
+    .where('id', '=', messageId)
+    .where('type', '=', 'referral')
+    .where('confirmed_at', 'is', null)
+    .forShare()
+    .executeTakeFirst()
+  return row !== undefined
+}
+
 /** Counts one more attempt, now, with its outcome. */
 export function updateAfterAttempt(
   db: Kysely<Database>,

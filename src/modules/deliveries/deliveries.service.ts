@@ -3,7 +3,9 @@ import type { Config } from '../../config.js'
 import { transact } from '../../db/after-commit.js'
 import type { Database, DeliveryRow } from '../../db/types.js'
 import { decodeCursor, encodeCursor, isIdCursor } from '../../lib/cursor.js'
+import type { HubKeys } from '../../lib/hub-keys.js'
 import { deliveredMove, notifyDelivered } from '../acknowledgements/delivered.js'
+import { issueEvidence } from '../evidence/evidence.service.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
 import { cancelUndeliverable as cancelUndeliverableDeliveries } from '../ledger/deliveries.repository.js'
 import * as repo from './deliveries.repository.js'
@@ -58,6 +60,7 @@ export async function listDeliveries(
 export interface AttemptDeps {
   db: Kysely<Database>
   config: Pick<Config, 'databaseSchema'>
+  hubKeys: HubKeys
 }
 
 interface Delivered {
@@ -69,20 +72,23 @@ interface Delivered {
 }
 
 /**
- * Records a webhook's 2xx in one statement: the delivery, the inbox message confirmed, the audit
- * event, and a referral moved to `delivered`, which tells its sender. False when it already was
- * delivered.
+ * Records a webhook's 2xx in one transaction: the delivery, the inbox message confirmed, the audit
+ * event and a referral moved to `delivered`, which tells its sender (one statement), and for a
+ * referral's own message the sender's `delivery` evidence (once). False when it already was delivered.
  */
 export async function recordDelivered(deps: AttemptDeps, delivered: Delivered): Promise<boolean> {
-  const recorded = await repo.recordWebhookSuccess(
-    deps.db,
-    {
-      messageId: delivered.messageId,
-      httpStatus: delivered.httpStatus,
-      referralMessage: delivered.type === 'referral',
-    },
-    deliveredMove('webhook'),
-  )
+  const referralMessage = delivered.type === 'referral'
+  const recorded = await transact(deps.db, async (trx, afterCommit) => {
+    const done = await repo.recordWebhookSuccess(
+      trx,
+      { messageId: delivered.messageId, httpStatus: delivered.httpStatus, referralMessage },
+      deliveredMove('webhook'),
+    )
+    if (done && referralMessage) {
+      await issueEvidence(trx, afterCommit, deps, { event: 'delivery', referralIds: [delivered.referralId] })
+    }
+    return done
+  })
   if (!recorded) return false
   await notifyDelivered(deps.db, deps.config, recorded.delivered)
   return true
@@ -92,7 +98,8 @@ const MAX_ERROR_LENGTH = 500
 
 /**
  * Records a failed attempt of job `retry` (0 for the first job, n for the job of the n-th retry); the
- * final one marks the delivery `failed` (the dead-letter state) and is audited. A delivery that is not
+ * final one marks the delivery `failed` (the dead-letter state) and is audited, and for a referral
+ * still unconfirmed in the recipient's inbox issues `non_delivery` evidence. A delivery that is not
  * pending any more (cancelled, or delivered by an earlier attempt) or belongs to a newer job is left
  * alone. The message stays in the agency's inbox either way.
  */
@@ -107,7 +114,7 @@ export function recordFailedAttempt(
     final: boolean
   },
 ): Promise<void> {
-  return transact(deps.db, async (trx) => {
+  return transact(deps.db, async (trx, afterCommit) => {
     const row = await repo.lockDelivery(trx, failed.messageId)
     if (row?.status !== 'pending' || row.retries !== failed.retry) return
     const updated = await repo.updateAfterAttempt(trx, failed.messageId, {
@@ -119,6 +126,11 @@ export function recordFailedAttempt(
       attempts: updated.attempts,
       lastError: updated.last_error,
     })
+    // A referral's own message the recipient has not confirmed in its inbox either: the sender gets
+    // `non_delivery` evidence (once; never after a delivery).
+    if (await repo.lockUnconfirmedReferralMessage(trx, failed.messageId)) {
+      await issueEvidence(trx, afterCommit, deps, { event: 'non_delivery', referralIds: [failed.referralId] })
+    }
   })
 }
 

@@ -1,8 +1,11 @@
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
+import { transact } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
 import { decodeCursor } from '../../lib/cursor.js'
+import type { HubKeys } from '../../lib/hub-keys.js'
 import { deliveredMove, notifyDelivered } from '../acknowledgements/delivered.js'
+import { issueEvidence } from '../evidence/evidence.service.js'
 import { type InboxItem, isInboxCursor, toInboxItem } from './inbox.core.js'
 import { confirmThrough, listMessages } from './inbox.repository.js'
 import type { InboxWakeups } from './inbox.wakeups.js'
@@ -10,6 +13,7 @@ import type { InboxWakeups } from './inbox.wakeups.js'
 export interface InboxDeps {
   db: Kysely<Database>
   config: Pick<Config, 'databaseSchema'>
+  hubKeys: HubKeys
   wakeups: InboxWakeups
 }
 
@@ -68,7 +72,8 @@ export async function readInbox(
 
 /**
  * Confirms delivery of everything up to the cursor. A confirmed referral message moves the referral
- * to `delivered` and tells the sender (at-least-once: confirming twice changes nothing).
+ * to `delivered` and tells the sender, and gives the sender `delivery` evidence (once per referral),
+ * in one transaction (at-least-once: confirming twice changes nothing).
  */
 export async function confirmInbox(
   deps: InboxDeps,
@@ -77,11 +82,16 @@ export async function confirmInbox(
   requestId: string,
 ): Promise<{ confirmed: number }> {
   const cursor = decodeCursor(through, isInboxCursor, '/through')!
-  const { confirmed, delivered } = await confirmThrough(
-    deps.db,
-    { agencyId, through: { txid: cursor.x, seq: cursor.s }, cursor: through, requestId },
-    deliveredMove('inbox', requestId),
-  )
+  // One transaction: the confirmation and the delivery evidence it is the cause of.
+  const { confirmed, delivered } = await transact(deps.db, async (trx, afterCommit) => {
+    const done = await confirmThrough(
+      trx,
+      { agencyId, through: { txid: cursor.x, seq: cursor.s }, cursor: through, requestId },
+      deliveredMove('inbox', requestId),
+    )
+    await issueEvidence(trx, afterCommit, deps, { event: 'delivery', referralIds: done.referrals, requestId })
+    return done
+  })
   await notifyDelivered(deps.db, deps.config, delivered)
   return { confirmed }
 }

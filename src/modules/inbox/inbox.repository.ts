@@ -66,16 +66,17 @@ export async function listMessages(
 /**
  * Confirms every unconfirmed message up to a position, in one statement with what follows from it:
  * the referrals among them move to `delivered` (see deliveredCtes) and the confirmation is audited.
+ * `referrals` lists the referrals whose own message was confirmed (their delivery evidence is due).
  */
 export async function confirmThrough(
   db: Kysely<Database>,
   confirm: { agencyId: string; through: InboxPosition; cursor: string; requestId: string },
   move: DeliveredMove,
-): Promise<{ confirmed: number; delivered: DeliveredReferral[] }> {
+): Promise<{ confirmed: number; delivered: DeliveredReferral[]; referrals: string[] }> {
   const { agencyId, through, cursor, requestId } = confirm
   const { rows } = await executePrepared(
     db,
-    sql<{ confirmed: string; delivered: DeliveredReferral[] }>`
+    sql<{ confirmed: string; delivered: DeliveredReferral[]; referrals: string[] }>`
       with confirmed as (
         update inbox_messages set confirmed_at = now()
         where agency_id = ${agencyId} and (txid, seq) <= (${through.txid}::xid8, ${through.seq})
@@ -91,8 +92,10 @@ export async function confirmThrough(
           from confirmed having count(*) > 0`)}
       )
       select (select count(*) from confirmed) as confirmed,
-        coalesce((select json_agg(d) from delivered d), '[]') as delivered
+        coalesce((select json_agg(d) from delivered d), '[]') as delivered,
+        coalesce((select json_agg(referral_id) from confirmed where type = 'referral'), '[]') as referrals
     `.compile(db),
   )
-  return { confirmed: Number(rows[0]!.confirmed), delivered: rows[0]!.delivered }
+  const { confirmed, delivered, referrals } = rows[0]!
+  return { confirmed: Number(confirmed), delivered, referrals }
 }

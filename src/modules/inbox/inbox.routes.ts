@@ -10,7 +10,7 @@ import {
 } from './inbox.schemas.js'
 
 export const inboxRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const deps = { db: app.db, config: app.config, wakeups: app.inboxWakeups }
+  const deps = { db: app.db, config: app.config, hubKeys: app.hubKeys, wakeups: app.inboxWakeups }
 
   app.get(
     '/v1/inbox',

@@ -21,6 +21,7 @@ export const INBOX_MESSAGE_TYPES = [
   'escalation',
   'erasure',
   'onward_referral',
+  'evidence',
   'consent_withdrawn',
   'erasure_confirmed',
 ] as const
@@ -43,7 +44,8 @@ export const InboxItemSchema = Type.Object(
         {},
         {
           additionalProperties: true,
-          description: 'For status, escalation, erasure, onward_referral and consent messages',
+          description:
+            'For status, escalation, erasure, onward_referral and consent messages; an evidence message carries { event, evidence } (evidence: the hub-signed JWS)',
         },
       ),
     ),

@@ -12,6 +12,7 @@ export interface NewInboxMessage {
     | 'escalation'
     | 'erasure'
     | 'onward_referral'
+    | 'evidence'
     | 'consent_withdrawn'
     | 'erasure_confirmed'
   referralId: string

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { Database, NewOutboxRow } from '../../db/types.js'
 
-/** Referral states in which the recipient still owes `received`: its deadline job is open work. */
+/** Referral states in which the recipient still owes `received`: its deadline is open. */
 export const AWAITING_RECEIPT = ['submitted', 'delivered'] as const
 
 export async function insertOutbox(db: Kysely<Database>, row: NewOutboxRow): Promise<void> {
@@ -35,23 +35,18 @@ export async function countPending(db: Kysely<Database>): Promise<number> {
 
 /**
  * Marks relayed rows whose work is still open as unrelayed again, so the relay adds their jobs to
- * BullMQ once more: a webhook job whose delivery (of that retry) is still pending, a deadline job
- * whose referral still awaits `received` and was not escalated. For after Redis lost its data; a
- * row relayed again whose job still exists is one job all the same (the job id is the row id).
+ * BullMQ once more: a webhook job whose delivery (of that retry) is still pending. For after Redis
+ * lost its data; a row relayed again whose job still exists is one job all the same (the job id is
+ * the row id). Deadline jobs of earlier releases are not reopened: the deadline sweep, which reads
+ * the referrals and not Redis, escalates their referrals all the same.
  */
 export async function reopenOpenWork(db: Kysely<Database>): Promise<number> {
   const result = await sql`
     update outbox o set relayed_at = null
-    where o.relayed_at is not null and (
-      (o.queue = 'webhooks' and exists (
-        select from deliveries d
-        where d.message_id = (o.payload->>'messageId')::uuid and d.status = 'pending'
-          and d.retries = coalesce((o.payload->>'retry')::int, 0)))
-      or (o.queue = 'deadlines' and exists (
-        select from referrals r
-        where r.id = (o.payload->>'referralId')::uuid and r.escalated_at is null and r.received_at is null
-          and r.status in (${sql.join([...AWAITING_RECEIPT])})))
-    )
+    where o.relayed_at is not null and o.queue = 'webhooks' and exists (
+      select from deliveries d
+      where d.message_id = (o.payload->>'messageId')::uuid and d.status = 'pending'
+        and d.retries = coalesce((o.payload->>'retry')::int, 0))
   `.execute(db)
   return Number(result.numAffectedRows ?? 0)
 }

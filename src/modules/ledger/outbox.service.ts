@@ -4,7 +4,11 @@ import type { Database, NewOutboxRow } from '../../db/types.js'
 import { newId } from '../../lib/ids.js'
 import { insertOutbox } from './outbox.repository.js'
 
-/** Every BullMQ queue the hub uses (jobs/queues.ts creates them). The prefix carries a Redis Cluster hash tag, e.g. `{trm}`. */
+/**
+ * Every BullMQ queue the hub uses (jobs/queues.ts creates them). The prefix carries a Redis Cluster hash tag, e.g. `{trm}`.
+ * `deadlines` only drains the jobs earlier releases queued (nothing adds to it: the deadline sweep,
+ * jobs/deadline-sweep.ts, raises escalations); it goes in the release after.
+ */
 export const QUEUE_NAMES = ['deadlines', 'webhooks', 'maintenance'] as const
 export type QueueName = (typeof QUEUE_NAMES)[number]
 

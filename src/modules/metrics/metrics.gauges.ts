@@ -126,6 +126,22 @@ export function registerHubStateGauges(registry: Registry, deps: HubStateGaugeDe
     },
   )
   gauge(
+    'trm_deadlines_overdue',
+    `Referrals past their acknowledgement deadline, still awaiting \`received\` and not yet escalated (counted up to ${STATE_COUNT_CAP}); the deadline sweep escalates them within DEADLINE_SWEEP_MS`,
+    [],
+    (g, { deadlines }) => {
+      g.set(deadlines.overdue)
+    },
+  )
+  gauge(
+    'trm_deadlines_oldest_overdue_age_seconds',
+    'How long past its deadline the longest-overdue referral not yet escalated is (0: none)',
+    [],
+    (g, { deadlines }) => {
+      g.set(deadlines.oldest_age_seconds ?? 0)
+    },
+  )
+  gauge(
     'trm_audit_seal_lag_seconds',
     'Age of the oldest audit event not yet sealed (0: everything sealed)',
     [],

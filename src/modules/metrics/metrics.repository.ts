@@ -36,18 +36,24 @@ export interface AuditBacklogRow {
   oldest_age_seconds: number | null
 }
 
+export interface OverdueDeadlinesRow {
+  overdue: number
+  oldest_age_seconds: number | null
+}
+
 export interface HubStateRows {
   inbox: InboxDepthRow[]
   deliveries: DeliveryBacklogRow[]
   outbox: OutboxBacklogRow[]
   audit: AuditBacklogRow
+  deadlines: OverdueDeadlinesRow
 }
 
 /**
  * What the hub has still to do, read for a metrics scrape in one read-only transaction: unconfirmed
  * inbox messages and webhook deliveries of active agencies by agency kind, unrelayed outbox rows by
- * queue, unsealed audit events; each with the age of its oldest. Ages are seconds to the
- * transaction's `now()`.
+ * queue, unsealed audit events, referrals past their acknowledgement deadline not yet escalated;
+ * each with the age of its oldest. Ages are seconds to the transaction's `now()`.
  */
 export function readHubState(db: Kysely<Database>): Promise<HubStateRows> {
   return db
@@ -123,11 +129,24 @@ export function readHubState(db: Kysely<Database>): Promise<HubStateRows> {
           limit ${STATE_COUNT_CAP}
         ) unsealed
       `.execute(trx)
+      // Walks the partial index of referrals awaiting receipt (referrals_awaiting_receipt_due).
+      const deadlines = await sql<OverdueDeadlinesRow>`
+        select count(*)::int as overdue,
+               extract(epoch from now() - min(ack_due_at))::float8 as oldest_age_seconds
+        from (
+          select ack_due_at from referrals
+          where escalated_at is null and received_at is null and status in ('submitted', 'delivered')
+            and ack_due_at <= now()
+          order by ack_due_at
+          limit ${STATE_COUNT_CAP}
+        ) overdue
+      `.execute(trx)
       return {
         inbox: inbox.rows,
         deliveries: deliveries.rows,
         outbox: outbox.rows,
         audit: audit.rows[0] ?? { unsealed: 0, oldest_age_seconds: null },
+        deadlines: deadlines.rows[0] ?? { overdue: 0, oldest_age_seconds: null },
       }
     })
 }

@@ -1,11 +1,15 @@
 import type { Kysely } from 'kysely'
 import type { Static } from 'typebox'
+import type { Config } from '../../config.js'
+import { transact } from '../../db/after-commit.js'
 import type { AcknowledgementRow, Database, ReferralRow } from '../../db/types.js'
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js'
 import { HubError } from '../../lib/errors.js'
+import type { HubKeys } from '../../lib/hub-keys.js'
 import { oneOf, oneOfOrNull } from '../../lib/one-of.js'
 import { AGENCY_KINDS } from '../agencies/agencies.schemas.js'
-import { recordAuditEvent } from '../ledger/audit.service.js'
+import { issueEvidence } from '../evidence/evidence.service.js'
+import { type AuditEvent, recordAuditEvent } from '../ledger/audit.service.js'
 import { consentWithdrawals } from './consent.read.js'
 import { ACK_TYPES, CLOSE_OUTCOMES, DECLINE_REASONS, REFERRAL_STATUSES } from './lifecycle.core.js'
 import { STAGES, URGENCIES } from './referral-document.schema.js'
@@ -70,11 +74,12 @@ function toSummary(row: ReferralRow, now: Date) {
 }
 
 /**
- * One referral for a party (the same 404 for a non-party as for a missing id); the read is audited.
+ * One referral for a party (the same 404 for a non-party as for a missing id); the read is audited,
+ * and the recipient's first read issues `retrieval` evidence to the sender.
  * An operator, who may erase any referral, reads the skeleton of an erased one: what remains of it.
  */
 export async function getReferral(
-  deps: { db: Kysely<Database>; now: () => Date },
+  deps: { db: Kysely<Database>; now: () => Date; hubKeys: HubKeys; config: Pick<Config, 'databaseSchema'> },
   id: string,
   caller: { id: string; operator: boolean },
   requestId: string,
@@ -90,7 +95,7 @@ export async function getReferral(
     repo.listOnward(deps.db, id),
     consentWithdrawals(deps.db, id),
   ])
-  await recordAuditEvent(deps.db, {
+  const read: AuditEvent = {
     actor: caller.id,
     action: 'referral.read',
     target: { type: 'referral', id },
@@ -98,7 +103,16 @@ export async function getReferral(
     requestId,
     outcome: 'success',
     details: { role },
-  })
+  }
+  if (role === 'recipient') {
+    // The recipient's first read gives the sender `retrieval` evidence, with the read's audit event.
+    await transact(deps.db, async (trx, afterCommit) => {
+      await recordAuditEvent(trx, read)
+      await issueEvidence(trx, afterCommit, deps, { event: 'retrieval', referralIds: [id], requestId })
+    })
+  } else {
+    await recordAuditEvent(deps.db, read)
+  }
   return {
     ...toSummary(row, deps.now()),
     receipt: row.receipt,

@@ -15,7 +15,7 @@ import type { DirectoryCache } from '../agencies/directory-cache.js'
 import { auditEventRow } from '../ledger/audit.service.js'
 import { inboxMessageRow } from '../ledger/inbox.repository.js'
 import { inboxChannel } from '../ledger/inbox.service.js'
-import { outboxChannel, outboxRow } from '../ledger/outbox.service.js'
+import { outboxChannel } from '../ledger/outbox.service.js'
 import { REFERRAL_STATUSES } from './lifecycle.core.js'
 import { onwardRows } from './onward.js'
 import { REFERRAL_TYP, type ReferralDocument, ReferralDocumentSchema } from './referral-document.schema.js'
@@ -179,16 +179,14 @@ async function attempt(deps: ReferralDeps, accepted: Accepted): Promise<Attempt>
       return { kind: 'refused', error: statementRefusal(outcome.code, accepted.document) }
     case 'written': {
       const schema = deps.config.databaseSchema
-      void notifySoon(
-        deps.db,
-        new Map([
-          [
-            inboxChannel(schema),
-            new Set([routed.recipient.id, ...(outcome.notified ? [outcome.notified] : [])]),
-          ],
-          [outboxChannel(schema), new Set([''])],
-        ]),
-      )
+      const notified = [routed.recipient.id, ...(outcome.notified ? [outcome.notified] : [])]
+      const wakeups = new Map([[inboxChannel(schema), new Set(notified)]])
+      // The relay has work only for a webhook: a push recipient's, or perhaps the onward notice's (a
+      // stale cache, or a push parent sender: the relay's own sweep finds it within a second).
+      if (routed.recipient.delivery_mode === 'push' || outcome.notified) {
+        wakeups.set(outboxChannel(schema), new Set(['']))
+      }
+      void notifySoon(deps.db, wakeups)
       return { kind: 'written', body: toSubmission(submission.referral, outcome.linked) }
     }
   }
@@ -256,12 +254,6 @@ async function submissionOf(
       referralId: referral.id,
     }),
     onwardNotice: onward.notice,
-    deadline: outboxRow({
-      queue: 'deadlines',
-      name: 'ack-deadline',
-      payload: { referralId: referral.id },
-      runAt: due,
-    }),
     audit: [
       auditEventRow({
         actor: caller.id,

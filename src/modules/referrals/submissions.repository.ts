@@ -1,12 +1,6 @@
 import { type CompiledQuery, type Kysely, sql } from 'kysely'
 import { executePrepared, prepared } from '../../db/create-db.js'
-import type {
-  Database,
-  NewAuditEventRow,
-  NewInboxMessageRow,
-  NewOutboxRow,
-  NewReferralRow,
-} from '../../db/types.js'
+import type { Database, NewAuditEventRow, NewInboxMessageRow, NewReferralRow } from '../../db/types.js'
 import { GroupCommit } from '../../lib/group-commit.js'
 import { insertAuditRows } from '../ledger/audit.repository.js'
 import { pushDeliveryCtes } from '../ledger/inbox.repository.js'
@@ -80,7 +74,6 @@ export interface Submission {
   inboxMessage: NewInboxMessageRow & { id: string }
   /** Onward referral: the message to the parent's sender (written to it, whom the statement finds). */
   onwardNotice: { id: string; body: string } | null
-  deadline: NewOutboxRow & { id: string }
   /** Its audit events: `referral.submitted`, and for an onward referral the parent's `referral.handed_on`. */
   audit: NewAuditEventRow[]
   checks: SubmissionChecks
@@ -108,15 +101,16 @@ interface Answer {
 /**
  * Writes one or more submissions in one statement (one round trip, one transaction), read from one
  * JSON array (the parameter {@link INPUT} stands for) of { n, checks, referral, jws, linkage_token,
- * message, onward_notice, deadline, audit }.
+ * message, onward_notice, audit }.
  *
  * `gate` decides each submission on its own: its checks run in the order of {@link SubmissionChecks},
  * and the first that fails is its refusal. A refused submission, and one whose id is already taken
  * (`on conflict do nothing`), writes nothing; the others in the statement are written all the same.
  * For each one written: the referral, its JWS and linkage token (tables of their own, erasure
  * rewrites them), the recipient's inbox message, with its delivery row and webhook job when the
- * recipient takes push delivery, the deadline job, and the audit events; for an onward referral also
- * the `onward_referral` message to the parent's sender. It answers one row per
+ * recipient takes push delivery, and the audit events; for an onward referral also the
+ * `onward_referral` message to the parent's sender. (No deadline job: the worker's deadline sweep
+ * reads the referral's ack_due_at.) It answers one row per
  * submission, by its position `n`: the refusal, whether it was written, and how many other referrals
  * its sender is party to carry the same linkage token (earlier ones in the same statement included;
  * never those of other parties; at most 1000 counted).
@@ -125,9 +119,9 @@ function submissionStatement(db: Kysely<Database>): CompiledQuery<Answer> {
   return sql<Answer>`
     with input as materialized (
       select x.n, (x.referral->>'id')::uuid as id, x.checks, x.referral, x.jws, x.linkage_token,
-        x.message, x.onward_notice, x.deadline, x.audit
+        x.message, x.onward_notice, x.audit
       from json_to_recordset(${INPUT}::json) as x(n int, checks json, referral json, jws text,
-        linkage_token text, message json, onward_notice json, deadline json, audit json)
+        linkage_token text, message json, onward_notice json, audit json)
     ),
     gate as materialized (
       select input.n, input.id, parent.sender_id as parent_sender, case
@@ -207,12 +201,6 @@ function submissionStatement(db: Kysely<Database>): CompiledQuery<Answer> {
       returning id as message_id, agency_id, referral_id
     ),
     ${pushDeliveryCtes('push', 'message')},
-    deadline as (
-      insert into outbox (id, queue, job_name, payload, run_at)
-      select d.id, d.queue, d.job_name, d.payload::jsonb, d.run_at
-      from written cross join lateral json_to_record(written.deadline) as d(id uuid, queue text,
-        job_name text, payload text, run_at timestamptz)
-    ),
     audit as (
       ${insertAuditRows(sql`select a.actor, a.action, a.target_type, a.target_id, a.referral_id,
           a.request_id, a.outcome, a.details::jsonb as details
@@ -242,7 +230,7 @@ export async function writeSubmissions(
 ): Promise<SubmissionOutcome[]> {
   statement ??= prepared(submissionStatement(db))
   const input = submissions.map(
-    ({ checks, referral, jws, linkageToken, inboxMessage, onwardNotice, deadline, audit }, n) => ({
+    ({ checks, referral, jws, linkageToken, inboxMessage, onwardNotice, audit }, n) => ({
       n,
       checks: {
         lock_key: checks.lockKey,
@@ -261,7 +249,6 @@ export async function writeSubmissions(
       linkage_token: linkageToken,
       message: inboxMessage,
       onward_notice: onwardNotice,
-      deadline,
       audit,
     }),
   )

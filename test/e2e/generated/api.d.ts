@@ -410,6 +410,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/referrals/{id}/evidence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Hub-signed evidence of delivery and retrieval (or of their absence) of a referral
+         * @description The sender and the recipient; anyone else gets 404. Each item is issued once and also put in the sender's inbox as an `evidence` message; check it offline with the hub JWKS (`verifyEvidence` in the SDK).
+         */
+        get: operations["listEvidence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/stats/referrals": {
         parameters: {
             query?: never;
@@ -665,6 +685,22 @@ export interface components {
             /** Format: uuid */
             id: string;
         };
+        Evidence: {
+            /** Format: date-time */
+            at: string;
+            /**
+             * @description delivery: the recipient confirmed the referral in its inbox or its webhook answered 2xx; retrieval: the recipient first read the referral; non_delivery: the webhook failed finally and the inbox copy is unconfirmed; non_retrieval: not retrieved by the acknowledgement deadline
+             * @enum {unknown}
+             */
+            event: "delivery" | "retrieval" | "non_delivery" | "non_retrieval";
+            /** @description Compact JWS (typ trm-evidence+jws, EdDSA, a key of /.well-known/jwks.json) over { referralId, event, at, recipient, payloadSha256 } */
+            jws: string;
+            /** Format: uuid */
+            recipient: string;
+        };
+        EvidenceList: {
+            items: components["schemas"]["Evidence"][];
+        };
         HubJwks: {
             keys: {
                 /** @enum {string} */
@@ -693,7 +729,7 @@ export interface components {
         InboxItem: {
             /** Format: uuid */
             acknowledgementId?: string;
-            /** @description For status, escalation, erasure, onward_referral and consent messages */
+            /** @description For status, escalation, erasure, onward_referral and consent messages; an evidence message carries { event, evidence } (evidence: the hub-signed JWS) */
             body?: {
                 [key: string]: unknown;
             };
@@ -708,7 +744,7 @@ export interface components {
             /** Format: uuid */
             referralId: string;
             /** @enum {unknown} */
-            type: "referral" | "acknowledgement" | "status" | "escalation" | "erasure" | "onward_referral" | "consent_withdrawn" | "erasure_confirmed";
+            type: "referral" | "acknowledgement" | "status" | "escalation" | "erasure" | "onward_referral" | "evidence" | "consent_withdrawn" | "erasure_confirmed";
         };
         InboxPage: {
             items: components["schemas"]["InboxItem"][];
@@ -3749,6 +3785,111 @@ export interface operations {
             };
             /** @description RFC 9457 problem details */
             415: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEvidence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvidenceList"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            400: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            401: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            403: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            404: {
                 headers: {
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
