@@ -101,7 +101,7 @@ export async function runWorker(
     onRedisReset: () => scheduleMaintenance(queues),
   })
   metrics.observeRelay(relay)
-  const sealer = await startAuditSealer({ db, pool, hubKeys, log })
+  const sealer = await startAuditSealer({ db, pool, hubKeys, origin: config.auditLog.origin, log })
   log.info({ queues: workers.map((w) => w.name) }, 'worker started')
   return {
     relay,

@@ -10,7 +10,12 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** Seals what is pending, as the worker's sealer would, without a worker. */
 export const seal = (app: FastifyInstance, batchSize?: number) =>
-  sealPending({ db: app.db, hubKeys: app.hubKeys, ...(batchSize ? { batchSize } : {}) })
+  sealPending({
+    db: app.db,
+    hubKeys: app.hubKeys,
+    origin: app.config.auditLog.origin,
+    ...(batchSize ? { batchSize } : {}),
+  })
 
 export const verify = (app: FastifyInstance, fromSeq?: number) =>
   verifyAuditChain(app.db, app.hubKeys.verificationKeys, fromSeq ? { fromSeq } : {})
