@@ -114,6 +114,7 @@ function sealerFor(
     db,
     pool,
     hubKeys: app.hubKeys,
+    origin: app.config.auditLog.origin,
     log: pino({}, logs),
     ...options,
   })
@@ -174,7 +175,12 @@ t.test('submissions while two sealer loops and extra sealPending calls run: stil
   const extra = (async () => {
     let sealed = 0
     while (!stop) {
-      sealed += await sealPending({ db: app.db, hubKeys: app.hubKeys, batchSize: 3 })
+      sealed += await sealPending({
+        db: app.db,
+        hubKeys: app.hubKeys,
+        origin: app.config.auditLog.origin,
+        batchSize: 3,
+      })
       await new Promise((r) => setTimeout(r, 2))
     }
     return sealed

@@ -262,7 +262,10 @@ t.test('the application role can do all its work: requests, reads and sealing', 
   const submitted = await submitReferral(deps, ro, await signReferral(document, ro.keys.signing), 'r-1')
   t.equal(submitted.status, 201)
   await getReferral(deps, document.id, { id: de.id, operator: false }, 'r-2')
-  t.ok((await sealPending({ db, hubKeys: app.hubKeys })) >= 4, 'the sealer runs as trm_app')
+  t.ok(
+    (await sealPending({ db, hubKeys: app.hubKeys, origin: app.config.auditLog.origin })) >= 4,
+    'the sealer runs as trm_app',
+  )
   const trail = await referralAuditTrail(deps, document.id, ro.id, 'r-3')
   t.same(
     trail.events.map((e) => e.action),
@@ -270,7 +273,7 @@ t.test('the application role can do all its work: requests, reads and sealing', 
   )
   const listed = await listAuditEvents(deps, { id: de.id, operator: false }, {}, 'r-4')
   t.ok(listed.items.length >= 2)
-  await sealPending({ db, hubKeys: app.hubKeys })
+  await sealPending({ db, hubKeys: app.hubKeys, origin: app.config.auditLog.origin })
   t.match(await verifyAuditChain(db, app.hubKeys.verificationKeys), { intact: true })
   t.match(await verify(app), { intact: true, events: 6 }, 'and the owner sees the same chain')
 })

@@ -30,7 +30,9 @@ const selectLeaves = (db: Kysely<Database>) =>
     .select([...EVENT_COLUMNS, atText.as('at'), 'audit_leaves.index', 'audit_leaves.hash as leaf_hash'])
 
 export type AuditEventRecord = Awaited<ReturnType<ReturnType<typeof selectEvents>['executeTakeFirstOrThrow']>>
-export type SealedEventRecord = Awaited<ReturnType<ReturnType<typeof selectLeaves>['executeTakeFirstOrThrow']>>
+export type SealedEventRecord = Awaited<
+  ReturnType<ReturnType<typeof selectLeaves>['executeTakeFirstOrThrow']>
+>
 
 /**
  * Serialises sealers of this schema for the rest of the transaction. Only sealers take it, never a
@@ -63,7 +65,13 @@ export function listUnsealed(db: Kysely<Database>, horizon: string | undefined, 
   let query = selectEvents(db)
     .where('audit_events.seq', 'is', null)
     .where(({ not, exists, selectFrom }) =>
-      not(exists(selectFrom('audit_leaves').select('audit_leaves.index').whereRef('audit_leaves.event_id', '=', 'audit_events.id'))),
+      not(
+        exists(
+          selectFrom('audit_leaves')
+            .select('audit_leaves.index')
+            .whereRef('audit_leaves.event_id', '=', 'audit_events.id'),
+        ),
+      ),
     )
   if (horizon !== undefined) query = query.where(sql<boolean>`audit_events.txid >= ${horizon}::xid8`)
   return query.orderBy('audit_events.id').limit(limit).execute()
@@ -128,7 +136,13 @@ export async function countUnsealedForReferral(db: Kysely<Database>, referralId:
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('referral_id', '=', referralId)
     .where(({ not, exists, selectFrom }) =>
-      not(exists(selectFrom('audit_leaves').select('audit_leaves.index').whereRef('audit_leaves.event_id', '=', 'audit_events.id'))),
+      not(
+        exists(
+          selectFrom('audit_leaves')
+            .select('audit_leaves.index')
+            .whereRef('audit_leaves.event_id', '=', 'audit_events.id'),
+        ),
+      ),
     )
     .executeTakeFirstOrThrow()
   return Number(row.n)

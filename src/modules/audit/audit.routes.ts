@@ -2,7 +2,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { HubError } from '../../lib/errors.js'
 import { IdParams, problems, secured, Text } from '../../lib/schemas.js'
-import { addCosignatures, consistency, hashTile, inclusion, requireLatestCheckpoint, witnessesOf } from './audit.log.js'
+import {
+  addCosignatures,
+  consistency,
+  hashTile,
+  inclusion,
+  requireLatestCheckpoint,
+  witnessesOf,
+} from './audit.log.js'
 import { listAuditEvents, referralAuditTrail } from './audit.read.js'
 import {
   AuditListQuerySchema,
@@ -24,7 +31,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         operationId: 'listAuditEvents',
         tags: ['audit'],
-        summary: 'Sealed audit events by leaf index: your own and those about your referrals (operators: all)',
+        summary:
+          'Sealed audit events by leaf index: your own and those about your referrals (operators: all)',
         description:
           'Events appear here once sealed into the Merkle tree, within seconds of the action. Filter by ' +
           'referralId and action; page with the opaque cursor in `next`.',
@@ -76,7 +84,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         operationId: 'getAuditInclusionProof',
         tags: ['audit'],
-        summary: 'RFC 9162 inclusion proof of a leaf you may see (operators: any) in a tree up to the latest checkpoint',
+        summary:
+          'RFC 9162 inclusion proof of a leaf you may see (operators: any) in a tree up to the latest checkpoint',
         security: secured('audit:read'),
         querystring: InclusionQuerySchema,
         response: { 200: Type.Ref('InclusionProof'), ...problems(400, 401, 403, 404, 429) },
@@ -91,7 +100,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         operationId: 'getAuditConsistencyProof',
         tags: ['audit'],
-        summary: 'RFC 9162 consistency proof between two tree sizes up to the latest checkpoint (no token needed)',
+        summary:
+          'RFC 9162 consistency proof between two tree sizes up to the latest checkpoint (no token needed)',
         security: [],
         querystring: ConsistencyQuerySchema,
         response: { 200: Type.Ref('ConsistencyProof'), ...problems(400, 429) },
@@ -106,14 +116,21 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         operationId: 'getAuditTile',
         tags: ['audit'],
-        summary: 'A C2SP tlog-tiles hash tile, e.g. /v1/audit/tile/0/x001/234 or …/234.p/17 (no token needed)',
+        summary:
+          'A C2SP tlog-tiles hash tile, e.g. /v1/audit/tile/0/x001/234 or …/234.p/17 (no token needed)',
         description:
           'Binary: 32-byte hashes concatenated. Full and partial tiles never change (immutable); entry ' +
           'bundles (tile/entries) are not served: event bodies are only for those who may see them.',
         security: [],
         params: Type.Object({ '*': Text(200) }),
         response: {
-          200: { content: { 'application/octet-stream': { schema: Type.String({ format: 'binary' }) } } },
+          200: {
+            content: {
+              'application/octet-stream': {
+                schema: Type.Unsafe<Uint8Array>({ type: 'string', format: 'binary' }),
+              },
+            },
+          },
           ...problems(404, 429),
         },
       },
@@ -157,7 +174,11 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) =>
-      addCosignatures(deps.db, witnesses, typeof request.body === 'string' ? request.body : request.body.note),
+      addCosignatures(
+        deps.db,
+        witnesses,
+        typeof request.body === 'string' ? request.body : request.body.note,
+      ),
   )
 
   app.get(
@@ -167,7 +188,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         operationId: 'getReferralAudit',
         tags: ['audit'],
-        summary: 'The audit trail of one referral, each event with an inclusion proof against the checkpoint returned (parties only)',
+        summary:
+          'The audit trail of one referral, each event with an inclusion proof against the checkpoint returned (parties only)',
         security: secured('audit:read'),
         params: IdParams,
         response: { 200: Type.Ref('ReferralAuditTrail'), ...problems(400, 401, 403, 404, 429) },

@@ -73,7 +73,10 @@ export const AuditCheckpointSchema = Type.Object(
       { maxItems: 100 },
     ),
   },
-  { $id: 'AuditCheckpoint', description: 'A hub-signed checkpoint of the audit Merkle tree (C2SP tlog-checkpoint)' },
+  {
+    $id: 'AuditCheckpoint',
+    description: 'A hub-signed checkpoint of the audit Merkle tree (C2SP tlog-checkpoint)',
+  },
 )
 
 export const InclusionProofSchema = Type.Object(

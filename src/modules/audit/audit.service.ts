@@ -70,7 +70,8 @@ async function sealBatch(deps: SealDeps, limit: number): Promise<number> {
     // Taken before the listing: every transaction older than this has ended, so the listing sees it.
     const horizon = await tree.snapshotHorizon(trx)
     const chained = await repo.listChainedNotLeaves(trx, size, limit)
-    const pending = chained.length > 0 ? chained : await repo.listUnsealed(trx, await tree.lastHorizon(trx), limit)
+    const pending =
+      chained.length > 0 ? chained : await repo.listUnsealed(trx, await tree.lastHorizon(trx), limit)
     if (pending.length === 0) return 0
     const leaves = pending.map((record, n) => {
       const index = size + n

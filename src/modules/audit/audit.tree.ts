@@ -9,6 +9,7 @@ import {
   type NodeId,
   nodeHash,
   rangeOf,
+  rootOf,
   TILE_WIDTH,
 } from '../../lib/tlog/index.js'
 import { type ChainedEvent, canonicalEvent } from './audit.core.js'
@@ -72,7 +73,11 @@ export async function tileEntries(
 }
 
 /** Hashes of complete subtrees of a tree of `size` leaves, reading each tile they lie in once. */
-export async function nodeHashes(db: Kysely<Database>, size: number, ids: readonly NodeId[]): Promise<Hash[]> {
+export async function nodeHashes(
+  db: Kysely<Database>,
+  size: number,
+  ids: readonly NodeId[],
+): Promise<Hash[]> {
   const tiles = new Map<string, Promise<Hash[]>>()
   const entriesOf = (level: number, index: number) => {
     const key = `${level}/${index}`
@@ -108,6 +113,7 @@ async function foldRanges(db: Kysely<Database>, size: number, ranges: NodeId[][]
 }
 
 export async function treeRoot(db: Kysely<Database>, size: number): Promise<Hash> {
+  if (size === 0) return rootOf([])
   const [root] = await foldRanges(db, size, [rangeOf(0, size)])
   return root!
 }
@@ -162,6 +168,6 @@ export class TreeBuilder {
   }
 
   root(): Hash {
-    return foldRange(this.stack.map((n) => n.hash))
+    return this.stack.length === 0 ? rootOf([]) : foldRange(this.stack.map((n) => n.hash))
   }
 }

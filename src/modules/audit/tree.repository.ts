@@ -12,9 +12,9 @@ export async function countLeaves(db: Kysely<Database>): Promise<number> {
 
 /** The oldest transaction still running (xid8 as text): every older one has ended. */
 export async function snapshotHorizon(db: Kysely<Database>): Promise<string> {
-  const { rows } = await sql<{ xmin: string }>`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`.execute(
-    db,
-  )
+  const { rows } = await sql<{
+    xmin: string
+  }>`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`.execute(db)
   return rows[0]!.xmin
 }
 
@@ -57,7 +57,7 @@ export async function insertLeaves(
 export async function findTile(db: Kysely<Database>, level: number, index: number) {
   return db
     .selectFrom('audit_tiles')
-    .select(['level', 'index', 'hashes'])
+    .select(['level', 'index', 'hashes', 'root'])
     .where('level', '=', level)
     .where('index', '=', index)
     .executeTakeFirst()
@@ -82,7 +82,10 @@ export async function insertTiles(
   tiles: readonly { level: number; index: number; hashes: Uint8Array; root: Uint8Array }[],
 ): Promise<void> {
   if (tiles.length === 0) return
-  await db.insertInto('audit_tiles').values([...tiles]).execute()
+  await db
+    .insertInto('audit_tiles')
+    .values([...tiles])
+    .execute()
 }
 
 export function findLatestTreeCheckpoint(db: Kysely<Database>) {
@@ -103,7 +106,11 @@ export function findTreeCheckpoint(db: Kysely<Database>, size: number) {
 }
 
 export function listTreeCheckpoints(db: Kysely<Database>) {
-  return db.selectFrom('audit_tree_checkpoints').select(['size', 'root', 'note', 'at']).orderBy('size').execute()
+  return db
+    .selectFrom('audit_tree_checkpoints')
+    .select(['size', 'root', 'note', 'at'])
+    .orderBy('size')
+    .execute()
 }
 
 export async function insertTreeCheckpoint(
