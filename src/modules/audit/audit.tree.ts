@@ -40,7 +40,7 @@ export function perfectRoot(hashes: readonly Hash[]): Hash {
 
 export function concatHashes(hashes: readonly Hash[]): Uint8Array {
   const out = new Uint8Array(hashes.length * 32)
-  hashes.forEach((h, i) => out.set(h, i * 32))
+  for (const [i, h] of hashes.entries()) out.set(h, i * 32)
   return out
 }
 

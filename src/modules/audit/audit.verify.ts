@@ -80,7 +80,8 @@ class TileChecker {
   constructor(private readonly trx: Transaction<Database>) {}
 
   async push(hash: Hash, level = 0): Promise<number | undefined> {
-    const entries = (this.levels[level] ??= [])
+    const entries = this.levels[level] ?? []
+    this.levels[level] = entries
     entries.push(hash)
     if (entries.length < TILE_WIDTH) return undefined
     const index = this.done[level] ?? 0
@@ -125,10 +126,12 @@ export async function verifyAuditChain(
       let covered = 0
       let verifiedCheckpoints = 0
       let broken: TreeBreak | undefined
+      /** How far the log verified when it broke: the leaves before a bad leaf, the last good checkpoint. */
+      let through: number | undefined
       const result = () => ({
         intact: !broken,
         fromSeq,
-        throughSeq: broken ? Math.min(broken.index, builder.size) : builder.size,
+        throughSeq: through ?? builder.size,
         headHash: Buffer.from(builder.root()).toString('base64'),
         events: Math.max(0, builder.size - (fromSeq - 1)),
         checkpoints: verifiedCheckpoints,
@@ -138,6 +141,7 @@ export async function verifyAuditChain(
         while (checkpoints[0] && checkpoints[0].size <= builder.size) {
           const checkpoint = checkpoints.shift()!
           if (!signedByHub(checkpoint, keys)) {
+            through = builder.size
             return at(
               checkpoint.size - 1,
               'forged-checkpoint',
@@ -145,6 +149,7 @@ export async function verifyAuditChain(
             )
           }
           if (!sameHash(builder.root(), checkpoint.root)) {
+            through = covered
             return at(
               checkpoint.size - 1,
               'changed',
@@ -185,6 +190,7 @@ export async function verifyAuditChain(
         if (page.length < pageSize) break
         from = page.at(-1)!.index + 1
       }
+      if (broken && through === undefined) through = Math.min(broken.index, builder.size)
       if (!broken && checkpoints[0]) {
         const index = builder.size
         broken = at(
