@@ -1,4 +1,18 @@
 // What an agency's own system needs to talk to the hub.
+export {
+  type AuditCheckpointJson,
+  AuditProofError,
+  type AuditTrailJson,
+  auditLeafHash,
+  type ConsistencyProofJson,
+  type InclusionProofJson,
+  type VerifiedCheckpoint,
+  type VerifyCheckpointOptions,
+  verifyCheckpoint,
+  verifyConsistency,
+  verifyInclusion,
+  verifyTrail,
+} from './audit-log.js'
 export { createClientAssertion } from './client-assertion.js'
 export {
   decryptSensitive,
