@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { HubError } from '../../lib/errors.js'
-import { IdParams, problems, secured, Text } from '../../lib/schemas.js'
+import { IdParams, problems, secured } from '../../lib/schemas.js'
 import {
   addCosignatures,
   consistency,
@@ -45,6 +45,10 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 
   const witnesses = witnessesOf(app.config.auditLog.witnessKeys)
+  // Witnesses post the note as it is (tlog-witness style); only the routes of this plugin read text.
+  app.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit: 65_536 }, (_request, body, done) =>
+    done(null, body),
+  )
   const IMMUTABLE = 'public, max-age=31536000, immutable'
 
   app.get(
@@ -122,7 +126,6 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'Binary: 32-byte hashes concatenated. Full and partial tiles never change (immutable); entry ' +
           'bundles (tile/entries) are not served: event bodies are only for those who may see them.',
         security: [],
-        params: Type.Object({ '*': Text(200) }),
         response: {
           200: {
             content: {
@@ -136,7 +139,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const tile = await hashTile(deps.db, request.params['*'])
+      const path = request.url.slice('/v1/audit/tile/'.length).split('?')[0] ?? ''
+      const tile = path.length <= 200 ? await hashTile(deps.db, path) : undefined
       if (!tile) throw new HubError('TRM_NOT_FOUND', 'The tree has no such tile (yet).')
       reply.header('cache-control', IMMUTABLE).type('application/octet-stream')
       return reply.send(Buffer.from(tile))
