@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+import canonicalize from 'canonicalize'
 import { type Kysely, sql } from 'kysely'
 
 // Frozen in time: imports nothing from src/.
@@ -10,10 +12,11 @@ import { type Kysely, sql } from 'kysely'
 // computed from audit_leaves and the roots of the complete tiles below it (audit_tiles.root, the hash
 // of the tile's 256 entries: an entry of the tile one level up).
 //
-// Existing events become the first leaves: the ones the old sealer chained keep their seq (leaf index
-// seq − 1); the sealer gives them their leaves on its first run, before any newer event (the leaf hash
-// needs the canonical JSON of the event, which lives in src/). The old chain (seq, prev_hash, hash and
-// audit_checkpoints) stays as history and is no longer written.
+// Existing events become the first leaves, here: the ones the old sealer chained keep their seq (leaf
+// index seq − 1, leaf hash SHA-256(0x00 ‖ JCS(event)) over the same canonical JSON the chain hashed);
+// events not sealed yet are left to the sealer. The sealer's first run writes the tiles and the first
+// signed checkpoint over them (signing needs the hub key, which migrations do not have). The old chain
+// (seq, prev_hash, hash and audit_checkpoints) stays as history and is no longer written.
 //
 // audit_events.txid (the writing transaction, xid8) lets the sealer find unsealed events without
 // scanning the whole table: every event of a transaction older than the last batch's horizon
@@ -50,6 +53,8 @@ export async function up(db: Kysely<any>): Promise<void> {
       primary key (size, witness)
     )`.execute(db)
 
+  await backfillLeaves(db)
+
   // Nobody changes an event any more, not even the sealer.
   await sql`drop trigger audit_events_append_only on audit_events`.execute(db)
   await sql`create trigger audit_events_append_only before update or delete on audit_events
@@ -78,4 +83,47 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`grant update (seq, prev_hash, hash) on audit_events to trm_app`.execute(db)
   await sql`drop index audit_events_txid`.execute(db)
   await sql`alter table audit_events drop column txid`.execute(db)
+}
+
+/** The chained events, in seq order, as leaves: the same bytes the chain hashed (audit.core.ts today). */
+async function backfillLeaves(db: Kysely<any>): Promise<void> {
+  for (let after = 0; ; ) {
+    const { rows } = await sql<{
+      id: string
+      seq: string
+      at: string
+      actor: string
+      action: string
+      target_type: string
+      target_id: string
+      referral_id: string | null
+      request_id: string | null
+      outcome: string
+      details: Record<string, unknown>
+    }>`select id::text, seq::text,
+        to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at,
+        actor, action, target_type, target_id, referral_id, request_id, outcome, details
+      from audit_events where seq > ${after} order by audit_events.seq limit 2000`.execute(db)
+    if (rows.length === 0) return
+    const values = rows.map((r) => {
+      const text = canonicalize({
+        seq: Number(r.seq),
+        at: r.at,
+        actor: r.actor,
+        action: r.action,
+        target: { type: r.target_type, id: r.target_id },
+        referralId: r.referral_id,
+        requestId: r.request_id,
+        outcome: r.outcome,
+        details: r.details,
+      })
+      const hash = createHash('sha256')
+        .update(Buffer.from([0]))
+        .update(text ?? '', 'utf8')
+        .digest()
+      return sql`(${Number(r.seq) - 1}::bigint, ${r.id}::bigint, ${hash}::bytea)`
+    })
+    await sql`insert into audit_leaves (index, event_id, hash) values ${sql.join(values)}`.execute(db)
+    after = Number(rows.at(-1)!.seq)
+  }
 }

@@ -45,34 +45,19 @@ export async function lockSealing(db: Kysely<Database>): Promise<void> {
 }
 
 /**
- * Events the old hash chain sealed (seq set) that are not leaves yet: they become the first leaves,
- * at index seq − 1, in seq order, before any newer event.
- */
-export function listChainedNotLeaves(db: Kysely<Database>, size: number, limit: number) {
-  return selectEvents(db)
-    .select('audit_events.seq')
-    .where('audit_events.seq', '>', size)
-    .orderBy('audit_events.seq')
-    .limit(limit)
-    .execute()
-}
-
-/**
  * Committed events that are not leaves yet, in insertion order. Every event of a transaction older than
  * `horizon` (the last batch that sealed all it saw) is a leaf already, so only newer ones are looked at.
  */
 export function listUnsealed(db: Kysely<Database>, horizon: string | undefined, limit: number) {
-  let query = selectEvents(db)
-    .where('audit_events.seq', 'is', null)
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('audit_leaves')
-            .select('audit_leaves.index')
-            .whereRef('audit_leaves.event_id', '=', 'audit_events.id'),
-        ),
+  let query = selectEvents(db).where(({ not, exists, selectFrom }) =>
+    not(
+      exists(
+        selectFrom('audit_leaves')
+          .select('audit_leaves.index')
+          .whereRef('audit_leaves.event_id', '=', 'audit_events.id'),
       ),
-    )
+    ),
+  )
   if (horizon !== undefined) query = query.where(sql<boolean>`audit_events.txid >= ${horizon}::xid8`)
   return query.orderBy('audit_events.id').limit(limit).execute()
 }

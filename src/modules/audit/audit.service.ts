@@ -67,22 +67,20 @@ async function sealBatch(deps: SealDeps, limit: number): Promise<number> {
   return deps.db.transaction().execute(async (trx) => {
     await repo.lockSealing(trx)
     const size = await tree.countLeaves(trx)
+    const signed = (await tree.findLatestTreeCheckpoint(trx))?.size ?? 0
     // Taken before the listing: every transaction older than this has ended, so the listing sees it.
     const horizon = await tree.snapshotHorizon(trx)
-    const chained = await repo.listChainedNotLeaves(trx, size, limit)
-    const pending =
-      chained.length > 0 ? chained : await repo.listUnsealed(trx, await tree.lastHorizon(trx), limit)
-    if (pending.length === 0) return 0
-    const leaves = pending.map((record, n) => {
-      const index = size + n
-      if ('seq' in record && record.seq !== index + 1) {
-        throw new Error(`audit tree: chained event seq ${String(record.seq)} cannot be leaf ${index}`)
-      }
-      return { index, eventId: record.id, hash: leafOf(toChainedEvent(record, index + 1)) }
-    })
+    const pending = await repo.listUnsealed(trx, await tree.lastHorizon(trx), limit)
+    // Leaves without a checkpoint are the old chain's, given by the migration: tile and sign them too.
+    if (pending.length === 0 && size === signed) return 0
+    const leaves = pending.map((record, n) => ({
+      index: size + n,
+      eventId: record.id,
+      hash: leafOf(toChainedEvent(record, size + n + 1)),
+    }))
     await tree.insertLeaves(trx, leaves)
     const newSize = size + leaves.length
-    await writeCompletedTiles(trx, size, newSize)
+    await writeCompletedTiles(trx, signed, newSize)
     const rootHash = await treeRoot(trx, newSize)
     const text = formatCheckpoint({ origin: deps.origin, size: newSize, rootHash, extensions: [] })
     const note = signNote(text, deps.origin, deps.hubKeys.current.signingKey)
@@ -92,7 +90,7 @@ async function sealBatch(deps: SealDeps, limit: number): Promise<number> {
       note,
       at: (deps.now ?? (() => new Date()))(),
       // Only a batch that took everything it saw may move the horizon on.
-      horizon: chained.length === 0 && pending.length < limit ? horizon : null,
+      horizon: pending.length < limit ? horizon : null,
     })
     return leaves.length
   })
