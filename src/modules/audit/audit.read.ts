@@ -8,7 +8,7 @@ import { latestTreeCheckpoint } from './audit.log.js'
 import * as repo from './audit.repository.js'
 import { type AuditListQuery, MAX_TRAIL_EVENTS } from './audit.schemas.js'
 import { base64, type LeafEvent, toLeafEvent } from './audit.service.js'
-import { inclusionProof } from './audit.tree.js'
+import { inclusionProof, type TileCache } from './audit.tree.js'
 
 const isSeqCursor = (v: Record<string, unknown>): v is { s: number } =>
   typeof v['s'] === 'number' && Number.isSafeInteger(v['s'])
@@ -74,7 +74,9 @@ export async function referralAuditTrail(
   ])
   const size = checkpoint?.size ?? 0
   const rows = all.filter((r) => r.index < size)
-  const proofs = await Promise.all(rows.map((r) => inclusionProof(deps.db, r.index, size)))
+  const tiles: TileCache = new Map()
+  const proofs: Uint8Array[][] = []
+  for (const r of rows) proofs.push(await inclusionProof(deps.db, r.index, size, tiles))
   await recordAuditEvent(deps.db, {
     actor: callerId,
     action: 'referral.audit_read',

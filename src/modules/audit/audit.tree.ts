@@ -72,13 +72,16 @@ export async function tileEntries(
     : tree.tileRoots(db, level - 1, start, start + width)
 }
 
+/** Tiles read for one tree size, shared by the proofs of one request. */
+export type TileCache = Map<string, Promise<Hash[]>>
+
 /** Hashes of complete subtrees of a tree of `size` leaves, reading each tile they lie in once. */
 export async function nodeHashes(
   db: Kysely<Database>,
   size: number,
   ids: readonly NodeId[],
+  tiles: TileCache = new Map(),
 ): Promise<Hash[]> {
-  const tiles = new Map<string, Promise<Hash[]>>()
   const entriesOf = (level: number, index: number) => {
     const key = `${level}/${index}`
     let entries = tiles.get(key)
@@ -102,8 +105,13 @@ export async function nodeHashes(
   )
 }
 
-async function foldRanges(db: Kysely<Database>, size: number, ranges: NodeId[][]): Promise<Hash[]> {
-  const hashes = await nodeHashes(db, size, ranges.flat())
+async function foldRanges(
+  db: Kysely<Database>,
+  size: number,
+  ranges: NodeId[][],
+  tiles?: TileCache,
+): Promise<Hash[]> {
+  const hashes = await nodeHashes(db, size, ranges.flat(), tiles)
   let at = 0
   return ranges.map((range) => {
     const part = hashes.slice(at, at + range.length)
@@ -118,8 +126,8 @@ export async function treeRoot(db: Kysely<Database>, size: number): Promise<Hash
   return root!
 }
 
-export const inclusionProof = (db: Kysely<Database>, index: number, size: number) =>
-  foldRanges(db, size, inclusionProofRanges(index, size))
+export const inclusionProof = (db: Kysely<Database>, index: number, size: number, tiles?: TileCache) =>
+  foldRanges(db, size, inclusionProofRanges(index, size), tiles)
 
 export const consistencyProof = (db: Kysely<Database>, from: number, to: number) =>
   foldRanges(db, to, consistencyProofRanges(from, to))
