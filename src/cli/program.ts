@@ -28,6 +28,12 @@ function seq(value: string): number {
   return Number(value)
 }
 
+function seconds(value: string): number {
+  if (!/^[1-9][0-9]{0,5}$/.test(value))
+    throw new InvalidArgumentError('It must be a whole number of seconds from 1.')
+  return Number(value)
+}
+
 function hubUrl(value: string): string {
   if (!/^https?:\/\/[^/]+/.test(value)) {
     throw new InvalidArgumentError('It must be an http:// or https:// URL, such as http://localhost:3000.')
@@ -156,6 +162,35 @@ export function buildProgram(
     .action((options) =>
       run(
         import('./demo.js').then((m) => m.demoCommand(options)),
+        current,
+      ),
+    )
+
+  program
+    .command('witness')
+    .description(
+      "witness the hub's audit log: cosign its latest checkpoint if it extends the last one cosigned; " +
+        'exit 1 saying why when it does not (a fork or a rollback)',
+    )
+    .requiredOption('--hub <url>', "the hub's address", hubUrl)
+    .requiredOption('--key <file>', "the witness's Ed25519 private key (JWK, or PKCS#8 PEM)")
+    .requiredOption('--state <file>', 'the JSON file of the last cosigned checkpoint (written atomically)')
+    .option('--once', 'check and cosign once, then exit (for cron)', false)
+    .option('--name <name>', "the witness's key name, such as witness.ncp.example.ro (first run)")
+    .option(
+      '--log-key <vkey>',
+      "the hub's checkpoint verifier key (first run, or when the operator rotates it)",
+    )
+    .option('--interval <seconds>', 'seconds between checks without --once', seconds, 60)
+    .addHelpText(
+      'after',
+      '\nExample (first run; later runs need only --hub, --key and --state):\n' +
+        '  trm witness --hub https://hub.example.eu --key witness.jwk --state witness.json \\\n' +
+        '    --name witness.ncp.example.ro --log-key "hub.example.eu/audit+1a2b3c4d+AX..." --once',
+    )
+    .action((options) =>
+      run(
+        import('./witness.js').then((m) => m.witnessCommand(options)),
         current,
       ),
     )

@@ -145,7 +145,13 @@ export function verifyCheckpoint(
       )
     }
   }
-  const lines = signatureLines(noteText)
+  // The JSON form lists the cosignature lines beside the note too; a line counts once either way.
+  const lines = [
+    ...new Set([
+      ...signatureLines(noteText),
+      ...(typeof note === 'string' ? [] : (note.cosignatures ?? []).map((c) => c.line)),
+    ]),
+  ]
   const cosigned: { name: string; time: number }[] = []
   for (const vkey of witnesses) {
     const witness = parseKey(vkey, 'a witness key')

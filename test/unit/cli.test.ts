@@ -13,7 +13,7 @@ async function trm(...args: string[]) {
   return { code, stdout, stderr }
 }
 
-const COMMANDS = ['migrate', 'keys generate', 'agencies add', 'audit verify', 'retention', 'demo']
+const COMMANDS = ['migrate', 'keys generate', 'agencies add', 'audit verify', 'retention', 'demo', 'witness']
 
 t.test('trm --help lists every command one can run, with the exit statuses', async (t) => {
   const help = await trm('--help')
@@ -40,6 +40,7 @@ t.test('every command has its own --help naming its options', async (t) => {
     'audit verify': ['--from <seq>', '--jwks <file>', '--json'],
     retention: ['--dry-run'],
     demo: ['--url <url>'],
+    witness: ['--hub <url>', '--key <file>', '--state <file>', '--once', '--name <name>', '--log-key <vkey>'],
   }
   for (const command of COMMANDS) {
     const help = await trm(...command.split(' '), '--help')

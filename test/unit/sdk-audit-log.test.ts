@@ -96,6 +96,18 @@ t.test('verifyCheckpoint: the hub signature, the JSON fields, k of n witnesses',
     ['ncp.example.ro/w1', 'ncp.example.ro/w2'],
   )
   t.equal(verifyCheckpoint(json.note, hubVkey).size, 46, 'the text/plain note alone')
+  const split = json.note.split('\n')
+  const lines = split.filter((l) => l.startsWith('— ncp.'))
+  const listed = {
+    ...json,
+    note: split.filter((l) => !l.startsWith('— ncp.')).join('\n'),
+    cosignatures: lines.map((line, i) => ({ name: `ncp.example.ro/w${i + 1}`, time: 1_764_800_000, line })),
+  }
+  t.equal(
+    verifyCheckpoint(listed, hubVkey, { witnesses: witnessVkeys, k: 2 }).witnesses.length,
+    2,
+    'cosignature lines listed beside the note count too',
+  )
   rejects(
     t,
     () => verifyCheckpoint(json, hubVkey, { witnesses: witnessVkeys, k: 3 }),
