@@ -1,5 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto'
+import path from 'node:path'
 import t from 'tap'
+import { witnessOnce } from '../../src/cli/witness.js'
 import {
   cosignatureVerifierKey,
   ed25519PublicKey,
@@ -22,7 +24,7 @@ import {
 } from '../../src/sdk/audit-log.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import type { HubRequestError } from '../../src/sdk/hub-client.js'
-import { addAgency } from '../helpers/agencies.js'
+import { addAgency, injectFetch } from '../helpers/agencies.js'
 import { chainRows, seal } from '../helpers/audit.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { referralDocument } from '../helpers/referrals.js'
@@ -234,4 +236,38 @@ t.test('proofs, tiles and cosignatures from the HTTP API verify with the SDK', a
       witnesses: [{ name: WITNESS, time: 1_800_000_000 }],
     })
   })
+})
+
+t.test('trm witness cosigns the real hub, round after round, with consistency proofs', async (t) => {
+  const { app } = await buildTestApp(t, { AUDIT_WITNESS_KEYS: witnessVkey })
+  const origin = app.config.auditLog.origin
+  const jwks = (await app.inject('/.well-known/jwks.json')).json()
+  const hubVkey = verifierKey(origin, new Uint8Array(Buffer.from(jwks.keys[0].x, 'base64url')))
+  const dir = t.testdir({})
+  const deps = { fetch: injectFetch(app), now: () => Date.now(), out: () => {} }
+  const record = (n: number) =>
+    recordAuditEvent(app.db, {
+      actor: 'system',
+      action: 'test.filler',
+      target: { type: 'test', id: String(n) },
+      outcome: 'success',
+    })
+  let state = { name: WITNESS, logKey: hubVkey, size: 0, rootHash: null as string | null }
+  for (let round = 1; round <= 3; round += 1) {
+    for (let n = 0; n < 40 * round; n += 1) await record(n)
+    await seal(app)
+    state = await witnessOnce(
+      app.config.publicUrl,
+      path.join(dir, 'state.json'),
+      state,
+      witness.privateKey,
+      deps,
+    )
+    const checkpoint = (
+      await app.inject({ url: '/v1/audit/checkpoint', headers: { accept: 'application/json' } })
+    ).json()
+    t.equal(state.size, checkpoint.size, `round ${round}: cosigned the latest`)
+    t.match(checkpoint.cosignatures, [{ name: WITNESS }])
+    t.ok(verifyCheckpoint(checkpoint.note, hubVkey, { witnesses: [witnessVkey], k: 1 }))
+  }
 })
