@@ -24,6 +24,8 @@ import { type Kysely, sql } from 'kysely'
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`alter table audit_events add column txid xid8 not null default pg_current_xact_id()`.execute(db)
   await sql`create index audit_events_txid on audit_events (txid)`.execute(db)
+  // "seq is null" no longer means unsealed (new events keep seq null for good): the index would only grow.
+  await sql`drop index audit_events_unsealed`.execute(db)
 
   await sql`create table audit_leaves (
       index bigint primary key check (index >= 0),
@@ -82,6 +84,7 @@ export async function down(db: Kysely<any>): Promise<void> {
     for each row execute function audit_events_guard()`.execute(db)
   await sql`grant update (seq, prev_hash, hash) on audit_events to trm_app`.execute(db)
   await sql`drop index audit_events_txid`.execute(db)
+  await sql`create index audit_events_unsealed on audit_events (id) where seq is null`.execute(db)
   await sql`alter table audit_events drop column txid`.execute(db)
 }
 
