@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { HubError } from '../../lib/errors.js'
-import { IdParams, problems, secured } from '../../lib/schemas.js'
+import { IdParams, problems, secured, Text } from '../../lib/schemas.js'
 import {
   addCosignatures,
   consistency,
@@ -60,12 +60,14 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'The latest checkpoint of the audit Merkle tree, as a signed note with its cosignatures',
         description:
           'text/plain (the default): the C2SP signed note, exactly what witnesses and tlog clients read. ' +
-          'With Accept: application/json: { origin, size, rootHash, at, note, cosignatures }. No token needed.',
+          'With Accept: application/json: { origin, size, rootHash, at, note, cosignatures }. No token needed. ' +
+          'The tree itself is served as C2SP tlog-tiles hash tiles at GET /v1/audit/tile/<L>/<N>[.p/<W>] ' +
+          '(binary, immutable; see docs/operations.md, Audit log).',
         security: [],
         response: {
           200: {
             content: {
-              'text/plain; charset=utf-8': { schema: Type.String({ maxLength: 65_536 }) },
+              'text/plain; charset=utf-8': { schema: Text(65_536, { description: 'The C2SP signed note' }) },
               'application/json': { schema: Type.Ref('AuditCheckpoint') },
             },
           },
@@ -118,6 +120,9 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/v1/audit/tile/*',
     {
       schema: {
+        // A wildcard path (tile paths have a variable depth) has no OpenAPI form: described in
+        // docs/operations.md ("Audit log") and in the description of GET /v1/audit/checkpoint.
+        hide: true,
         operationId: 'getAuditTile',
         tags: ['audit'],
         summary:
@@ -130,7 +135,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
           200: {
             content: {
               'application/octet-stream': {
-                schema: Type.Unsafe<Uint8Array>({ type: 'string', format: 'binary' }),
+                schema: Type.Unsafe<Uint8Array>({ type: 'string', format: 'binary', maxLength: 8192 }),
               },
             },
           },

@@ -193,7 +193,7 @@ export interface paths {
         };
         /**
          * The latest checkpoint of the audit Merkle tree, as a signed note with its cosignatures
-         * @description text/plain (the default): the C2SP signed note, exactly what witnesses and tlog clients read. With Accept: application/json: { origin, size, rootHash, at, note, cosignatures }. No token needed.
+         * @description text/plain (the default): the C2SP signed note, exactly what witnesses and tlog clients read. With Accept: application/json: { origin, size, rootHash, at, note, cosignatures }. No token needed. The tree itself is served as C2SP tlog-tiles hash tiles at GET /v1/audit/tile/<L>/<N>[.p/<W>] (binary, immutable; see docs/operations.md, Audit log).
          */
         get: operations["getAuditCheckpoint"];
         put?: never;
@@ -250,26 +250,6 @@ export interface paths {
         };
         /** RFC 9162 inclusion proof of a leaf you may see (operators: any) in a tree up to the latest checkpoint */
         get: operations["getAuditInclusionProof"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/audit/tile/{*}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * A C2SP tlog-tiles hash tile, e.g. /v1/audit/tile/0/x001/234 or …/234.p/17 (no token needed)
-         * @description Binary: 32-byte hashes concatenated. Full and partial tiles never change (immutable); entry bundles (tile/entries) are not served: event bodies are only for those who may see them.
-         */
-        get: operations["getAuditTile"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2732,75 +2712,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description RFC 9457 problem details */
-            404: {
-                headers: {
-                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
-                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
-                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description RFC 9457 problem details */
-            429: {
-                headers: {
-                    "Retry-After": components["headers"]["Retry-After"];
-                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
-                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
-                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
-            503: {
-                headers: {
-                    "Retry-After": components["headers"]["Retry-After"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    getAuditTile: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                "*": string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Default Response */
-            200: {
-                headers: {
-                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
-                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
-                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/octet-stream": string;
                 };
             };
             /** @description RFC 9457 problem details */
