@@ -66,11 +66,9 @@ export async function sealPending(deps: SealDeps): Promise<number> {
 async function sealBatch(deps: SealDeps, limit: number): Promise<number> {
   return deps.db.transaction().execute(async (trx) => {
     await repo.lockSealing(trx)
-    const size = await tree.countLeaves(trx)
-    const signed = (await tree.findLatestTreeCheckpoint(trx))?.size ?? 0
-    // Taken before the listing: every transaction older than this has ended, so the listing sees it.
-    const horizon = await tree.snapshotHorizon(trx)
-    const pending = await repo.listUnsealed(trx, await tree.lastHorizon(trx), limit)
+    // Read before the listing: every transaction older than `horizon` has ended, so the listing sees it.
+    const { size, signed, lastHorizon, horizon } = await tree.sealState(trx)
+    const pending = await repo.listUnsealed(trx, lastHorizon, limit)
     // Leaves without a checkpoint are the old chain's, given by the migration: tile and sign them too.
     if (pending.length === 0 && size === signed) return 0
     const leaves = pending.map((record, n) => ({

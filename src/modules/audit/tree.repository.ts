@@ -10,24 +10,32 @@ export async function countLeaves(db: Kysely<Database>): Promise<number> {
   return row?.last === null || row?.last === undefined ? 0 : Number(row.last) + 1
 }
 
-/** The oldest transaction still running (xid8 as text): every older one has ended. */
-export async function snapshotHorizon(db: Kysely<Database>): Promise<string> {
+/**
+ * Where the sealer starts, in one round trip: the number of leaves, the size of the latest checkpoint,
+ * the horizon of the last batch that sealed all it saw, and now the oldest transaction still running
+ * (xid8 as text: every older one has ended, so a listing after this statement sees its events).
+ */
+export async function sealState(
+  db: Kysely<Database>,
+): Promise<{ size: number; signed: number; lastHorizon: string | undefined; horizon: string }> {
   const { rows } = await sql<{
+    last: number | null
+    signed: number | null
+    last_horizon: string | null
     xmin: string
-  }>`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`.execute(db)
-  return rows[0]!.xmin
-}
-
-/** The horizon of the newest batch that sealed everything it could see, if any. */
-export async function lastHorizon(db: Kysely<Database>): Promise<string | undefined> {
-  const row = await db
-    .selectFrom('audit_tree_checkpoints')
-    .select('horizon')
-    .where('horizon', 'is not', null)
-    .orderBy('size', 'desc')
-    .limit(1)
-    .executeTakeFirst()
-  return row?.horizon ?? undefined
+  }>`
+    select (select max(index) from audit_leaves) as last,
+      (select size from audit_tree_checkpoints order by size desc limit 1) as signed,
+      (select horizon::text from audit_tree_checkpoints where horizon is not null
+        order by size desc limit 1) as last_horizon,
+      pg_snapshot_xmin(pg_current_snapshot())::text as xmin`.execute(db)
+  const row = rows[0]!
+  return {
+    size: row.last === null ? 0 : Number(row.last) + 1,
+    signed: Number(row.signed ?? 0),
+    lastHorizon: row.last_horizon ?? undefined,
+    horizon: row.xmin,
+  }
 }
 
 /** Leaf hashes of [start, end) by index. */
