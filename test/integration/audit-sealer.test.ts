@@ -242,3 +242,38 @@ t.test('the worker seals on its own, sweep after sweep, and gives up the lead wh
   await next.started
   t.match(next.logs.text, /audit sealer: active/)
 })
+
+t.test('an event whose transaction commits after later ones were sealed still gets its leaf', async (t) => {
+  const { app } = await buildTestApp(t)
+  const event = (id: string) => ({
+    actor: 'system',
+    action: 'test.horizon',
+    target: { type: 'test', id },
+    outcome: 'success' as const,
+  })
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  let inserted: () => void = () => {}
+  const insertedYet = new Promise<void>((resolve) => {
+    inserted = resolve
+  })
+  // A long transaction: its event gets a lower id and an older transaction id than those after it.
+  const slow = app.db.transaction().execute(async (trx) => {
+    await recordAuditEvent(trx, event('slow'))
+    inserted()
+    await gate
+  })
+  await insertedYet
+  for (let n = 0; n < 5; n += 1) await recordAuditEvent(app.db, event(`fast-${n}`))
+  t.equal(await seal(app), 5, 'the committed ones are sealed; the open one is not visible yet')
+  for (let n = 5; n < 8; n += 1) await recordAuditEvent(app.db, event(`fast-${n}`))
+  t.equal(await seal(app), 3, 'a later batch, horizon held back by the open transaction')
+  release()
+  await slow
+  t.equal(await seal(app), 1, 'once committed, it is sealed')
+  t.equal(await unsealed(app), 0)
+  const rows = await assertDenseChain(t, app)
+  t.equal(rows.at(-1)!.target_id, 'slow', 'as the last leaf')
+})
