@@ -49,6 +49,7 @@ async function sealerProcess() {
     db,
     pool,
     hubKeys,
+    origin: config.auditLog.origin,
     log: pino({ level: 'warn' }, process.stderr),
   })
   process.stdout.write('ready\n')
@@ -93,7 +94,7 @@ async function main() {
       `machine: ${availableParallelism()} CPUs (${cpus()[0]?.model.trim()}), node ${process.version}`,
     ]
     await fire(url, token, await sign(ro, de, warmup), concurrency)
-    await sealPending({ db: app.db, hubKeys: app.hubKeys })
+    await sealPending({ db: app.db, hubKeys: app.hubKeys, origin: app.config.auditLog.origin })
     const p50s = { off: [] as number[], on: [] as number[] }
     const p99s = { off: [] as number[], on: [] as number[] }
     for (let run = 0; run < rounds * 2; run += 1) {
@@ -122,7 +123,11 @@ async function main() {
         after = `sealed while running: event to checkpoint p50 ${ms(lag.p50)}, p99 ${ms(lag.p99)}, max ${ms(lag.max)}; ${lag.checkpoints} checkpoints; last sealed ${ms(tail)} after the last response`
       } else {
         const started = performance.now()
-        const sealed = await sealPending({ db: app.db, hubKeys: app.hubKeys })
+        const sealed = await sealPending({
+          db: app.db,
+          hubKeys: app.hubKeys,
+          origin: app.config.auditLog.origin,
+        })
         after = `sealer off: ${sealed} events sealed afterwards in ${ms(performance.now() - started)}`
       }
       lines.push(

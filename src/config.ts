@@ -16,6 +16,7 @@ const ALLOWED: Record<string, string> = {
   PUBLIC_URL: 'an http:// or https:// URL, such as https://hub.example.eu',
   METRICS_PORT: 'a port number, or off',
   WORKER_METRICS_PORT: 'a port number, or off',
+  AUDIT_LOG_ORIGIN: 'a log origin without spaces or +, such as hub.example.eu/audit',
 }
 
 const EnvSchema = Type.Object({
@@ -63,6 +64,8 @@ const EnvSchema = Type.Object({
   STATS_MIN_CELL: Type.Optional(Int({ minimum: 1, maximum: 1_000_000 })),
   RETENTION_DAYS: Type.Optional(Int({ minimum: 1 })),
   CONSENT_ERASURE_DEADLINE_SECONDS: Type.Optional(Int({ minimum: 1 })),
+  AUDIT_LOG_ORIGIN: Type.Optional(Type.String({ pattern: '^[^\\s+—]{1,200}$' })),
+  AUDIT_WITNESS_KEYS: Type.Optional(Type.String({ minLength: 1 })),
 })
 type Env = Static<typeof EnvSchema>
 
@@ -135,6 +138,8 @@ export interface Config {
   readonly retentionDays: number
   /** How long each holder has to confirm erasure after a consent withdrawal before its NCP is told. */
   readonly consentErasureDeadlineSeconds: number
+  /** The transparency log: checkpoint origin (also the hub's note key name) and witness vkeys. */
+  readonly auditLog: { readonly origin: string; readonly witnessKeys: readonly string[] }
 }
 
 const DatabaseEnvSchema = Type.Pick(EnvSchema, [
@@ -212,6 +217,7 @@ export function loadHubKeysConfig(source: Source = process.env): Config['hubKeys
 
 function freeze(env: Env): Config {
   const port = Number(env.PORT ?? 3000)
+  const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, '')
   const config: Config = {
     databaseUrl: env.DATABASE_URL,
     databaseSchema: env.DATABASE_SCHEMA,
@@ -220,7 +226,7 @@ function freeze(env: Env): Config {
     queuePrefix: env.QUEUE_PREFIX ?? '{trm}',
     host: env.HOST ?? '127.0.0.1',
     port,
-    publicUrl: (env.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ''),
+    publicUrl,
     logLevel: env.LOG_LEVEL ?? 'info',
     logPretty: env.LOG_PRETTY === 'true',
     bodyLimitBytes: Number(env.BODY_LIMIT_BYTES ?? 262_144),
@@ -269,6 +275,10 @@ function freeze(env: Env): Config {
     statsMinCell: Number(env.STATS_MIN_CELL ?? 11),
     retentionDays: Number(env.RETENTION_DAYS ?? 365),
     consentErasureDeadlineSeconds: Number(env.CONSENT_ERASURE_DEADLINE_SECONDS ?? 72 * 3600),
+    auditLog: {
+      origin: env.AUDIT_LOG_ORIGIN ?? `${new URL(publicUrl).host}/audit`,
+      witnessKeys: (env.AUDIT_WITNESS_KEYS ?? '').split(',').flatMap((k) => (k.trim() ? [k.trim()] : [])),
+    },
   }
   return Object.freeze(config)
 }

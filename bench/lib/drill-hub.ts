@@ -108,7 +108,8 @@ export async function waitSealed(db: pg.Client, schema: string): Promise<number>
   const deadline = performance.now() + 60_000
   for (;;) {
     const { rows } = await db.query<{ n: string }>(
-      `select count(*) as n from ${schema}.audit_events where seq is null`,
+      `select count(*) as n from ${schema}.audit_events e
+        where not exists (select from ${schema}.audit_leaves l where l.event_id = e.id)`,
     )
     const left = Number(rows[0]?.n)
     if (left === 0 || performance.now() > deadline) return left

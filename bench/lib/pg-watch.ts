@@ -77,7 +77,8 @@ export class PgWatch {
     try {
       const { rows } = await this.client.query<{ outbox: string; unsealed: string }>(
         `select (select count(*) from ${s}.outbox where relayed_at is null) as outbox,
-                (select count(*) from ${s}.audit_events where seq is null) as unsealed`,
+                (select count(*) from ${s}.audit_events e
+                  where not exists (select from ${s}.audit_leaves l where l.event_id = e.id)) as unsealed`,
       )
       return { outbox: Number(rows[0]!.outbox), unsealed: Number(rows[0]!.unsealed) }
     } catch {

@@ -26,9 +26,9 @@ function report(result: AuditChainResult): string {
       ? 'no events'
       : `seq ${result.fromSeq} to ${result.throughSeq} (${count(result.events, 'event')})`
   const verified = `${range}, ${count(result.checkpoints, 'signed checkpoint')}`
-  if (!result.break) return `audit chain intact: ${verified}\nhead ${result.headHash}\n`
-  const { seq, kind, detail } = result.break
-  return `audit chain broken at seq ${seq}: ${kind}: ${detail}\nverified before the break: ${verified}\n`
+  if (!result.break) return `audit log intact: ${verified}\nroot ${result.headHash}\n`
+  const { seq, index, kind, detail } = result.break
+  return `audit log broken at seq ${seq} (index ${index}): ${kind}: ${detail}\nverified before the break: ${verified}\n`
 }
 
 export interface AuditVerifyOptions {

@@ -41,6 +41,44 @@ export interface AuditEventsTable {
   details: ColumnType<Record<string, unknown>, string | undefined, string>
   prev_hash: string | null
   hash: string | null
+  /** The writing transaction (xid8 as text); set by the database. */
+  txid: Generated<string>
+}
+
+/** An event's place in the Merkle tree, given once by the sealer: index = seq − 1. Append-only. */
+export interface AuditLeavesTable {
+  index: number
+  event_id: number
+  /** SHA-256(0x00 ‖ JCS(event)). */
+  hash: Uint8Array
+}
+
+/** A complete 256-wide C2SP tile: 256 hashes of tree level 8·level, concatenated. Append-only. */
+export interface AuditTilesTable {
+  level: number
+  index: number
+  hashes: Uint8Array
+  /** The MTH of the 256 hashes: the entry of the tile one level up. */
+  root: Uint8Array
+}
+
+/** A C2SP checkpoint signed as a note by the hub, one per sealed batch. Append-only. */
+export interface AuditTreeCheckpointsTable {
+  size: number
+  root: Uint8Array
+  note: string
+  at: Timestamp
+  /** pg_snapshot_xmin when the batch had sealed everything visible (xid8 as text), else null. */
+  horizon: string | null
+}
+
+/** A witness cosignature line over the checkpoint of that size. Append-only. */
+export interface AuditCosignaturesTable {
+  size: number
+  witness: string
+  line: string
+  time: number
+  received_at: Generated<Date>
 }
 
 /** A hub-signed statement { seq, hash, at } written after each sealed batch; append-only. */
@@ -222,6 +260,10 @@ export interface Database {
   agency_keys: AgencyKeysTable
   audit_events: AuditEventsTable
   audit_checkpoints: AuditCheckpointsTable
+  audit_leaves: AuditLeavesTable
+  audit_tiles: AuditTilesTable
+  audit_tree_checkpoints: AuditTreeCheckpointsTable
+  audit_cosignatures: AuditCosignaturesTable
   outbox: OutboxTable
   evidence: EvidenceTable
 }
@@ -234,6 +276,7 @@ export type AuditEventRow = Selectable<AuditEventsTable>
 export type NewAuditEventRow = Insertable<AuditEventsTable>
 export type AuditCheckpointRow = Selectable<AuditCheckpointsTable>
 export type NewAuditCheckpointRow = Insertable<AuditCheckpointsTable>
+export type AuditTreeCheckpointRow = Selectable<AuditTreeCheckpointsTable>
 export type NewOutboxRow = Insertable<OutboxTable>
 export type ReferralRow = Selectable<ReferralsTable>
 export type NewReferralRow = Insertable<ReferralsTable>

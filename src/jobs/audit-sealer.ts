@@ -8,6 +8,8 @@ export interface SealerDeps {
   db: Kysely<Database>
   pool: pg.Pool
   hubKeys: HubKeys
+  /** AUDIT_LOG_ORIGIN: the checkpoint origin and the name of the hub's note key. */
+  origin: string
   log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void }
   sweepMs?: number
   batchSize?: number
@@ -20,7 +22,7 @@ export interface Sealer {
 }
 
 /**
- * Gives committed audit events their place in the hash chain and signs a checkpoint after each batch
+ * Gives committed audit events their leaf in the Merkle tree and signs a checkpoint after each batch
  * (sealPending), sweeping every 500 ms: an event is sealed within about half a second of its commit,
  * and everything committed in between goes into one batch and one checkpoint.
  *
@@ -31,12 +33,13 @@ export interface Sealer {
  * commits/s. Requests would then wait on a global lock after all.
  *
  * Single-active through a session advisory lock, like the relay: other workers wait and take over if
- * it dies. sealPending also takes a transaction lock, so two sealers can never fork the chain.
+ * it dies. sealPending also takes a transaction lock, so two sealers can never fork the tree.
  */
 export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
   const sealDeps = {
     db: deps.db,
     hubKeys: deps.hubKeys,
+    origin: deps.origin,
     ...(deps.batchSize ? { batchSize: deps.batchSize } : {}),
   }
   let closed = false

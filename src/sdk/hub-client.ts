@@ -79,6 +79,7 @@ export class HubClient {
       method,
       headers: {
         authorization: `Bearer ${token}`,
+        accept: 'application/json',
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),

@@ -103,7 +103,7 @@ export async function runWorker(
     onRedisReset: () => scheduleMaintenance(queues),
   })
   metrics.observeRelay(relay)
-  const sealer = await startAuditSealer({ db, pool, hubKeys, log })
+  const sealer = await startAuditSealer({ db, pool, hubKeys, origin: config.auditLog.origin, log })
   const deadlines = await startDeadlineSweep({
     db,
     pool,

@@ -10,18 +10,33 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** Seals what is pending, as the worker's sealer would, without a worker. */
 export const seal = (app: FastifyInstance, batchSize?: number) =>
-  sealPending({ db: app.db, hubKeys: app.hubKeys, ...(batchSize ? { batchSize } : {}) })
+  sealPending({
+    db: app.db,
+    hubKeys: app.hubKeys,
+    origin: app.config.auditLog.origin,
+    ...(batchSize ? { batchSize } : {}),
+  })
 
 export const verify = (app: FastifyInstance, fromSeq?: number) =>
   verifyAuditChain(app.db, app.hubKeys.verificationKeys, fromSeq ? { fromSeq } : {})
 
-/** The chain as stored, in seq order. */
+/** The log as stored, in leaf order: each leaf with its event (seq = index + 1). */
 export function chainRows(app: FastifyInstance) {
   return app.db
-    .selectFrom('audit_events')
-    .select(['id', 'seq', 'actor', 'action', 'target_type', 'target_id', 'referral_id', 'prev_hash', 'hash'])
-    .where('seq', 'is not', null)
-    .orderBy('seq')
+    .selectFrom('audit_leaves')
+    .innerJoin('audit_events', 'audit_events.id', 'audit_leaves.event_id')
+    .select([
+      'audit_events.id',
+      sql<number>`audit_leaves.index + 1`.as('seq'),
+      'audit_leaves.index',
+      'audit_events.actor',
+      'audit_events.action',
+      'audit_events.target_type',
+      'audit_events.target_id',
+      'audit_events.referral_id',
+      'audit_leaves.hash',
+    ])
+    .orderBy('audit_leaves.index')
     .execute()
 }
 
@@ -31,7 +46,7 @@ export function chainRows(app: FastifyInstance) {
  */
 export async function tamper(
   app: FastifyInstance,
-  table: 'audit_events' | 'audit_checkpoints',
+  table: 'audit_events' | 'audit_leaves' | 'audit_tiles' | 'audit_tree_checkpoints',
   ...statements: RawBuilder<unknown>[]
 ): Promise<void> {
   const trigger = `${table}_append_only`

@@ -1,9 +1,16 @@
 import path from 'node:path'
-import { compactVerify, createLocalJWKSet } from 'jose'
 import { sql } from 'kysely'
 import t from 'tap'
 import { generateHubKey } from '../../src/lib/hub-keys.js'
-import { chainHash, GENESIS_HASH } from '../../src/modules/audit/audit.core.js'
+import {
+  parseVerifierKey,
+  sameHash,
+  verifierKey,
+  verifyInclusion,
+  verifyNote,
+} from '../../src/lib/tlog/index.js'
+import { canonicalEvent } from '../../src/modules/audit/audit.core.js'
+import { leafOf } from '../../src/modules/audit/audit.tree.js'
 import { AuditRangeError } from '../../src/modules/audit/audit.verify.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import { HubClient, type HubRequestError } from '../../src/sdk/hub-client.js'
@@ -75,18 +82,20 @@ t.test('every step of a run through the API is in the sealed, verifiable log', a
     rows.map((r) => r.seq),
     [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
   )
-  t.equal(rows[0]!.prev_hash, GENESIS_HASH, 'the chain starts from 64 zeros')
+  const root = await app.db.selectFrom('audit_tree_checkpoints').select('root').executeTakeFirstOrThrow()
   t.same(await verify(app), {
     intact: true,
     fromSeq: 1,
     throughSeq: 10,
-    headHash: rows[9]!.hash,
+    headHash: Buffer.from(root.root).toString('base64'),
     events: 10,
     checkpoints: 1,
     break: null,
   })
+  const hubKey = new Uint8Array(Buffer.from(hubJwks.keys[0].x, 'base64url'))
+  const b64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'))
 
-  t.test('operators list everything, in seq order, paged, and can recompute every hash', async (t) => {
+  t.test('operators list everything, in leaf order, paged, and can recompute every leaf hash', async (t) => {
     const first = await operator.client.request<{ items: Json[]; next: string }>('GET', '/v1/audit?limit=5')
     t.same(
       first.items.map((e) => e['seq']),
@@ -103,12 +112,14 @@ t.test('every step of a run through the API is in the sealed, verifiable log', a
       'the first listing was audited and sealed after it',
     )
     for (const event of [...first.items, ...second.items]) {
-      const { prevHash, hash, ...chained } = event
+      const { index, leafHash, ...chained } = event
+      t.equal(index, event['seq'] - 1)
       t.equal(
-        chainHash(prevHash, chained as never),
-        hash,
+        Buffer.from(leafOf(chained as never)).toString('base64'),
+        leafHash,
         `seq ${event['seq']} recomputes from the API answer`,
       )
+      t.ok(canonicalEvent(chained as never).length > 0)
     }
     t.match(second.items[0], {
       seq: 6,
@@ -132,45 +143,47 @@ t.test('every step of a run through the API is in the sealed, verifiable log', a
     )
   })
 
-  t.test('the checkpoint is signed by the hub over the head of the chain', async (t) => {
+  t.test('the checkpoint is a note signed by the hub; the JSON form says the same', async (t) => {
     await seal(app)
-    const checkpoint = await de.client.request<Json>('GET', '/v1/audit/checkpoint')
+    const text = await app.inject({ url: '/v1/audit/checkpoint' })
+    t.equal(text.statusCode, 200, 'no token needed')
+    t.equal(text.headers['content-type'], 'text/plain; charset=utf-8')
+    const json = await de.client.request<Json>('GET', '/v1/audit/checkpoint')
+    t.equal(json['note'], text.body)
+    t.equal(json['origin'], app.config.auditLog.origin)
+    const signed = verifyNote(text.body, json['origin'], hubKey)
+    t.equal(signed, `${json['origin']}\n${json['size']}\n${json['rootHash']}\n`)
+    t.same(json['cosignatures'], [])
+    const vkey = parseVerifierKey(verifierKey(json['origin'], hubKey))
+    t.equal(vkey.name, app.config.auditLog.origin)
     const head = (await chainRows(app)).at(-1)!
-    t.match(checkpoint, { seq: head.seq, hash: head.hash })
-    const { payload, protectedHeader } = await compactVerify(checkpoint['jws'], createLocalJWKSet(hubJwks), {
-      algorithms: ['EdDSA'],
-    })
-    t.equal(protectedHeader.typ, 'trm-checkpoint+json')
-    t.same(JSON.parse(new TextDecoder().decode(payload)), {
-      seq: checkpoint['seq'],
-      hash: checkpoint['hash'],
-      at: checkpoint['at'],
-    })
+    t.equal(json['size'], head.seq, 'over every sealed event')
   })
 
-  t.test('a referral trail for its parties, with the checkpoint covering its last event', async (t) => {
+  t.test('a referral trail for its parties, each event with an inclusion proof', async (t) => {
     await seal(app)
     const trail = await ro.client.request<Json>('GET', `/v1/referrals/${document.id}/audit`)
     t.same(
       trail['events'].map((e: Json) => e['action']),
       ['referral.submitted', 'referral.read', 'evidence.issued'],
     )
-    const last = trail['events'].at(-1)['seq']
-    t.ok(trail['checkpoint']['seq'] >= last, 'the checkpoint covers the last event')
-    const earlier = await app.db
-      .selectFrom('audit_checkpoints')
-      .select('seq')
-      .where('seq', '<', trail['checkpoint']['seq'])
-      .orderBy('seq', 'desc')
-      .executeTakeFirst()
-    t.ok(!earlier || earlier.seq < last, 'and is the first that does')
+    const { size, rootHash } = trail['checkpoint']
+    for (const e of trail['events']) {
+      const { index, leafHash, proof, ...chained } = e
+      t.ok(sameHash(leafOf(chained as never), b64(leafHash)), 'the leaf hash recomputes')
+      t.ok(
+        verifyInclusion(b64(leafHash), index, size, proof.map(b64), b64(rootHash)),
+        `leaf ${index} is in the tree`,
+      )
+    }
+    t.ok(verifyNote(trail['checkpoint']['note'], trail['checkpoint']['origin'], hubKey))
     t.equal(trail['pending'], 0)
     const again = await de.client.request<Json>('GET', `/v1/referrals/${document.id}/audit`)
     t.equal(again['pending'], 1, "RO's reading of the trail waits for the sealer")
     t.equal(again['events'].length, 3)
   })
 
-  t.test('the trm command verifies the chain, and fails naming the seq after tampering', async (t) => {
+  t.test('the trm command verifies the tree, and fails naming the seq after tampering', async (t) => {
     await seal(app)
     const verifyWith = (...args: string[]) => runTrm(config, ['audit', 'verify', ...args])
     // Independent read-only runs, side by side: each costs a process start.
@@ -189,24 +202,32 @@ t.test('every step of a run through the API is in the sealed, verifiable log', a
     t.equal(intact.code, 0, 'exit 0 when intact', { stderr: intact.stderr })
     t.match(
       intact.stdout,
-      /^audit chain intact: seq 1 to \d+ \(\d+ events\), \d+ signed checkpoints?\nhead [0-9a-f]{64}\n$/,
+      /^audit log intact: seq 1 to \d+ \(\d+ events\), \d+ signed checkpoints?\nroot [A-Za-z0-9+/]{43}=\n$/,
     )
     t.equal(from.code, 0, '--from 6: exit 0', { stderr: from.stderr })
-    t.match(from.stdout, /^audit chain intact: seq 6 to /)
+    t.match(from.stdout, /^audit log intact: seq 6 to /)
     t.equal(word.code, 2, '--from six: exit 2, bad usage')
     t.match(word.stderr, /--from <seq>' argument 'six' is invalid\. It must be a seq/)
     await t.rejects(verify(app, 100_000), AuditRangeError, '--from past the end is bad usage too')
     t.equal(published.code, 0, 'the published JWKS is enough to verify', { stderr: published.stderr })
     t.equal(other.code, 1, 'another key under the same kid is not')
-    t.match(other.stdout, /^audit chain broken at seq \d+: forged-checkpoint: /)
+    t.match(other.stdout, /^audit log broken at seq \d+ \(index \d+\): forged-checkpoint: /)
 
-    await tamper(app, 'audit_events', sql`update audit_events set actor = ${ro.id} where seq = 8`)
+    await tamper(
+      app,
+      'audit_events',
+      sql`update audit_events set actor = ${ro.id} where id = (select event_id from audit_leaves where index = 7)`,
+    )
     const [broken, json] = await Promise.all([verifyWith(), verifyWith('--json')])
     t.equal(broken.code, 1, 'exit 1 after tampering', { stderr: broken.stderr })
-    t.match(broken.stdout, /^audit chain broken at seq 8: changed: /)
+    t.match(broken.stdout, /^audit log broken at seq 8 \(index 7\): changed: /)
     t.match(broken.stdout, /verified before the break: seq 1 to 7 \(7 events\)/)
     t.equal(json.code, 1)
-    t.match(JSON.parse(json.stdout), { intact: false, throughSeq: 7, break: { seq: 8, kind: 'changed' } })
+    t.match(JSON.parse(json.stdout), {
+      intact: false,
+      throughSeq: 7,
+      break: { seq: 8, index: 7, kind: 'changed' },
+    })
   })
 })
 

@@ -10,6 +10,7 @@ import { loadHubKeys } from '../../src/lib/hub-keys.js'
 import { checkProtectedHeader } from '../../src/lib/jose-safe.js'
 import { RECEIPT_TYP, signHubStatement } from '../../src/lib/receipts.js'
 import { SensitiveDetailsSchema } from '../../src/lib/sensitive-details.js'
+import { ed25519PublicKey, parseCheckpoint, signNote, verifyNote } from '../../src/lib/tlog/index.js'
 import { compileInputCheck } from '../../src/lib/validator.js'
 import { AcknowledgementDocumentSchema } from '../../src/modules/acknowledgements/acknowledgements.schemas.js'
 import {
@@ -17,7 +18,8 @@ import {
   MAX_ASSERTION_LIFETIME_SECONDS,
   scopesFor,
 } from '../../src/modules/agencies/scopes.core.js'
-import { CHECKPOINT_TYP, canonicalEvent, chainHash } from '../../src/modules/audit/audit.core.js'
+import { canonicalEvent } from '../../src/modules/audit/audit.core.js'
+import { leafOf } from '../../src/modules/audit/audit.tree.js'
 import { signAccessToken } from '../../src/modules/auth/access-token.js'
 import { escalateIfOverdue } from '../../src/modules/deadlines/deadlines.service.js'
 import { isInboxCursor } from '../../src/modules/inbox/inbox.core.js'
@@ -329,22 +331,31 @@ t.test('webhook request: the body, and the detached signature the example hub ke
   await t.rejects(verifyWebhook(altered, headers['trm-signature']!, hubJwks), 'another body does not verify')
 })
 
-t.test('audit: the hash input, the hash, and the checkpoint the example hub key makes', async (t) => {
-  const event = doc.json('audit-event')
-  const input = doc.text('audit-hash-input')
-  const { prevHash, hash, ...chained } = event
-  t.equal(input, `${prevHash}${canonicalEvent(chained as never)}`, 'prevHash ‖ JCS(event)')
-  t.equal(sha256(Buffer.from(input, 'utf8')).digest('hex'), hash, 'hash = SHA-256 of that text')
-  t.equal(chainHash(prevHash, chained as never), hash, 'as the sealer computes it')
-  t.match(prevHash, /^[0-9a-f]{64}$/)
-  const payloadText = doc.text('checkpoint-payload')
-  const claims = JSON.parse(payloadText)
-  t.same(claims, { seq: event['seq'], hash, at: claims.at })
-  const checkpoint = doc.text('checkpoint')
-  t.equal(part(checkpoint, 1).toString('utf8'), payloadText)
-  t.equal(await signHubStatement(hubKeys, CHECKPOINT_TYP, claims), checkpoint, 'the hub signs exactly this')
-  t.same(decoded(checkpoint, 0), { alg: 'EdDSA', kid: hubJwk['kid'], typ: CHECKPOINT_TYP })
-})
+t.test(
+  'audit: the leaf input, the leaf hash, and the checkpoint note the example hub key makes',
+  async (t) => {
+    const event = doc.json('audit-event')
+    const input = doc.text('audit-hash-input')
+    const { index, leafHash, ...chained } = event
+    t.equal(index, event['seq'] - 1, 'index = seq − 1')
+    t.equal(input, canonicalEvent(chained as never), 'JCS(event)')
+    const hashed = sha256(Buffer.concat([Buffer.of(0), Buffer.from(input, 'utf8')])).digest('base64')
+    t.equal(hashed, leafHash, 'leafHash = SHA-256(0x00 ‖ that text)')
+    t.equal(Buffer.from(leafOf(chained as never)).toString('base64'), leafHash, 'as the sealer computes it')
+    const text = `${doc.text('checkpoint-payload')}\n` // the blocks show the note without its final newline
+    const checkpoint = `${doc.text('checkpoint')}\n`
+    t.equal(parseCheckpoint(text).origin, 'hub.example.eu/audit')
+    t.equal(
+      signNote(text, 'hub.example.eu/audit', hubKeys.current.signingKey),
+      checkpoint,
+      'the hub signs exactly this',
+    )
+    t.equal(
+      verifyNote(checkpoint, 'hub.example.eu/audit', ed25519PublicKey(hubKeys.current.signingKey)),
+      text,
+    )
+  },
+)
 
 t.test('a live hub answers in the documented shapes', async (t) => {
   const { app, config } = await buildTestApp(t)
@@ -575,23 +586,16 @@ t.test('a live hub answers in the documented shapes', async (t) => {
     const trail = await ro.client.request<Json>('GET', `/v1/referrals/${document.id}/audit`)
     t.ok(trail['events'].length > 0)
     for (const event of trail['events'] as Json[]) {
-      t.same(keysInOrder(event), keysInOrder(doc.json('audit-event')))
-      const { prevHash, hash, ...chained } = event
-      t.equal(sha256(Buffer.from(`${prevHash}${canonicalEvent(chained as never)}`)).digest('hex'), hash)
+      const { proof, ...shown } = event
+      t.same(keysInOrder(shown), keysInOrder(doc.json('audit-event')))
+      t.ok(Array.isArray(proof))
     }
     const checkpoint = trail['checkpoint'] as Json
-    t.same(
-      keysInOrder(decoded(checkpoint['jws'], 1)),
-      keysInOrder(JSON.parse(doc.text('checkpoint-payload'))),
-    )
-    t.match(decoded(checkpoint['jws'], 0), { alg: 'EdDSA', typ: CHECKPOINT_TYP })
-    t.same(decoded(checkpoint['jws'], 1), {
-      seq: checkpoint['seq'],
-      hash: checkpoint['hash'],
-      at: checkpoint['at'],
-    })
+    t.same(keysInOrder(checkpoint), ['origin', 'size', 'rootHash', 'at', 'note', 'cosignatures'])
+    const text = checkpoint['note'].slice(0, checkpoint['note'].lastIndexOf('\n\n') + 1)
+    t.equal(text.split('\n').length, doc.text('checkpoint-payload').split('\n').length + 1)
     const latest = await ro.client.request<Json>('GET', '/v1/audit/checkpoint')
-    t.same(keysInOrder(latest), ['seq', 'hash', 'at', 'jws'])
+    t.same(keysInOrder(latest), keysInOrder(checkpoint))
   })
 })
 

@@ -97,7 +97,7 @@ t.test('retention and erasure', async (t) => {
     const view = await ro.client.request<Json>('GET', `/v1/referrals/${closed}`)
     t.match(view, { erased: true, jws: null, status: 'closed' })
 
-    await sealPending({ db: app.db, hubKeys: app.hubKeys })
+    await sealPending({ db: app.db, hubKeys: app.hubKeys, origin: app.config.auditLog.origin })
     t.match(
       await verifyAuditChain(app.db, app.hubKeys.verificationKeys),
       { intact: true },

@@ -1,49 +1,54 @@
+import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
-import { checkpointCovers, chainHash as consoleChainHash } from '../../console/src/lib/trail.js'
-import { type ChainedEvent, chainHash, GENESIS_HASH } from '../../src/modules/audit/audit.core.js'
+import { checkpointSigned, leafHash as consoleLeafHash, inclusionHolds } from '../../console/src/lib/trail.js'
+import { formatCheckpoint, inclusionProof, rootOf, signNote } from '../../src/lib/tlog/index.js'
+import type { ChainedEvent } from '../../src/modules/audit/audit.core.js'
+import { leafOf, perfectRoot } from '../../src/modules/audit/audit.tree.js'
 
-// The console recomputes audit hashes in the browser with WebCrypto; they must be the hub's.
-const events: ChainedEvent[] = [
-  {
-    seq: 1,
-    at: '2026-11-22T10:00:00.123456Z',
-    actor: '0191c0de-0000-7000-8000-000000000001',
-    action: 'referral.submitted',
-    target: { type: 'referral', id: '0191c0de-0000-7000-8000-0000000000aa' },
-    referralId: '0191c0de-0000-7000-8000-0000000000aa',
-    requestId: null,
-    outcome: 'success',
-    details: { urgency: 'urgent', minor: false, count: 3, none: null },
-  },
-  {
-    seq: 2,
-    at: '2026-11-22T10:00:01.000001Z',
-    actor: 'system',
-    action: 'referral.delivered',
-    target: { type: 'referral', id: '0191c0de-0000-7000-8000-0000000000aa' },
-    referralId: null,
-    requestId: '4b6d1e0e-1111-4222-8333-944455556666',
-    outcome: 'refused',
-    details: { reason: 'Ünïcödé ✓ and "quotes"', z: 1, a: 2 },
-  },
-]
-
-t.test('the console computes the same chain hashes as the hub', async (t) => {
-  let prevHash = GENESIS_HASH
-  for (const event of events) {
-    const expected = chainHash(prevHash, event)
-    t.equal(await consoleChainHash(prevHash, event), expected, `event ${event.seq}`)
-    prevHash = expected
-  }
-  const changed = { ...events[0]!, details: { ...events[0]!.details, count: 4 } }
-  t.not(await consoleChainHash(GENESIS_HASH, changed), chainHash(GENESIS_HASH, events[0]!), 'a change shows')
+// The console checks audit trails in the browser with WebCrypto; its answers must be the hub's.
+const event = (seq: number): ChainedEvent => ({
+  seq,
+  at: '2026-11-22T10:00:00.123456Z',
+  actor: seq % 2 ? 'system' : '0191c0de-0000-7000-8000-000000000001',
+  action: 'referral.delivered',
+  target: { type: 'referral', id: '0191c0de-0000-7000-8000-0000000000aa' },
+  referralId: seq % 3 ? null : '0191c0de-0000-7000-8000-0000000000aa',
+  requestId: null,
+  outcome: 'success',
+  details: { reason: 'Ünïcödé ✓ and "quotes"', z: seq, a: 2, none: null },
 })
 
-t.test('a checkpoint covers the events shown only with its own signed claims', async (t) => {
-  const checkpoint = { seq: 7, hash: 'a'.repeat(64), at: '2026-11-22T10:00:02Z' }
-  t.ok(checkpointCovers({ seq: 7, hash: 'a'.repeat(64) }, checkpoint, 5))
-  t.notOk(checkpointCovers({ seq: 7, hash: 'b'.repeat(64) }, checkpoint, 5), 'other hash signed')
-  t.notOk(checkpointCovers({ seq: 6, hash: 'a'.repeat(64) }, checkpoint, 5), 'other seq signed')
-  t.notOk(checkpointCovers({ seq: 7, hash: 'a'.repeat(64) }, checkpoint, 8), 'an event after it')
-  t.notOk(checkpointCovers(undefined, checkpoint, 5), 'nothing verified')
+t.test('the console computes the same leaf hashes and accepts the hub inclusion proofs', async (t) => {
+  const events = Array.from({ length: 13 }, (_, i) => event(i + 1))
+  const leaves = events.map(leafOf)
+  for (const [i, e] of events.entries()) {
+    t.same(Buffer.from(await consoleLeafHash(e)), Buffer.from(leaves[i]!), `leaf ${i}`)
+  }
+  const root = rootOf(leaves)
+  for (let i = 0; i < leaves.length; i += 1) {
+    const proof = inclusionProof(i, leaves)
+    t.ok(await inclusionHolds(leaves[i]!, i, leaves.length, proof, root), `inclusion of ${i}`)
+    t.notOk(await inclusionHolds(leaves[(i + 1) % 13]!, i, leaves.length, proof, root), 'another leaf fails')
+  }
+  t.ok(perfectRoot(leaves.slice(0, 8)))
+  const changed = { ...events[0]!, details: { ...events[0]!.details, z: 4 } }
+  t.not(Buffer.from(await consoleLeafHash(changed)).toString('hex'), Buffer.from(leaves[0]!).toString('hex'))
+})
+
+t.test('the console verifies the hub checkpoint note with the JWKS key only', async (t) => {
+  const hub = generateKeyPairSync('ed25519')
+  const other = generateKeyPairSync('ed25519')
+  const x = hub.publicKey.export({ format: 'jwk' }).x
+  const otherX = other.publicKey.export({ format: 'jwk' }).x
+  const origin = 'hub.example.eu/audit'
+  const rootHash = Buffer.alloc(32, 7).toString('base64')
+  const note = signNote(
+    formatCheckpoint({ origin, size: 5, rootHash: Buffer.alloc(32, 7), extensions: [] }),
+    origin,
+    hub.privateKey,
+  )
+  const checkpoint = { origin, size: 5, rootHash, note }
+  t.ok(await checkpointSigned(checkpoint, [{ x: otherX }, { x }]))
+  t.notOk(await checkpointSigned(checkpoint, [{ x: otherX }]), 'another key')
+  t.notOk(await checkpointSigned({ ...checkpoint, size: 6 }, [{ x }]), 'fields that are not the note')
 })

@@ -1,59 +1,62 @@
 import { useEffect, useState } from 'preact/hooks'
 import { hasEntry, useI18n } from '../i18n.js'
-import type { Agency, AuditEvent, AuditTrail, Hub } from '../lib/hub.js'
-import { CHECKPOINT_TYP, checkpointCovers, eventHashHolds } from '../lib/trail.js'
-import { type Check, verifyHubStatement } from '../lib/verify.js'
+import type { Agency, AuditTrail, Hub } from '../lib/hub.js'
+import { checkpointSigned, fromBase64, inclusionHolds, leafHash } from '../lib/trail.js'
+import type { Check } from '../lib/verify.js'
 import { CheckBadge, ErrorMessage, Loading, Section, useDates } from './common.js'
 
 interface CheckedTrail {
   trail: AuditTrail
-  events: { event: AuditEvent; hash: Check; link: Check | undefined }[]
+  events: { event: AuditTrail['events'][number]; hash: Check; inclusion: Check | undefined }[]
   checkpoint: Check | undefined
   actors: Map<string, Agency>
 }
 
 /**
- * A referral's audit trail with the checks this browser can make with what the API returns: each
- * event's hash recomputed from its content and prevHash, consecutive events linked, the covering
- * checkpoint's hub signature. Proving that these events are in the whole log needs inclusion proofs,
- * which this hub does not offer yet; the page says so.
+ * A referral's audit trail with the checks this browser makes with what the API returns: each event's
+ * leaf hash recomputed from its content, its inclusion proof against the checkpoint returned, and that
+ * checkpoint's signed note verified with the hub's public key (WebCrypto, nothing trusted from the page).
  */
 async function check(hub: Hub, id: string): Promise<CheckedTrail> {
   const [trail, hubJwks] = await Promise.all([hub.trail(id), hub.hubJwks()])
+  const cp = trail.checkpoint
   const events = await Promise.all(
-    trail.events.map(async (event, index) => {
-      const previous = trail.events[index - 1]
-      const hash: Check = (await eventHashHolds(event)) ? { ok: true } : { ok: false, reason: 'hash' }
-      // Only neighbours in the whole log can be linked; others are other agencies' events in between.
-      const link: Check | undefined =
-        previous && previous.seq === event.seq - 1
-          ? previous.hash === event.prevHash
-            ? { ok: true }
-            : { ok: false, reason: 'prevHash' }
-          : undefined
-      return { event, hash, link }
+    trail.events.map(async (event) => {
+      const leaf = await leafHash(event)
+      const hash: Check =
+        event.index === event.seq - 1 && sameBase64(leaf, event.leafHash)
+          ? { ok: true }
+          : { ok: false, reason: 'hash' }
+      const inclusion: Check | undefined = cp
+        ? (await inclusionHolds(
+            leaf,
+            event.index,
+            cp.size,
+            event.proof.map(fromBase64),
+            fromBase64(cp.rootHash),
+          ))
+          ? { ok: true }
+          : { ok: false, reason: 'inclusion' }
+        : undefined
+      return { event, hash, inclusion }
     }),
   )
-  let checkpoint: Check | undefined
-  if (trail.checkpoint) {
-    const verified = await verifyHubStatement<{ seq?: unknown; hash?: unknown }>(
-      trail.checkpoint.jws,
-      CHECKPOINT_TYP,
-      hubJwks,
-    )
-    const lastSeq = Math.max(0, ...trail.events.map((event) => event.seq))
-    checkpoint = !verified.check.ok
-      ? verified.check
-      : checkpointCovers(verified.claims, trail.checkpoint, lastSeq)
-        ? { ok: true }
-        : { ok: false, reason: 'claims' }
-  }
+  const checkpoint: Check | undefined = cp
+    ? (await checkpointSigned(cp, hubJwks.keys))
+      ? { ok: true }
+      : { ok: false, reason: 'signature' }
+    : undefined
   const actors = new Map<string, Agency>()
   for (const actor of new Set(trail.events.map((event) => event.actor))) {
     const agency = await hub.agency(actor).catch(() => undefined)
     if (agency) actors.set(actor, agency)
   }
   return { trail, events, checkpoint, actors }
+}
+
+const sameBase64 = (bytes: Uint8Array, text: string) => {
+  const other = fromBase64(text)
+  return other.length === bytes.length && other.every((b, i) => b === bytes[i])
 }
 
 export function Trail(props: { hub: Hub; id: string }) {
@@ -65,7 +68,7 @@ export function Trail(props: { hub: Hub; id: string }) {
     check(props.hub, props.id).then(setChecked, setError)
   }, [props.hub, props.id])
 
-  const allHold = checked?.events.every(({ hash, link }) => hash.ok && (link?.ok ?? true))
+  const allHold = checked?.events.every(({ hash, inclusion }) => hash.ok && (inclusion?.ok ?? true))
   return (
     <div>
       <h1 tabIndex={-1}>{t('trail.title')}</h1>
@@ -102,11 +105,10 @@ export function Trail(props: { hub: Hub; id: string }) {
             {checked.trail.pending > 0 && (
               <p class="muted">{t('trail.pending', { count: checked.trail.pending })}</p>
             )}
-            <p class="muted">{t('trail.inclusionNotYet')}</p>
           </Section>
           <Section title={t('trail.events')} id="trail-events">
             <ol class="events" data-testid="trail-events">
-              {checked.events.map(({ event, hash, link }) => (
+              {checked.events.map(({ event, hash, inclusion }) => (
                 <li key={event.seq}>
                   <p>
                     <span class="mono">#{event.seq}</span>{' '}
@@ -121,7 +123,7 @@ export function Trail(props: { hub: Hub; id: string }) {
                   </p>
                   <ul class="checks">
                     <CheckBadge check={hash} label={t('trail.hash')} />
-                    {link && <CheckBadge check={link} label={t('trail.link')} />}
+                    {inclusion && <CheckBadge check={inclusion} label={t('trail.inclusion')} />}
                   </ul>
                 </li>
               ))}

@@ -1,34 +1,20 @@
 import type { Kysely } from 'kysely'
-import type { AuditCheckpointRow, Database } from '../../db/types.js'
+import type { Database } from '../../db/types.js'
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js'
-import { HubError } from '../../lib/errors.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
 import { notFound, partyRole } from '../referrals/referrals.read.js'
 import { findReferral } from '../referrals/referrals.repository.js'
-import type { SealedEvent } from './audit.core.js'
+import { latestTreeCheckpoint } from './audit.log.js'
 import * as repo from './audit.repository.js'
 import { type AuditListQuery, MAX_TRAIL_EVENTS } from './audit.schemas.js'
-import { toSealedEvent } from './audit.service.js'
-
-export interface CheckpointView {
-  seq: number
-  hash: string
-  at: string
-  jws: string
-}
-
-const toCheckpointView = (row: AuditCheckpointRow): CheckpointView => ({
-  seq: row.seq,
-  hash: row.hash,
-  at: row.at.toISOString(),
-  jws: row.jws,
-})
+import { base64, type LeafEvent, toLeafEvent } from './audit.service.js'
+import { inclusionProof, type TileCache } from './audit.tree.js'
 
 const isSeqCursor = (v: Record<string, unknown>): v is { s: number } =>
   typeof v['s'] === 'number' && Number.isSafeInteger(v['s'])
 
 /**
- * Sealed events by seq: all of them for an operator; for an agency those it caused and those about
+ * Sealed events by leaf index: all of them for an operator; for an agency those it caused and those about
  * referrals it is party to. The listing is itself audited.
  */
 export async function listAuditEvents(
@@ -36,7 +22,7 @@ export async function listAuditEvents(
   caller: { id: string; operator: boolean },
   query: AuditListQuery,
   requestId: string,
-): Promise<{ items: SealedEvent[]; next: string | null }> {
+): Promise<{ items: LeafEvent[]; next: string | null }> {
   const limit = query.limit ?? 50
   const after = decodeCursor(query.after, isSeqCursor)
   const rows = await repo.listSealed(deps.db, {
@@ -61,21 +47,15 @@ export async function listAuditEvents(
   })
   const last = rows.at(-1)
   return {
-    items: rows.map(toSealedEvent),
-    next: rows.length === limit && last ? encodeCursor({ s: last.seq }) : null,
+    items: rows.map(toLeafEvent),
+    next: rows.length === limit && last ? encodeCursor({ s: last.index + 1 }) : null,
   }
-}
-
-/** The newest signed checkpoint: the head of the chain anyone can hold the hub to. */
-export async function latestCheckpoint(deps: { db: Kysely<Database> }): Promise<CheckpointView> {
-  const row = await repo.findLatestCheckpoint(deps.db)
-  if (!row) throw new HubError('TRM_NOT_FOUND', 'No audit checkpoint has been signed yet.')
-  return toCheckpointView(row)
 }
 
 /**
  * The sealed trail of one referral for a party (the same 404 as GET /v1/referrals/{id} for anyone
- * else), with the checkpoint that covers its last event and how many events still wait for the sealer.
+ * else): each event with its leaf index, leaf hash and inclusion proof against the latest checkpoint
+ * (returned with it), and how many events still wait for the sealer.
  */
 export async function referralAuditTrail(
   deps: { db: Kysely<Database> },
@@ -86,12 +66,17 @@ export async function referralAuditTrail(
   const referral = await findReferral(deps.db, referralId)
   const role = referral ? await partyRole(deps.db, referral, callerId) : undefined
   if (!referral || !role) throw notFound()
-  const [rows, pending] = await Promise.all([
+  // The checkpoint first: every event listed after it is a leaf of its tree or of a later one.
+  const checkpoint = await latestTreeCheckpoint(deps.db)
+  const [all, pending] = await Promise.all([
     repo.listSealed(deps.db, { referralId, limit: MAX_TRAIL_EVENTS }),
     repo.countUnsealedForReferral(deps.db, referralId),
   ])
-  const last = rows.at(-1)
-  const checkpoint = last ? await repo.findCheckpointCovering(deps.db, last.seq) : undefined
+  const size = checkpoint?.size ?? 0
+  const rows = all.filter((r) => r.index < size)
+  const tiles: TileCache = new Map()
+  const proofs: Uint8Array[][] = []
+  for (const r of rows) proofs.push(await inclusionProof(deps.db, r.index, size, tiles))
   await recordAuditEvent(deps.db, {
     actor: callerId,
     action: 'referral.audit_read',
@@ -103,8 +88,8 @@ export async function referralAuditTrail(
   })
   return {
     referralId,
-    events: rows.map(toSealedEvent),
-    checkpoint: checkpoint ? toCheckpointView(checkpoint) : null,
-    pending,
+    events: rows.map((r, n) => ({ ...toLeafEvent(r), proof: proofs[n]!.map(base64) })),
+    checkpoint: checkpoint ?? null,
+    pending: pending + all.length - rows.length,
   }
 }

@@ -1,5 +1,5 @@
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely'
-import type { Database, NewAuditCheckpointRow } from '../../db/types.js'
+import type { Database } from '../../db/types.js'
 
 /**
  * `at` as text, UTC, with the microseconds Postgres keeps: the exact value the chain hashes (a JS Date
@@ -9,7 +9,6 @@ const atText = sql<string>`to_char(${sql.ref('audit_events.at')} at time zone 'U
 
 const EVENT_COLUMNS = [
   'audit_events.id',
-  'audit_events.seq',
   'audit_events.actor',
   'audit_events.action',
   'audit_events.target_type',
@@ -18,15 +17,22 @@ const EVENT_COLUMNS = [
   'audit_events.request_id',
   'audit_events.outcome',
   'audit_events.details',
-  'audit_events.prev_hash',
-  'audit_events.hash',
 ] as const
 
 const selectEvents = (db: Kysely<Database>) =>
   db.selectFrom('audit_events').select([...EVENT_COLUMNS, atText.as('at')])
 
+/** Sealed events: the leaves, each with its event (left join: a leaf whose event is gone shows nulls). */
+const selectLeaves = (db: Kysely<Database>) =>
+  db
+    .selectFrom('audit_leaves')
+    .innerJoin('audit_events', 'audit_events.id', 'audit_leaves.event_id')
+    .select([...EVENT_COLUMNS, atText.as('at'), 'audit_leaves.index', 'audit_leaves.hash as leaf_hash'])
+
 export type AuditEventRecord = Awaited<ReturnType<ReturnType<typeof selectEvents>['executeTakeFirstOrThrow']>>
-export type SealedEventRecord = AuditEventRecord & { seq: number; prev_hash: string; hash: string }
+export type SealedEventRecord = Awaited<
+  ReturnType<ReturnType<typeof selectLeaves>['executeTakeFirstOrThrow']>
+>
 
 /**
  * Serialises sealers of this schema for the rest of the transaction. Only sealers take it, never a
@@ -38,50 +44,22 @@ export async function lockSealing(db: Kysely<Database>): Promise<void> {
   )
 }
 
-export function findChainHead(db: Kysely<Database>) {
-  return db
-    .selectFrom('audit_events')
-    .select(['seq', 'hash'])
-    .where('seq', 'is not', null)
-    .orderBy('seq', 'desc')
-    .limit(1)
-    .executeTakeFirst() as Promise<{ seq: number; hash: string } | undefined>
-}
-
-/** Committed, unsealed events in insertion order. */
-export function listUnsealed(db: Kysely<Database>, limit: number) {
-  return selectEvents(db).where('seq', 'is', null).orderBy('id').limit(limit).execute()
-}
-
 /**
- * Fills in seq and the links of unsealed events and records the signed checkpoint, in one
- * statement: the sealer's transaction writes (and so holds back the inbox horizon) only for that
- * statement. Returns how many events it sealed.
+ * Committed events that are not leaves yet, in insertion order. Every event of a transaction older than
+ * `horizon` (the last batch that sealed all it saw) is a leaf already, so only newer ones are looked at.
  */
-export async function writeSeals(
-  db: Kysely<Database>,
-  seals: readonly { id: number; seq: number; prevHash: string; hash: string }[],
-  checkpoint: NewAuditCheckpointRow,
-): Promise<number> {
-  if (seals.length === 0) return 0
-  const values = sql.join(
-    seals.map((s) => sql`(${s.id}::bigint, ${s.seq}::bigint, ${s.prevHash}::text, ${s.hash}::text)`),
-  )
-  const { rows } = await sql<{ sealed: string }>`
-    with sealed as (
-      update audit_events as e
-      set seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
-      from (values ${values}) as v (id, seq, prev_hash, hash)
-      where e.id = v.id and e.seq is null
-      returning e.id
+export function listUnsealed(db: Kysely<Database>, horizon: string | undefined, limit: number) {
+  let query = selectEvents(db).where(({ not, exists, selectFrom }) =>
+    not(
+      exists(
+        selectFrom('audit_leaves')
+          .select('audit_leaves.index')
+          .whereRef('audit_leaves.event_id', '=', 'audit_events.id'),
+      ),
     ),
-    checkpoint as (
-      insert into audit_checkpoints (seq, hash, at, jws)
-      values (${checkpoint.seq}, ${checkpoint.hash}, ${checkpoint.at}, ${checkpoint.jws})
-    )
-    select count(*) as sealed from sealed
-  `.execute(db)
-  return Number(rows[0]!.sealed)
+  )
+  if (horizon !== undefined) query = query.where(sql<boolean>`audit_events.txid >= ${horizon}::xid8`)
+  return query.orderBy('audit_events.id').limit(limit).execute()
 }
 
 export interface SealedFilter {
@@ -118,20 +96,23 @@ function visibleTo(eb: ExpressionBuilder<Database, 'audit_events'>, agencyId: st
   ])
 }
 
-/** Sealed events in seq order. */
+/** Sealed events in leaf order. */
 export function listSealed(db: Kysely<Database>, filter: SealedFilter) {
-  let query = selectEvents(db).where('seq', 'is not', null).orderBy('seq')
+  let query = selectLeaves(db).orderBy('audit_leaves.index')
   if (filter.limit !== undefined) query = query.limit(filter.limit)
-  if (filter.afterSeq !== undefined) query = query.where('seq', '>', filter.afterSeq)
-  if (filter.referralId !== undefined) query = query.where('referral_id', '=', filter.referralId)
-  if (filter.action !== undefined) query = query.where('action', '=', filter.action)
+  if (filter.afterSeq !== undefined) query = query.where('audit_leaves.index', '>=', filter.afterSeq)
+  if (filter.referralId !== undefined) query = query.where('audit_events.referral_id', '=', filter.referralId)
+  if (filter.action !== undefined) query = query.where('audit_events.action', '=', filter.action)
   const agencyId = filter.visibleTo
   if (agencyId !== undefined) query = query.where((eb) => visibleTo(eb, agencyId))
-  return query.execute() as Promise<SealedEventRecord[]>
+  return query.execute()
 }
 
-export function findSealedAt(db: Kysely<Database>, seq: number) {
-  return selectEvents(db).where('seq', '=', seq).executeTakeFirst() as Promise<SealedEventRecord | undefined>
+/** The event at leaf `index` if `agencyId` may see it (any event for undefined). */
+export function findLeaf(db: Kysely<Database>, index: number, agencyId?: string) {
+  let query = selectLeaves(db).where('audit_leaves.index', '=', index)
+  if (agencyId !== undefined) query = query.where((eb) => visibleTo(eb, agencyId))
+  return query.executeTakeFirst()
 }
 
 export async function countUnsealedForReferral(db: Kysely<Database>, referralId: string): Promise<number> {
@@ -139,29 +120,30 @@ export async function countUnsealedForReferral(db: Kysely<Database>, referralId:
     .selectFrom('audit_events')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('referral_id', '=', referralId)
-    .where('seq', 'is', null)
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('audit_leaves')
+            .select('audit_leaves.index')
+            .whereRef('audit_leaves.event_id', '=', 'audit_events.id'),
+        ),
+      ),
+    )
     .executeTakeFirstOrThrow()
   return Number(row.n)
 }
 
-export function findLatestCheckpoint(db: Kysely<Database>) {
-  return db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst()
-}
-
-/** The first checkpoint at or after seq: the signed statement that covers that event. */
-export function findCheckpointCovering(db: Kysely<Database>, seq: number) {
+/**
+ * Every leaf from `afterIndex` on in index order, with its event when it still exists (verification:
+ * a leaf whose event row is gone, or a gap in the indexes, is a deleted event).
+ */
+export function listLeavesForVerify(db: Kysely<Database>, fromIndex: number, limit: number) {
   return db
-    .selectFrom('audit_checkpoints')
-    .selectAll()
-    .where('seq', '>=', seq)
-    .orderBy('seq')
-    .limit(1)
-    .executeTakeFirst()
-}
-
-/** Checkpoints with fromSeq <= seq <= throughSeq (no upper bound when throughSeq is undefined). */
-export function listCheckpoints(db: Kysely<Database>, fromSeq: number, throughSeq?: number) {
-  let query = db.selectFrom('audit_checkpoints').selectAll().where('seq', '>=', fromSeq).orderBy('seq')
-  if (throughSeq !== undefined) query = query.where('seq', '<=', throughSeq)
-  return query.execute()
+    .selectFrom('audit_leaves')
+    .leftJoin('audit_events', 'audit_events.id', 'audit_leaves.event_id')
+    .select([...EVENT_COLUMNS, atText.as('at'), 'audit_leaves.index', 'audit_leaves.hash as leaf_hash'])
+    .where('audit_leaves.index', '>=', fromIndex)
+    .orderBy('audit_leaves.index')
+    .limit(limit)
+    .execute()
 }

@@ -1,13 +1,24 @@
 import type { Kysely } from 'kysely'
 import type { Database } from '../../db/types.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
-import { signHubStatement } from '../../lib/receipts.js'
-import { CHECKPOINT_TYP, type SealedEvent, sealEvents, type UnsealedEvent } from './audit.core.js'
+import { formatCheckpoint, signNote } from '../../lib/tlog/index.js'
+import type { ChainedEvent } from './audit.core.js'
 import * as repo from './audit.repository.js'
+import { leafOf, treeRoot, writeCompletedTiles } from './audit.tree.js'
+import * as tree from './tree.repository.js'
 
-export function toUnsealedEvent(record: repo.AuditEventRecord): UnsealedEvent & { id: number } {
+/** An event as the API shows it: the fields the leaf commits to, its leaf index and leaf hash. */
+export interface LeafEvent extends ChainedEvent {
+  index: number
+  /** Standard base64 of SHA-256(0x00 ‖ JCS(event)). */
+  leafHash: string
+}
+
+export const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64')
+
+export function toChainedEvent(record: repo.AuditEventRecord, seq: number): ChainedEvent {
   return {
-    id: record.id,
+    seq,
     at: record.at,
     actor: record.actor,
     action: record.action,
@@ -19,22 +30,28 @@ export function toUnsealedEvent(record: repo.AuditEventRecord): UnsealedEvent & 
   }
 }
 
-export function toSealedEvent(record: repo.SealedEventRecord): SealedEvent {
-  const { id: _id, ...event } = toUnsealedEvent(record)
-  return { seq: record.seq, ...event, prevHash: record.prev_hash, hash: record.hash }
+export function toLeafEvent(record: repo.SealedEventRecord): LeafEvent {
+  return {
+    ...toChainedEvent(record, record.index + 1),
+    index: record.index,
+    leafHash: base64(record.leaf_hash),
+  }
 }
 
 export interface SealDeps {
   db: Kysely<Database>
   hubKeys: HubKeys
+  /** The checkpoint origin (AUDIT_LOG_ORIGIN), also the name of the hub's note key. */
+  origin: string
   now?: () => Date
   batchSize?: number
 }
 
 /**
- * Seals every committed, unsealed event: in batches, in insertion order, each batch in one
- * transaction with the checkpoint the hub signs over its last event. Safe to call from several
- * processes at once (they take turns). Resolves to the number of events sealed.
+ * Seals every committed event that is not a leaf yet: in batches, each in one transaction that
+ * inserts the batch's leaves, the tiles they complete and one checkpoint note the hub signs over the
+ * new tree. Nothing is updated. Safe to call from several processes at once (they take turns).
+ * Resolves to the number of events sealed.
  */
 export async function sealPending(deps: SealDeps): Promise<number> {
   const batchSize = deps.batchSize ?? 500
@@ -49,16 +66,30 @@ export async function sealPending(deps: SealDeps): Promise<number> {
 async function sealBatch(deps: SealDeps, limit: number): Promise<number> {
   return deps.db.transaction().execute(async (trx) => {
     await repo.lockSealing(trx)
-    const unsealed = await repo.listUnsealed(trx, limit)
-    if (unsealed.length === 0) return 0
-    const sealed = sealEvents(await repo.findChainHead(trx), unsealed.map(toUnsealedEvent))
-    const last = sealed.at(-1)!
-    const at = (deps.now ?? (() => new Date()))()
-    const claims = { seq: last.seq, hash: last.hash, at: at.toISOString() }
-    // Signed before anything is written: see writeSeals.
-    const jws = await signHubStatement(deps.hubKeys, CHECKPOINT_TYP, claims)
-    const written = await repo.writeSeals(trx, sealed, { ...claims, at, jws })
-    if (written !== sealed.length) throw new Error(`sealed ${written} of ${sealed.length} audit events`)
-    return sealed.length
+    // Read before the listing: every transaction older than `horizon` has ended, so the listing sees it.
+    const { size, signed, lastHorizon, horizon } = await tree.sealState(trx)
+    const pending = await repo.listUnsealed(trx, lastHorizon, limit)
+    // Leaves without a checkpoint are the old chain's, given by the migration: tile and sign them too.
+    if (pending.length === 0 && size === signed) return 0
+    const leaves = pending.map((record, n) => ({
+      index: size + n,
+      eventId: record.id,
+      hash: leafOf(toChainedEvent(record, size + n + 1)),
+    }))
+    await tree.insertLeaves(trx, leaves)
+    const newSize = size + leaves.length
+    await writeCompletedTiles(trx, signed, newSize)
+    const rootHash = await treeRoot(trx, newSize)
+    const text = formatCheckpoint({ origin: deps.origin, size: newSize, rootHash, extensions: [] })
+    const note = signNote(text, deps.origin, deps.hubKeys.current.signingKey)
+    await tree.insertTreeCheckpoint(trx, {
+      size: newSize,
+      root: rootHash,
+      note,
+      at: (deps.now ?? (() => new Date()))(),
+      // Only a batch that took everything it saw may move the horizon on.
+      horizon: pending.length < limit ? horizon : null,
+    })
+    return leaves.length
   })
 }

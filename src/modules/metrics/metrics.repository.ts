@@ -123,9 +123,11 @@ export function readHubState(db: Kysely<Database>): Promise<HubStateRows> {
         select count(*)::int as unsealed,
                extract(epoch from now() - min(at))::float8 as oldest_age_seconds
         from (
-          select at from audit_events
-          where seq is null
-          order by id
+          select e.at from audit_events e
+          where e.txid >= coalesce((select horizon from audit_tree_checkpoints
+              where horizon is not null order by size desc limit 1), '0'::xid8)
+            and not exists (select from audit_leaves l where l.event_id = e.id)
+          order by e.id
           limit ${STATE_COUNT_CAP}
         ) unsealed
       `.execute(trx)

@@ -172,8 +172,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Sealed audit events by seq: your own and those about your referrals (operators: all)
-         * @description Events appear here once sealed into the hash chain, within seconds of the action. Filter by referralId and action; page with the opaque cursor in `next`.
+         * Sealed audit events by leaf index: your own and those about your referrals (operators: all)
+         * @description Events appear here once sealed into the Merkle tree, within seconds of the action. Filter by referralId and action; page with the opaque cursor in `next`.
          */
         get: operations["listAuditEvents"];
         put?: never;
@@ -191,8 +191,82 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The latest hub-signed checkpoint { seq, hash, at } of the audit chain */
+        /**
+         * The latest checkpoint of the audit Merkle tree, as a signed note with its cosignatures
+         * @description text/plain (the default): the C2SP signed note, exactly what witnesses and tlog clients read. With Accept: application/json: { origin, size, rootHash, at, note, cosignatures }. No token needed. The tree itself is served as C2SP tlog-tiles hash tiles at GET /v1/audit/tile/<L>/<N>[.p/<W>] (binary, immutable; see docs/operations.md, Audit log).
+         */
         get: operations["getAuditCheckpoint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/checkpoint/cosignatures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A registered witness's cosignature of a hub checkpoint (the signature is the credential)
+         * @description Body: the checkpoint note with the C2SP tlog-cosignature line(s), as text/plain or JSON { note }. 422 unless the text is a checkpoint the hub signed and a line verifies with a registered witness key. Answers the checkpoint (JSON) with every cosignature now held.
+         */
+        post: operations["addAuditCosignatures"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/proofs/consistency": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** RFC 9162 consistency proof between two tree sizes up to the latest checkpoint (no token needed) */
+        get: operations["getAuditConsistencyProof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/proofs/inclusion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** RFC 9162 inclusion proof of a leaf you may see (operators: any) in a tree up to the latest checkpoint */
+        get: operations["getAuditInclusionProof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/witnesses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The witnesses registered by the operator, with their C2SP verifier keys (no token needed) */
+        get: operations["listAuditWitnesses"];
         put?: never;
         post?: never;
         delete?: never;
@@ -380,7 +454,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The audit trail of one referral and the checkpoint covering its last event (parties only) */
+        /** The audit trail of one referral, each event with an inclusion proof against the checkpoint returned (parties only) */
         get: operations["getReferralAudit"];
         put?: never;
         post?: never;
@@ -570,21 +644,33 @@ export interface components {
             nationalContactPoint?: boolean;
             status?: "active" | "suspended";
         };
-        /** @description A hub-signed statement of the head of the audit chain */
+        /** @description A hub-signed checkpoint of the audit Merkle tree (C2SP tlog-checkpoint) */
         AuditCheckpoint: {
             /** Format: date-time */
             at: string;
-            /** @description Lowercase hex SHA-256 */
-            hash: string;
-            /** @description Compact JWS by the hub (EdDSA, typ trm-checkpoint+json, kid in /.well-known/jwks.json) over { seq, hash, at } */
-            jws: string;
+            cosignatures: {
+                /** @description The C2SP tlog-cosignature line */
+                line: string;
+                name: string;
+                /**
+                 * Format: int64
+                 * @description Seconds since the epoch the witness signed at
+                 */
+                time: number;
+            }[];
+            /** @description The C2SP signed note: checkpoint text, blank line, the hub signature line (key name = origin) and every witness cosignature line the hub holds for it (text/plain form of GET /v1/audit/checkpoint) */
+            note: string;
+            /** @description The log origin (AUDIT_LOG_ORIGIN), first line of the checkpoint */
+            origin: string;
+            /** @description SHA-256, standard base64 with padding */
+            rootHash: string;
             /**
              * Format: int64
-             * @description The last event this checkpoint covers
+             * @description Tree size: the number of leaves
              */
-            seq: number;
+            size: number;
         };
-        /** @description One sealed event of the tamper-evident audit log */
+        /** @description One sealed event of the audit log: a leaf of its Merkle tree */
         AuditEvent: {
             /** @description What happened, e.g. referral.submitted, referral.read */
             action: string;
@@ -599,17 +685,20 @@ export interface components {
             details: {
                 [key: string]: string | number | boolean | null;
             };
-            /** @description SHA-256 over prevHash (hex) followed by the RFC 8785 canonical JSON of this event without prevHash and hash; the first event has 64 zeros as prevHash */
-            hash: string;
+            /**
+             * Format: int64
+             * @description Leaf index in the Merkle tree: seq − 1
+             */
+            index: number;
+            /** @description SHA-256(0x00 ‖ RFC 8785 canonical JSON of this event without index and leafHash), base64: the RFC 9162 leaf hash */
+            leafHash: string;
             /** @enum {unknown} */
             outcome: "success" | "refused" | "failed";
-            /** @description Lowercase hex SHA-256 */
-            prevHash: string;
             referralId: string | null;
             requestId: string | null;
             /**
              * Format: int64
-             * @description Place in the chain: 1, 2, 3… without gaps
+             * @description Place in the log: 1, 2, 3… without gaps (leaf index + 1)
              */
             seq: number;
             target: {
@@ -660,6 +749,14 @@ export interface components {
             withdrawnAt: string;
             /** Format: uuid */
             withdrawnBy: string;
+        };
+        ConsistencyProof: {
+            /** Format: int64 */
+            from: number;
+            /** @description RFC 9162 §2.1.4 consistency proof */
+            hashes: string[];
+            /** Format: int64 */
+            to: number;
         };
         Delivery: {
             /** @enum {string} */
@@ -751,12 +848,20 @@ export interface components {
             /** @description Pass as `after` for the following page */
             next: string | null;
         };
+        InclusionProof: {
+            /** @description RFC 9162 §2.1.3 inclusion proof, leaf side first */
+            hashes: string[];
+            /** Format: int64 */
+            index: number;
+            /** Format: int64 */
+            size: number;
+        };
         OAuthError: {
             /**
              * @description Stable TRM_… error code
              * @enum {unknown}
              */
-            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_ONWARD_PARENT_UNKNOWN" | "TRM_ONWARD_NOT_RECIPIENT" | "TRM_ONWARD_PARENT_NOT_RECEIVED" | "TRM_ONWARD_VICTIM_MISMATCH" | "TRM_ONWARD_CONSENT_MISSING" | "TRM_ONWARD_CONSENT_WITHDRAWN" | "TRM_ONWARD_HANDLING_FORBIDS" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
+            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUDIT_TREE_SIZE" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_ONWARD_PARENT_UNKNOWN" | "TRM_ONWARD_NOT_RECIPIENT" | "TRM_ONWARD_PARENT_NOT_RECEIVED" | "TRM_ONWARD_VICTIM_MISMATCH" | "TRM_ONWARD_CONSENT_MISSING" | "TRM_ONWARD_CONSENT_WITHDRAWN" | "TRM_ONWARD_HANDLING_FORBIDS" | "TRM_COSIGNATURE_REFUSED" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
             /** @description What to fix (4xx) or the request id to quote (5xx); it can repeat the request path */
             detail: string;
             /** @enum {unknown} */
@@ -793,7 +898,7 @@ export interface components {
              * @description Stable TRM_… error code
              * @enum {unknown}
              */
-            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_ONWARD_PARENT_UNKNOWN" | "TRM_ONWARD_NOT_RECIPIENT" | "TRM_ONWARD_PARENT_NOT_RECEIVED" | "TRM_ONWARD_VICTIM_MISMATCH" | "TRM_ONWARD_CONSENT_MISSING" | "TRM_ONWARD_CONSENT_WITHDRAWN" | "TRM_ONWARD_HANDLING_FORBIDS" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
+            code: "TRM_VALIDATION" | "TRM_BAD_REQUEST" | "TRM_PRIVATE_KEY_REFUSED" | "TRM_AUDIT_TREE_SIZE" | "TRM_AUTH_UNAUTHENTICATED" | "TRM_AUTH_FORBIDDEN" | "TRM_NOT_FOUND" | "TRM_ROUTE_NOT_FOUND" | "TRM_METHOD_NOT_ALLOWED" | "TRM_REQUEST_TIMEOUT" | "TRM_CONFLICT" | "TRM_IN_PROGRESS" | "TRM_INVALID_TRANSITION" | "TRM_BODY_TOO_LARGE" | "TRM_URI_TOO_LONG" | "TRM_UNSUPPORTED_MEDIA_TYPE" | "TRM_DIRECTORY_CONFLICT" | "TRM_DELIVERY_NOT_FAILED" | "TRM_DELIVERY_NO_WEBHOOK" | "TRM_JWS_MALFORMED" | "TRM_JWS_HEADER_REFUSED" | "TRM_JWS_TYP" | "TRM_KEY_UNKNOWN" | "TRM_SIGNATURE_INVALID" | "TRM_SENDER_MISMATCH" | "TRM_DOCUMENT_INVALID" | "TRM_RECIPIENT_INVALID" | "TRM_CONSENT_INSUFFICIENT" | "TRM_SENSITIVE_INVALID" | "TRM_VICTIM_REFERENCE_UNKNOWN" | "TRM_DUPLICATE_MISMATCH" | "TRM_ONWARD_PARENT_UNKNOWN" | "TRM_ONWARD_NOT_RECIPIENT" | "TRM_ONWARD_PARENT_NOT_RECEIVED" | "TRM_ONWARD_VICTIM_MISMATCH" | "TRM_ONWARD_CONSENT_MISSING" | "TRM_ONWARD_CONSENT_WITHDRAWN" | "TRM_ONWARD_HANDLING_FORBIDS" | "TRM_COSIGNATURE_REFUSED" | "TRM_RATE_LIMITED" | "TRM_HEADERS_TOO_LARGE" | "TRM_INTERNAL" | "TRM_UNAVAILABLE" | "TRM_OVERLOADED";
             /** @description What to fix (4xx) or the request id to quote (5xx); it can repeat the request path */
             detail: string;
             errors?: {
@@ -823,13 +928,13 @@ export interface components {
             [key: string]: unknown;
         };
         ReferralAuditTrail: {
-            /** @description The first checkpoint covering the last event listed; null while none is sealed */
+            /** @description The latest checkpoint: every event listed has an inclusion proof against it; null while none is sealed */
             checkpoint: components["schemas"]["AuditCheckpoint"] | null;
             /** @description The sealed events of the referral by seq, the first 1000; GET /v1/audit?referralId= pages through every one */
-            events: components["schemas"]["AuditEvent"][];
+            events: components["schemas"]["TrailEvent"][];
             /**
              * Format: int64
-             * @description Events of the referral recorded but not sealed yet (they are, within seconds)
+             * @description Events of the referral recorded but not in the checkpoint yet (they are, within seconds)
              */
             pending: number;
             /** Format: uuid */
@@ -1210,6 +1315,44 @@ export interface components {
             /** @enum {string} */
             token_type: "Bearer";
         };
+        /** @description A sealed event with its inclusion proof */
+        TrailEvent: {
+            /** @description What happened, e.g. referral.submitted, referral.read */
+            action: string;
+            /** @description The agency id that acted, `system` (the hub itself), or `anonymous` (a caller whose signature did not verify; see details.claimedIssuer) */
+            actor: string;
+            /**
+             * Format: date-time
+             * @description When the event was recorded: UTC with microseconds, exactly as hashed
+             */
+            at: string;
+            /** @description Ids, codes and counts; never victim data */
+            details: {
+                [key: string]: string | number | boolean | null;
+            };
+            /**
+             * Format: int64
+             * @description Leaf index in the Merkle tree: seq − 1
+             */
+            index: number;
+            /** @description SHA-256(0x00 ‖ RFC 8785 canonical JSON of this event without index and leafHash), base64: the RFC 9162 leaf hash */
+            leafHash: string;
+            /** @enum {unknown} */
+            outcome: "success" | "refused" | "failed";
+            /** @description Inclusion proof of this leaf in the tree of the checkpoint returned with it */
+            proof: string[];
+            referralId: string | null;
+            requestId: string | null;
+            /**
+             * Format: int64
+             * @description Place in the log: 1, 2, 3… without gaps (leaf index + 1)
+             */
+            seq: number;
+            target: {
+                id: string;
+                type: string;
+            };
+        };
         WebhookDeliveriesRetried: {
             /**
              * Format: int32
@@ -1265,6 +1408,11 @@ export interface components {
              */
             status: "failed";
         };
+        WitnessList: {
+            /** @description C2SP vkey: name+keyid+base64(0x04‖key) */
+            key: string;
+            name: string;
+        }[];
     };
     responses: never;
     parameters: never;
@@ -2365,7 +2513,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A hub-signed statement of the head of the audit chain */
+            /** @description Default Response */
             200: {
                 headers: {
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
@@ -2375,6 +2523,268 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditCheckpoint"];
+                    "text/plain; charset=utf-8": string;
+                };
+            };
+            /** @description RFC 9457 problem details */
+            404: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addAuditCosignatures: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": string | {
+                    note: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A hub-signed checkpoint of the audit Merkle tree (C2SP tlog-checkpoint) */
+            200: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditCheckpoint"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            400: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            413: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            415: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            422: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAuditConsistencyProof: {
+        parameters: {
+            query: {
+                from: number;
+                to: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsistencyProof"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            400: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAuditInclusionProof: {
+        parameters: {
+            query: {
+                index: number;
+                size: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InclusionProof"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            400: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
             /** @description RFC 9457 problem details */
@@ -2411,6 +2821,61 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RFC 9457 problem details */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (TRM_INTERNAL): only the request id to quote, nothing else */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The hub cannot store work now: its database is away, it is overloaded or it is shutting down (TRM_UNAVAILABLE, TRM_OVERLOADED); nothing was stored, retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAuditWitnesses: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WitnessList"];
                 };
             };
             /** @description RFC 9457 problem details */
