@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { HubError } from '../../lib/errors.js'
-import { IdParams, problems, secured, Text } from '../../lib/schemas.js'
+import { IdParams, problems, Ref, secured, Text } from '../../lib/schemas.js'
 import {
   addCosignatures,
   consistency,
@@ -12,10 +12,16 @@ import {
 } from './audit.log.js'
 import { listAuditEvents, referralAuditTrail } from './audit.read.js'
 import {
+  AuditCheckpointSchema,
   AuditListQuerySchema,
+  AuditPageSchema,
+  ConsistencyProofSchema,
   ConsistencyQuerySchema,
   CosignatureBodySchema,
+  InclusionProofSchema,
   InclusionQuerySchema,
+  ReferralAuditTrailSchema,
+  WitnessListSchema,
 } from './audit.schemas.js'
 
 /** JSON only when asked for by name: tlog clients send no Accept or text/plain. */
@@ -38,10 +44,10 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'referralId and action; page with the opaque cursor in `next`.',
         security: secured('audit:read'),
         querystring: AuditListQuerySchema,
-        response: { 200: Type.Ref('AuditPage'), ...problems(400, 401, 403, 429) },
+        response: { 200: Ref(AuditPageSchema), ...problems(400, 401, 403, 429) },
       },
     },
-    async (request) => listAuditEvents(deps, request.caller, request.query, String(request.id)) as never,
+    async (request) => listAuditEvents(deps, request.caller, request.query, String(request.id)),
   )
 
   const witnesses = witnessesOf(app.config.auditLog.witnessKeys)
@@ -68,7 +74,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
           200: {
             content: {
               'text/plain; charset=utf-8': { schema: Text(65_536, { description: 'The C2SP signed note' }) },
-              'application/json': { schema: Type.Ref('AuditCheckpoint') },
+              'application/json': { schema: Ref(AuditCheckpointSchema) },
             },
           },
           ...problems(404, 429),
@@ -94,7 +100,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'RFC 9162 inclusion proof of a leaf you may see (operators: any) in a tree up to the latest checkpoint',
         security: secured('audit:read'),
         querystring: InclusionQuerySchema,
-        response: { 200: Type.Ref('InclusionProof'), ...problems(400, 401, 403, 404, 429) },
+        response: { 200: Ref(InclusionProofSchema), ...problems(400, 401, 403, 404, 429) },
       },
     },
     async (request) => inclusion(deps.db, request.caller, request.query.index, request.query.size),
@@ -110,7 +116,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'RFC 9162 consistency proof between two tree sizes up to the latest checkpoint (no token needed)',
         security: [],
         querystring: ConsistencyQuerySchema,
-        response: { 200: Type.Ref('ConsistencyProof'), ...problems(400, 429) },
+        response: { 200: Ref(ConsistencyProofSchema), ...problems(400, 429) },
       },
     },
     async (request) => consistency(deps.db, request.query.from, request.query.to),
@@ -160,7 +166,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['audit'],
         summary: 'The witnesses registered by the operator, with their C2SP verifier keys (no token needed)',
         security: [],
-        response: { 200: Type.Ref('WitnessList'), ...problems(429) },
+        response: { 200: Ref(WitnessListSchema), ...problems(429) },
       },
     },
     async () => witnesses.map((w) => ({ name: w.name, key: w.key })),
@@ -179,7 +185,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'registered witness key. Answers the checkpoint (JSON) with every cosignature now held.',
         security: [],
         body: CosignatureBodySchema,
-        response: { 200: Type.Ref('AuditCheckpoint'), ...problems(400, 413, 415, 422, 429) },
+        response: { 200: Ref(AuditCheckpointSchema), ...problems(400, 413, 415, 422, 429) },
       },
     },
     async (request) =>
@@ -201,10 +207,9 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'The audit trail of one referral, each event with an inclusion proof against the checkpoint returned (parties only)',
         security: secured('audit:read'),
         params: IdParams,
-        response: { 200: Type.Ref('ReferralAuditTrail'), ...problems(400, 401, 403, 404, 429) },
+        response: { 200: Ref(ReferralAuditTrailSchema), ...problems(400, 401, 403, 404, 429) },
       },
     },
-    async (request) =>
-      referralAuditTrail(deps, request.params.id, request.caller.id, String(request.id)) as never,
+    async (request) => referralAuditTrail(deps, request.params.id, request.caller.id, String(request.id)),
   )
 }
