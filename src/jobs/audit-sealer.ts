@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import type pg from 'pg'
+import { dedicatedSession } from '../db/dedicated-session.js'
 import type { Database } from '../db/types.js'
 import type { HubKeys } from '../lib/hub-keys.js'
 import { sealPending } from '../modules/audit/audit.service.js'
@@ -42,10 +43,7 @@ export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
     origin: deps.origin,
     ...(deps.batchSize ? { batchSize: deps.batchSize } : {}),
   }
-  let closed = false
   let running: Promise<number> | undefined
-  let client: pg.PoolClient | undefined
-  let leader = false
 
   const runOnce = (): Promise<number> => {
     running ??= sealPending(sealDeps)
@@ -59,59 +57,28 @@ export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
     return running
   }
 
-  // Destroying the session drops its advisory lock; each connection is dropped once.
-  const drop = (connection: pg.PoolClient) => {
-    if (client !== connection) return
-    client = undefined
-    leader = false
-    connection.release(true)
-  }
-  const lead = async () => {
-    if (closed || leader) return
-    try {
-      if (!client) {
-        const connected = await deps.pool.connect()
-        client = connected
-        // The session (and with it the lock) is gone: step down, the sweep timer retries.
-        connected.on('error', () => drop(connected))
-      }
-      // Per schema, as the session's search_path names it: schemas sharing a database have a sealer each.
-      const { rows } = await client.query<{ ok: boolean }>(
-        `select pg_try_advisory_lock(hashtext('trm-audit-sealer:' || current_schema())) as ok`,
-      )
-      if (!rows[0]?.ok || closed) return
-      leader = true
-      deps.log.info({}, 'audit sealer: active')
-      void runOnce()
-    } catch (error) {
-      deps.log.warn({ err: error }, 'audit sealer: cannot take the lead yet')
-      if (client) drop(client)
-    }
-  }
-  // One attempt at a time, however short the sweep interval.
-  let attempt: Promise<void> | undefined
-  const tryLead = () => {
-    attempt ??= lead().finally(() => {
-      attempt = undefined
-    })
-    return attempt
-  }
-
-  await tryLead()
+  // Per schema (the lock's name is followed by the session's schema): schemas sharing a database
+  // have a sealer each. A lost session steps down and reconnects; a standby asks every sweep.
+  const sweepMs = deps.sweepMs ?? 500
+  const session = dedicatedSession({
+    pool: deps.pool,
+    name: 'audit sealer',
+    log: deps.log,
+    lock: 'trm-audit-sealer:',
+    standbyMs: sweepMs,
+    onActive: () => void runOnce(),
+  })
+  await session.started
   const timer = setInterval(() => {
-    if (leader) void runOnce()
-    else void tryLead()
-  }, deps.sweepMs ?? 500)
+    if (session.active) void runOnce()
+  }, sweepMs)
 
   return {
     runOnce,
     async close() {
-      if (closed) return
-      closed = true
       clearInterval(timer)
-      await attempt
       await running
-      if (client) drop(client)
+      await session.close()
     },
   }
 }
