@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { FileMigrationProvider, Migrator, sql } from 'kysely'
@@ -5,7 +6,7 @@ import t from 'tap'
 import { createDb } from '../../src/db/create-db.js'
 import { MIGRATIONS_DIR } from '../../src/db/migrate.js'
 import { loadHubKeys } from '../../src/lib/hub-keys.js'
-import { chainHash, GENESIS_HASH } from '../../src/modules/audit/audit.core.js'
+import { type ChainedEvent, canonicalEvent } from '../../src/modules/audit/audit.core.js'
 import { sealPending } from '../../src/modules/audit/audit.service.js'
 import { leafOf } from '../../src/modules/audit/audit.tree.js'
 import { verifyAuditChain } from '../../src/modules/audit/audit.verify.js'
@@ -13,6 +14,13 @@ import { testConfig } from '../helpers/env.js'
 
 const BEFORE = '2026-12-03-10-stats-releases'
 const MIGRATION = '2026-12-04-12-audit-tree'
+
+// The hash chain of earlier releases, as their sealer wrote it: hash(n) = hex SHA-256(prevHash ‖ JCS(event)).
+const GENESIS_HASH = '0'.repeat(64)
+const chainHash = (prevHash: string, event: ChainedEvent) =>
+  createHash('sha256')
+    .update(prevHash + canonicalEvent(event), 'utf8')
+    .digest('hex')
 
 t.test(
   'the migration makes the chained events the first leaves; the sealer signs them and goes on',
