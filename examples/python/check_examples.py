@@ -6,6 +6,7 @@ has nothing to do with reads what the page says the same way.
 Prints `ok N - …` for each check; exits 1 at the first that fails.
 """
 
+import base64
 import json
 import os
 import re
@@ -14,11 +15,12 @@ import sys
 from jwcrypto import jwk
 
 from trm_agency import (
-    audit_hash,
+    audit_leaf_hash,
     canonical_json,
     compact_part,
     decrypt_sensitive,
     sha256_b64url,
+    verify_checkpoint_note,
     verify_jws,
     verify_webhook,
 )
@@ -94,12 +96,13 @@ def main():
     check(message == data("inbox-status") and headers["trm-message-id"] == message["id"], "the webhook signature holds")
 
     event = data("audit-event")
-    chained = {k: v for k, v in event.items() if k not in ("prevHash", "hash")}
-    check(text("audit-hash-input") == event["prevHash"] + canonical_json(chained), "the audit hash input is prevHash ‖ JCS")
-    check(audit_hash(event) == event["hash"], "the audit event hashes to its hash")
-    _, checkpoint = verify_jws(text("checkpoint"), public_jwks(hub), ("EdDSA",), "trm-checkpoint+json")
-    checkpoint = json.loads(checkpoint)
-    check(checkpoint["seq"] == event["seq"] and checkpoint["hash"] == event["hash"], "the checkpoint covers the event")
+    chained = {k: v for k, v in event.items() if k not in ("index", "leafHash")}
+    check(text("audit-hash-input") == canonical_json(chained), "the leaf bytes are JCS of the event")
+    check(audit_leaf_hash(event) == base64.b64decode(event["leafHash"]), "the audit event hashes to its leaf hash")
+    check(event["index"] == event["seq"] - 1, "its leaf index is seq - 1")
+    lines = text("checkpoint-payload").split("\n")
+    note = {"origin": lines[0], "size": int(lines[1]), "rootHash": lines[2], "note": text("checkpoint") + "\n"}
+    check(verify_checkpoint_note(note, public_jwks(hub)), "the checkpoint note is signed by the hub")
 
     print(f"{checks} checks passed")
     return 0

@@ -224,10 +224,62 @@ def canonical_json(value):
     return json.dumps(value, ensure_ascii=False)
 
 
-def audit_hash(event):
-    """hash = hex SHA-256(prevHash ‖ JCS(event without prevHash and hash)) (docs/protocol.md, The audit log)."""
-    chained = {k: v for k, v in event.items() if k not in ("prevHash", "hash")}
-    return hashlib.sha256((event["prevHash"] + canonical_json(chained)).encode("utf-8")).hexdigest()
+AUDIT_LEAF_MEMBERS = ("seq", "at", "actor", "action", "target", "referralId", "requestId", "outcome", "details")
+
+
+def audit_leaf_hash(event):
+    """leaf hash = SHA-256(0x00 ‖ JCS(the event's chained members)) (README, Checking the audit log yourself)."""
+    chained = {k: event[k] for k in AUDIT_LEAF_MEMBERS}
+    return hashlib.sha256(b"\x00" + canonical_json(chained).encode("utf-8")).digest()
+
+
+def _node(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def verify_inclusion(leaf, index, size, proof, root):
+    """RFC 9162 §2.1.3.2: does `proof` (bytes hashes) put `leaf` at `index` in the tree of `size` with `root`?"""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn % 2 == 1 or fn == sn:
+            r = _node(p, r)
+            while fn % 2 == 0 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = _node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_checkpoint_note(checkpoint, hub_jwks):
+    """Checks a checkpoint's C2SP signed note: its text is origin, size and root hash, and one
+    signature line of the origin's name verifies (Ed25519) with a hub key of the JWKS, key id = the
+    first 4 bytes of SHA-256(origin ‖ 0x0A ‖ 0x01 ‖ public key)."""
+    text, _, signatures = checkpoint["note"].partition("\n\n")
+    text += "\n"
+    if text.split("\n")[:3] != [checkpoint["origin"], str(checkpoint["size"]), checkpoint["rootHash"]]:
+        raise ProtocolError("the checkpoint note does not say the checkpoint's origin, size and root")
+    for line in signatures.splitlines():
+        if not line.startswith(f"\u2014 {checkpoint['origin']} "):
+            continue
+        blob = base64.b64decode(line.rsplit(" ", 1)[1])
+        for key in hub_jwks["keys"]:
+            raw = base64.urlsafe_b64decode(key["x"] + "=" * (-len(key["x"]) % 4))
+            key_id = hashlib.sha256(checkpoint["origin"].encode("utf-8") + b"\n\x01" + raw).digest()[:4]
+            if blob[:4] != key_id:
+                continue
+            try:
+                jwk.JWK(**key).get_op_key("verify").verify(blob[4:], text.encode("utf-8"))
+                return True
+            except Exception:
+                pass
+    raise ProtocolError("no hub signature on the checkpoint note verifies")
 
 
 # --- The agency's client -----------------------------------------------------------------------

@@ -51,6 +51,7 @@ const STEPS = [
   'a JWE with another cty is refused at /sensitive',
   'the recipient opens the sensitive details',
   'accepted, with details encrypted to the sender',
+  'each is in the tree of the checkpoint (inclusion proof)',
   'the checkpoint is signed by the hub',
 ]
 
