@@ -9,7 +9,7 @@ import { recordAuditEvent } from '../../src/modules/ledger/audit.service.js'
 import { signReferral } from '../../src/sdk/documents.js'
 import { runWorker } from '../../src/worker/run-worker.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
-import { chainRows, seal, verify } from '../helpers/audit.js'
+import { chainRows, seal, seal as sealWith, verify } from '../helpers/audit.js'
 import { buildTestApp, LogCapture } from '../helpers/build-app.js'
 import { referralDocument } from '../helpers/referrals.js'
 
@@ -243,37 +243,43 @@ t.test('the worker seals on its own, sweep after sweep, and gives up the lead wh
   t.match(next.logs.text, /audit sealer: active/)
 })
 
-t.test('an event whose transaction commits after later ones were sealed still gets its leaf', async (t) => {
-  const { app } = await buildTestApp(t)
-  const event = (id: string) => ({
-    actor: 'system',
-    action: 'test.horizon',
-    target: { type: 'test', id },
-    outcome: 'success' as const,
-  })
-  let release: () => void = () => {}
-  const gate = new Promise<void>((resolve) => {
-    release = resolve
-  })
-  let inserted: () => void = () => {}
-  const insertedYet = new Promise<void>((resolve) => {
-    inserted = resolve
-  })
-  // A long transaction: its event gets a lower id and an older transaction id than those after it.
-  const slow = app.db.transaction().execute(async (trx) => {
-    await recordAuditEvent(trx, event('slow'))
-    inserted()
-    await gate
-  })
-  await insertedYet
-  for (let n = 0; n < 5; n += 1) await recordAuditEvent(app.db, event(`fast-${n}`))
-  t.equal(await seal(app), 5, 'the committed ones are sealed; the open one is not visible yet')
-  for (let n = 5; n < 8; n += 1) await recordAuditEvent(app.db, event(`fast-${n}`))
-  t.equal(await seal(app), 3, 'a later batch, horizon held back by the open transaction')
-  release()
-  await slow
-  t.equal(await seal(app), 1, 'once committed, it is sealed')
-  t.equal(await unsealed(app), 0)
-  const rows = await assertDenseChain(t, app)
-  t.equal(rows.at(-1)!.target_id, 'slow', 'as the last leaf')
-})
+for (const batchSize of [undefined, 2]) {
+  t.test(
+    `an event whose transaction commits after later ones were sealed still gets its leaf${batchSize ? ` (batches of ${batchSize}: later batches go on from the one before)` : ''}`,
+    async (t) => {
+      const { app } = await buildTestApp(t)
+      const seal = (app: FastifyInstance) => sealWith(app, batchSize)
+      const event = (id: string) => ({
+        actor: 'system',
+        action: 'test.horizon',
+        target: { type: 'test', id },
+        outcome: 'success' as const,
+      })
+      let release: () => void = () => {}
+      const gate = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      let inserted: () => void = () => {}
+      const insertedYet = new Promise<void>((resolve) => {
+        inserted = resolve
+      })
+      // A long transaction: its event gets a lower id and an older transaction id than those after it.
+      const slow = app.db.transaction().execute(async (trx) => {
+        await recordAuditEvent(trx, event('slow'))
+        inserted()
+        await gate
+      })
+      await insertedYet
+      for (let n = 0; n < 5; n += 1) await recordAuditEvent(app.db, event(`fast-${n}`))
+      t.equal(await seal(app), 5, 'the committed ones are sealed; the open one is not visible yet')
+      for (let n = 5; n < 8; n += 1) await recordAuditEvent(app.db, event(`fast-${n}`))
+      t.equal(await seal(app), 3, 'a later batch, horizon held back by the open transaction')
+      release()
+      await slow
+      t.equal(await seal(app), 1, 'once committed, it is sealed')
+      t.equal(await unsealed(app), 0)
+      const rows = await assertDenseChain(t, app)
+      t.equal(rows.at(-1)!.target_id, 'slow', 'as the last leaf')
+    },
+  )
+}

@@ -46,9 +46,15 @@ export async function lockSealing(db: Kysely<Database>): Promise<void> {
 
 /**
  * Committed events that are not leaves yet, in insertion order. Every event of a transaction older than
- * `horizon` (the last batch that sealed all it saw) is a leaf already, so only newer ones are looked at.
+ * `horizon` (the last batch that sealed all it saw) is a leaf already, so only newer ones are looked at;
+ * `afterId` (the last event the previous batch of the same run sealed) skips what that batch looked at.
  */
-export function listUnsealed(db: Kysely<Database>, horizon: string | undefined, limit: number) {
+export function listUnsealed(
+  db: Kysely<Database>,
+  horizon: string | undefined,
+  limit: number,
+  afterId?: number,
+) {
   let query = selectEvents(db).where(({ not, exists, selectFrom }) =>
     not(
       exists(
@@ -59,6 +65,7 @@ export function listUnsealed(db: Kysely<Database>, horizon: string | undefined, 
     ),
   )
   if (horizon !== undefined) query = query.where(sql<boolean>`audit_events.txid >= ${horizon}::xid8`)
+  if (afterId !== undefined) query = query.where('audit_events.id', '>', afterId)
   return query.orderBy('audit_events.id').limit(limit).execute()
 }
 

@@ -56,21 +56,29 @@ export interface SealDeps {
 export async function sealPending(deps: SealDeps): Promise<number> {
   const batchSize = deps.batchSize ?? 500
   let total = 0
+  // After the first batch, each goes on from the last event the one before sealed, so a backlog is
+  // read once rather than from its start by every batch (the horizon stays until a run's first batch).
+  let afterId: number | undefined
   for (;;) {
-    const sealed = await sealBatch(deps, batchSize)
+    const { sealed, lastId } = await sealBatch(deps, batchSize, afterId)
     total += sealed
     if (sealed < batchSize) return total
+    afterId = lastId
   }
 }
 
-async function sealBatch(deps: SealDeps, limit: number): Promise<number> {
+async function sealBatch(
+  deps: SealDeps,
+  limit: number,
+  afterId: number | undefined,
+): Promise<{ sealed: number; lastId: number | undefined }> {
   return deps.db.transaction().execute(async (trx) => {
     await repo.lockSealing(trx)
     // Read before the listing: every transaction older than `horizon` has ended, so the listing sees it.
     const { size, signed, lastHorizon, horizon } = await tree.sealState(trx)
-    const pending = await repo.listUnsealed(trx, lastHorizon, limit)
+    const pending = await repo.listUnsealed(trx, lastHorizon, limit, afterId)
     // Leaves without a checkpoint are the old chain's, given by the migration: tile and sign them too.
-    if (pending.length === 0 && size === signed) return 0
+    if (pending.length === 0 && size === signed) return { sealed: 0, lastId: afterId }
     const leaves = pending.map((record, n) => ({
       index: size + n,
       eventId: record.id,
@@ -87,9 +95,10 @@ async function sealBatch(deps: SealDeps, limit: number): Promise<number> {
       root: rootHash,
       note,
       at: (deps.now ?? (() => new Date()))(),
-      // Only a batch that took everything it saw may move the horizon on.
-      horizon: pending.length < limit ? horizon : null,
+      // Only a batch that took everything it saw may move the horizon on; one that went on from an
+      // earlier batch did not look at the events before it (one committed late may be there).
+      horizon: pending.length < limit && afterId === undefined ? horizon : null,
     })
-    return leaves.length
+    return { sealed: leaves.length, lastId: pending.at(-1)?.id ?? afterId }
   })
 }
