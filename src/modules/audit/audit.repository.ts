@@ -47,7 +47,9 @@ export async function lockSealing(db: Kysely<Database>): Promise<void> {
 /**
  * Committed events that are not leaves yet, in insertion order. Every event of a transaction older than
  * `horizon` (the last batch that sealed all it saw) is a leaf already, so only newer ones are looked at;
- * `afterId` (the last event the previous batch of the same run sealed) skips what that batch looked at.
+ * `afterId` (the last event the previous batch of the same run sealed) looks only at the next `limit`
+ * events after it, so the batch may be shorter than `limit` though more are pending (the next run
+ * takes them).
  */
 export function listUnsealed(
   db: Kysely<Database>,
@@ -65,7 +67,17 @@ export function listUnsealed(
     ),
   )
   if (horizon !== undefined) query = query.where(sql<boolean>`audit_events.txid >= ${horizon}::xid8`)
-  if (afterId !== undefined) query = query.where('audit_events.id', '>', afterId)
+  // Going on from a batch before: the next `limit` events by id are the candidates, read by the
+  // primary key, so a batch never joins the whole tree's leaves (the planner would hash them all).
+  if (afterId !== undefined)
+    query = query.where('audit_events.id', 'in', (eb) =>
+      eb
+        .selectFrom('audit_events as next')
+        .select('next.id')
+        .where('next.id', '>', afterId)
+        .orderBy('next.id')
+        .limit(limit),
+    )
   return query.orderBy('audit_events.id').limit(limit).execute()
 }
 
