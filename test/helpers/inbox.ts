@@ -9,12 +9,13 @@ type Json = Record<string, any>
  * Reads the agency's inbox until the predicate holds (or the bound runs out). A message becomes
  * readable once every transaction older than the one that wrote it has ended, which under parallel
  * test files can be seconds after the write returned (another file's long transaction holds the
- * horizon back); the bound is generous because it only matters when the test would fail anyway.
+ * horizon back: on CI's busy machine, once over 30 s); the bound is generous because it only
+ * matters when the test would fail anyway.
  */
 export async function inboxUntil(
   agency: TestAgency,
   predicate: (items: Json[]) => boolean,
-  timeoutMs = 30_000,
+  timeoutMs = 60_000,
 ): Promise<Json[]> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
