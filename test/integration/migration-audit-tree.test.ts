@@ -1,16 +1,12 @@
 import { createHash } from 'node:crypto'
-import { promises as fs } from 'node:fs'
-import path from 'node:path'
-import { FileMigrationProvider, Migrator, sql } from 'kysely'
+import { sql } from 'kysely'
 import t from 'tap'
-import { createDb } from '../../src/db/create-db.js'
-import { MIGRATIONS_DIR } from '../../src/db/migrate.js'
 import { loadHubKeys } from '../../src/lib/hub-keys.js'
 import { type ChainedEvent, canonicalEvent } from '../../src/modules/audit/audit.core.js'
 import { sealPending } from '../../src/modules/audit/audit.service.js'
 import { leafOf } from '../../src/modules/audit/audit.tree.js'
 import { verifyAuditChain } from '../../src/modules/audit/audit.verify.js'
-import { testConfig } from '../helpers/env.js'
+import { migratedUpTo } from '../helpers/migrations.js'
 
 const BEFORE = '2026-12-03-10-stats-releases'
 const MIGRATION = '2026-12-04-12-audit-tree'
@@ -25,21 +21,7 @@ const chainHash = (prevHash: string, event: ChainedEvent) =>
 t.test(
   'the migration makes the chained events the first leaves; the sealer signs them and goes on',
   async (t) => {
-    const config = await testConfig()
-    const schema = config.databaseSchema!
-    const { db } = createDb(config, 'trm-test-migration')
-    t.teardown(async () => {
-      await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(db)
-      await db.destroy()
-    })
-    await sql`create schema ${sql.id(schema)}`.execute(db)
-    const migrator = new Migrator({
-      db,
-      provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }),
-      migrationTableSchema: schema,
-    })
-    const to = await migrator.migrateTo(BEFORE)
-    if (to.error) throw to.error
+    const { config, db, migrator } = await migratedUpTo(t, BEFORE)
 
     // 300 events as the old sealer left them (seq, prev_hash, hash), then 5 it had not sealed yet.
     let prevHash = GENESIS_HASH

@@ -1,32 +1,14 @@
 import { randomUUID } from 'node:crypto'
-import { promises as fs } from 'node:fs'
-import path from 'node:path'
-import { FileMigrationProvider, Migrator, sql } from 'kysely'
+import { sql } from 'kysely'
 import t from 'tap'
-import { createDb } from '../../src/db/create-db.js'
-import { MIGRATIONS_DIR } from '../../src/db/migrate.js'
-import { testConfig } from '../helpers/env.js'
+import { migratedUpTo } from '../helpers/migrations.js'
 
 const BEFORE = '2026-12-03-10-stats-releases'
 
 t.test(
   'the deadline sweep migration drops the unrelayed deadline jobs and indexes open referrals',
   async (t) => {
-    const config = await testConfig()
-    const schema = config.databaseSchema!
-    const { db } = createDb(config, 'trm-test-migration')
-    t.teardown(async () => {
-      await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(db)
-      await db.destroy()
-    })
-    await sql`create schema ${sql.id(schema)}`.execute(db)
-    const migrator = new Migrator({
-      db,
-      provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }),
-      migrationTableSchema: schema,
-    })
-    const to = await migrator.migrateTo(BEFORE)
-    if (to.error) throw to.error
+    const { schema, db, migrator } = await migratedUpTo(t, BEFORE)
 
     // Outbox rows as earlier releases wrote them: a deadline job relayed (its job is in BullMQ), one not
     // yet relayed (the sweep covers its referral), and a webhook job not yet relayed.

@@ -1,11 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { promises as fs } from 'node:fs'
-import path from 'node:path'
-import { FileMigrationProvider, Migrator, sql } from 'kysely'
+import { sql } from 'kysely'
 import t from 'tap'
-import { createDb } from '../../src/db/create-db.js'
-import { MIGRATIONS_DIR } from '../../src/db/migrate.js'
-import { testConfig } from '../helpers/env.js'
+import { migratedUpTo } from '../helpers/migrations.js'
 
 const BEFORE = '2026-12-03-10-stats-releases'
 const MIGRATION = '2026-12-04-18-onward-referrals'
@@ -15,21 +11,7 @@ const jwsOf = (payload: Record<string, unknown>) =>
   `eyJhbGciOiJFUzI1NiJ9.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.c2ln`
 
 t.test('the onward migration backfills consent scope and handling from stored documents', async (t) => {
-  const config = await testConfig()
-  const schema = config.databaseSchema!
-  const { db } = createDb(config, 'trm-test-migration-onward')
-  t.teardown(async () => {
-    await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(db)
-    await db.destroy()
-  })
-  await sql`create schema ${sql.id(schema)}`.execute(db)
-  const migrator = new Migrator({
-    db,
-    provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }),
-    migrationTableSchema: schema,
-  })
-  const to = await migrator.migrateTo(BEFORE)
-  if (to.error) throw to.error
+  const { db, migrator } = await migratedUpTo(t, BEFORE, 'trm-test-migration-onward')
 
   const agency = randomUUID()
   await sql`insert into agencies (id, name, country, kind, delivery_mode, created_at, updated_at)

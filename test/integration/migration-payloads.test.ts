@@ -1,13 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { promises as fs } from 'node:fs'
-import path from 'node:path'
-import { FileMigrationProvider, type Kysely, Migrator, sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import t from 'tap'
-import { createDb } from '../../src/db/create-db.js'
-import { MIGRATIONS_DIR } from '../../src/db/migrate.js'
 import type { Database } from '../../src/db/types.js'
 import { relationFiles, whereFound } from '../helpers/disk-scan.js'
-import { testConfig } from '../helpers/env.js'
+import { migratedUpTo } from '../helpers/migrations.js'
 
 const BEFORE = '2026-12-03-01-delivery-cancelled'
 const MIGRATION = '2026-12-03-02-payloads-in-own-tables'
@@ -16,21 +12,7 @@ const MIGRATION = '2026-12-03-02-payloads-in-own-tables'
 const invented = (length: number) => randomBytes(length).toString('base64url')
 
 t.test('the migration moves payloads into their tables and leaves none in the hot tables', async (t) => {
-  const config = await testConfig()
-  const schema = config.databaseSchema!
-  const { db } = createDb(config, 'trm-test-migration')
-  t.teardown(async () => {
-    await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(db)
-    await db.destroy()
-  })
-  await sql`create schema ${sql.id(schema)}`.execute(db)
-  const migrator = new Migrator({
-    db,
-    provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }),
-    migrationTableSchema: schema,
-  })
-  const to = await migrator.migrateTo(BEFORE)
-  if (to.error) throw to.error
+  const { schema, db, migrator } = await migratedUpTo(t, BEFORE)
   const old = db as unknown as Kysely<any>
 
   const agency = randomUUID()
