@@ -4,7 +4,7 @@
 //
 //   npm run build
 //   npx tsx bench/audit-proofs.ts                 # --leaves 1000000 --proofs 2000 --warmup 200 --concurrency 1,8
-//                                                 # --services shared|private --keep
+//                                                 # --services shared|private --keep --cpu-prof DIR
 //
 // 1. `trm migrate` in a schema of the run's own; `--leaves` audit events are inserted by set-based
 //    INSERTs straight into audit_events (invented system events, as the hub's own writers would
@@ -39,6 +39,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '1,8' },
     services: { type: 'string', default: 'shared' },
     keep: { type: 'boolean', default: false },
+    /** Writes CPU profiles of the API and the worker (their whole lives) there. */
+    'cpu-prof': { type: 'string' },
   },
 })
 const LEAVES = Number(values.leaves)
@@ -91,6 +93,7 @@ async function main(): Promise<void> {
       queuePrefix: `{${schema}}`,
       hubKeys: await testHubKeys(),
       logDir: dir,
+      ...(values['cpu-prof'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] } : {}),
     })
     out(
       `# bench/audit-proofs.ts --leaves ${LEAVES} --proofs ${PROOFS} --warmup ${WARMUP} --concurrency ${values.concurrency}`,

@@ -8,6 +8,7 @@ import { listAuditEvents, referralAuditTrail } from '../../src/modules/audit/aud
 import { sealPending, toChainedEvent } from '../../src/modules/audit/audit.service.js'
 import { leafOf } from '../../src/modules/audit/audit.tree.js'
 import { verifyAuditChain } from '../../src/modules/audit/audit.verify.js'
+import { TreeReader } from '../../src/modules/audit/tree.reader.js'
 import { recordAuditEvent } from '../../src/modules/ledger/audit.service.js'
 import { getReferral } from '../../src/modules/referrals/referrals.read.js'
 import { submitReferral } from '../../src/modules/referrals/referrals.service.js'
@@ -307,6 +308,7 @@ t.test('the application role can do all its work: requests, reads and sealing', 
     now: () => new Date(),
     directory: new DirectoryCache(db),
     submissions: submissionQueue(db, { statementsInFlight: 1 }),
+    tree: new TreeReader(db),
   }
   const document = referralDocument(ro, { agencyId: de.id })
   const submitted = await submitReferral(deps, ro, await signReferral(document, ro.keys.signing), 'r-1')

@@ -12,7 +12,8 @@ import {
 } from '../../lib/tlog/index.js'
 import { findLeaf } from './audit.repository.js'
 import { base64 } from './audit.service.js'
-import { concatHashes, consistencyProof, entriesAt, inclusionProof, tileEntries } from './audit.tree.js'
+import { entriesAt } from './audit.tree.js'
+import type { TreeReader } from './tree.reader.js'
 import * as tree from './tree.repository.js'
 
 /** The transparency log as the API serves it: checkpoints, proofs, tiles, witnesses, cosignatures. */
@@ -67,12 +68,18 @@ export async function requireLatestCheckpoint(db: Kysely<Database>): Promise<Che
   return view
 }
 
-async function checkSize(db: Kysely<Database>, size: number): Promise<void> {
-  const latest = await tree.findLatestTreeCheckpoint(db)
-  if (!latest || size > latest.size) {
+/** What the proofs and tiles are read through: one TreeReader per API process. */
+export interface TreeDeps {
+  db: Kysely<Database>
+  tree: TreeReader
+}
+
+async function checkSize(deps: TreeDeps, size: number): Promise<void> {
+  const { covered, latest } = await deps.tree.covers(size)
+  if (!covered) {
     throw new HubError(
       'TRM_AUDIT_TREE_SIZE',
-      `The latest checkpoint covers ${latest?.size ?? 0} leaves; ask for a size up to that.`,
+      `The latest checkpoint covers ${latest} leaves; ask for a size up to that.`,
     )
   }
 }
@@ -82,31 +89,32 @@ async function checkSize(db: Kysely<Database>, size: number): Promise<void> {
  * only for leaves it may see in GET /v1/audit (404 otherwise, as for any invisible thing).
  */
 export async function inclusion(
-  db: Kysely<Database>,
+  deps: TreeDeps,
   caller: { id: string; operator: boolean },
   index: number,
   size: number,
 ) {
-  await checkSize(db, size)
+  await checkSize(deps, size)
   if (index >= size) throw new HubError('TRM_BAD_REQUEST', 'index must be below size.')
-  if (!(await findLeaf(db, index, caller.operator ? undefined : caller.id))) {
+  // Leaves have no gaps: an operator may see every index below a checkpoint's size.
+  if (!caller.operator && !(await findLeaf(deps.db, index, caller.id))) {
     throw new HubError('TRM_NOT_FOUND', 'No audit event you may see has this index.')
   }
-  return { index, size, hashes: (await inclusionProof(db, index, size)).map(base64) }
+  return { index, size, hashes: (await deps.tree.inclusionProof(index, size)).map(base64) }
 }
 
 /** RFC 9162 §2.1.4 consistency proof between two tree sizes (hashes only: anyone may ask). */
-export async function consistency(db: Kysely<Database>, from: number, to: number) {
-  await checkSize(db, to)
+export async function consistency(deps: TreeDeps, from: number, to: number) {
+  await checkSize(deps, to)
   if (from > to) throw new HubError('TRM_BAD_REQUEST', 'from must not be above to.')
-  return { from, to, hashes: (await consistencyProof(db, from, to)).map(base64) }
+  return { from, to, hashes: (await deps.tree.consistencyProof(from, to)).map(base64) }
 }
 
 /**
  * A C2SP hash tile; undefined when the latest checkpoint's tree does not have it (yet). Both never
  * change: a full tile is its 256 hashes, a partial tile `.p/W` the first W hashes of its tile.
  */
-export async function hashTile(db: Kysely<Database>, path: string): Promise<Uint8Array | undefined> {
+export async function hashTile(deps: TreeDeps, path: string): Promise<Uint8Array | undefined> {
   let tile: { level: number; index: number; width: number }
   try {
     tile = parseTilePath(`tile/${path}`)
@@ -114,12 +122,12 @@ export async function hashTile(db: Kysely<Database>, path: string): Promise<Uint
     if (error instanceof TlogFormatError) return undefined
     throw error
   }
-  const latest = await tree.findLatestTreeCheckpoint(db)
-  if (!latest) return undefined
-  const available = entriesAt(latest.size, tile.level) - tile.index * TILE_WIDTH
-  if (available < tile.width) return undefined
-  const entries = await tileEntries(db, latest.size, tile.level, tile.index)
-  return concatHashes(entries.slice(0, tile.width))
+  const { latest } = await deps.tree.covers(Number.POSITIVE_INFINITY)
+  const available = entriesAt(latest, tile.level) - tile.index * TILE_WIDTH
+  if (latest === 0 || available < tile.width) return undefined
+  // Read as the tile of the smallest tree that has it: a partial tile is kept under its width.
+  const size = (tile.index * TILE_WIDTH + tile.width) * TILE_WIDTH ** tile.level
+  return deps.tree.entries(size, tile.level, tile.index)
 }
 
 /**

@@ -8,7 +8,7 @@ import { latestTreeCheckpoint } from './audit.log.js'
 import * as repo from './audit.repository.js'
 import { type AuditListQuery, MAX_TRAIL_EVENTS } from './audit.schemas.js'
 import { base64, type LeafEvent, toLeafEvent } from './audit.service.js'
-import { inclusionProof, type TileCache } from './audit.tree.js'
+import type { TreeReader } from './tree.reader.js'
 
 const isSeqCursor = (v: Record<string, unknown>): v is { s: number } =>
   typeof v['s'] === 'number' && Number.isSafeInteger(v['s'])
@@ -58,7 +58,7 @@ export async function listAuditEvents(
  * (returned with it), and how many events still wait for the sealer.
  */
 export async function referralAuditTrail(
-  deps: { db: Kysely<Database> },
+  deps: { db: Kysely<Database>; tree: TreeReader },
   referralId: string,
   callerId: string,
   requestId: string,
@@ -74,9 +74,8 @@ export async function referralAuditTrail(
   ])
   const size = checkpoint?.size ?? 0
   const rows = all.filter((r) => r.index < size)
-  const tiles: TileCache = new Map()
   const proofs: Uint8Array[][] = []
-  for (const r of rows) proofs.push(await inclusionProof(deps.db, r.index, size, tiles))
+  for (const r of rows) proofs.push(await deps.tree.inclusionProof(r.index, size))
   await recordAuditEvent(deps.db, {
     actor: callerId,
     action: 'referral.audit_read',

@@ -23,12 +23,16 @@ import {
   ReferralAuditTrailSchema,
   WitnessListSchema,
 } from './audit.schemas.js'
+import { TreeReader } from './tree.reader.js'
+
+/** Tiles an API process keeps hashed up (16 KiB each): the upper tiles and the recent leaf tiles. */
+const TREE_TILES_KEPT = 1024
 
 /** JSON only when asked for by name: tlog clients send no Accept or text/plain. */
 const wantsJson = (accept: string | undefined) => accept?.includes('application/json') === true
 
 export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const deps = { db: app.db }
+  const deps = { db: app.db, tree: new TreeReader(app.db, TREE_TILES_KEPT) }
 
   app.get(
     '/v1/audit',
@@ -103,7 +107,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Ref(InclusionProofSchema), ...problems(400, 401, 403, 404, 429) },
       },
     },
-    async (request) => inclusion(deps.db, request.caller, request.query.index, request.query.size),
+    async (request) => inclusion(deps, request.caller, request.query.index, request.query.size),
   )
 
   app.get(
@@ -119,7 +123,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Ref(ConsistencyProofSchema), ...problems(400, 429) },
       },
     },
-    async (request) => consistency(deps.db, request.query.from, request.query.to),
+    async (request) => consistency(deps, request.query.from, request.query.to),
   )
 
   app.get(
@@ -151,7 +155,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const path = request.url.slice('/v1/audit/tile/'.length).split('?')[0] ?? ''
-      const tile = path.length <= 200 ? await hashTile(deps.db, path) : undefined
+      const tile = path.length <= 200 ? await hashTile(deps, path) : undefined
       if (!tile) throw new HubError('TRM_NOT_FOUND', 'The tree has no such tile (yet).')
       reply.header('cache-control', IMMUTABLE).type('application/octet-stream')
       return reply.send(Buffer.from(tile))

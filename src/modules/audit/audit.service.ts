@@ -4,7 +4,8 @@ import type { HubKeys } from '../../lib/hub-keys.js'
 import { formatCheckpoint, signNote } from '../../lib/tlog/index.js'
 import type { ChainedEvent } from './audit.core.js'
 import * as repo from './audit.repository.js'
-import { leafOf, treeRoot, writeCompletedTiles } from './audit.tree.js'
+import { leafOf, writeCompletedTiles } from './audit.tree.js'
+import { TreeReader } from './tree.reader.js'
 import * as tree from './tree.repository.js'
 
 /** An event as the API shows it: the fields the leaf commits to, its leaf index and leaf hash. */
@@ -45,7 +46,18 @@ export interface SealDeps {
   origin: string
   now?: () => Date
   batchSize?: number
+  /**
+   * What a long-running sealer remembers between runs: the latest horizon below which every event
+   * is sealed. A checkpoint stores one too, but only a batch that writes a checkpoint can store it:
+   * after a backlog ends with a batch that went on from the one before, and nothing new comes, the
+   * stored horizon stays behind and each run would search the whole log for unsealed events.
+   */
+  memory?: { horizon?: string }
 }
+
+/** The later of two xid8 horizons (as text). */
+const laterHorizon = (a: string | undefined, b: string | undefined) =>
+  a === undefined || (b !== undefined && BigInt(b) > BigInt(a)) ? b : a
 
 /**
  * Seals every committed event that is not a leaf yet: in batches, each in one transaction that
@@ -72,13 +84,19 @@ async function sealBatch(
   limit: number,
   afterId: number | undefined,
 ): Promise<{ sealed: number; lastId: number | undefined }> {
-  return deps.db.transaction().execute(async (trx) => {
+  const batch = await deps.db.transaction().execute(async (trx) => {
     await repo.lockSealing(trx)
     // Read before the listing: every transaction older than `horizon` has ended, so the listing sees it.
     const { size, signed, lastHorizon, horizon } = await tree.sealState(trx)
-    const pending = await repo.listUnsealed(trx, lastHorizon, limit, afterId)
+    const since = laterHorizon(lastHorizon, deps.memory?.horizon)
+    const pending = await repo.listUnsealed(trx, since, limit, afterId)
+    // Only a batch that took everything it saw may move the horizon on; one that went on from an
+    // earlier batch did not look at the events before it (one committed late may be there).
+    const sealedAll = pending.length < limit && afterId === undefined
     // Leaves without a checkpoint are the old chain's, given by the migration: tile and sign them too.
-    if (pending.length === 0 && size === signed) return { sealed: 0, lastId: afterId }
+    if (pending.length === 0 && size === signed) {
+      return { sealed: 0, lastId: afterId, horizon: sealedAll ? horizon : undefined }
+    }
     const leaves = pending.map((record, n) => ({
       index: size + n,
       eventId: record.id,
@@ -87,7 +105,7 @@ async function sealBatch(
     await tree.insertLeaves(trx, leaves)
     const newSize = size + leaves.length
     await writeCompletedTiles(trx, signed, newSize)
-    const rootHash = await treeRoot(trx, newSize)
+    const rootHash = await new TreeReader(trx).root(newSize)
     const text = formatCheckpoint({ origin: deps.origin, size: newSize, rootHash, extensions: [] })
     const note = signNote(text, deps.origin, deps.hubKeys.current.signingKey)
     await tree.insertTreeCheckpoint(trx, {
@@ -95,10 +113,17 @@ async function sealBatch(
       root: rootHash,
       note,
       at: (deps.now ?? (() => new Date()))(),
-      // Only a batch that took everything it saw may move the horizon on; one that went on from an
-      // earlier batch did not look at the events before it (one committed late may be there).
-      horizon: pending.length < limit && afterId === undefined ? horizon : null,
+      horizon: sealedAll ? horizon : null,
     })
-    return { sealed: leaves.length, lastId: pending.at(-1)?.id ?? afterId }
+    return {
+      sealed: leaves.length,
+      lastId: pending.at(-1)?.id ?? afterId,
+      horizon: sealedAll ? horizon : undefined,
+    }
   })
+  // Remembered once committed: a batch rolled back sealed nothing.
+  if (deps.memory && batch.horizon !== undefined) {
+    deps.memory.horizon = laterHorizon(deps.memory.horizon, batch.horizon)
+  }
+  return { sealed: batch.sealed, lastId: batch.lastId }
 }

@@ -1,17 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Database } from '../../db/types.js'
-import {
-  consistencyProofRanges,
-  foldRange,
-  type Hash,
-  inclusionProofRanges,
-  leafHash,
-  type NodeId,
-  nodeHash,
-  rangeOf,
-  rootOf,
-  TILE_WIDTH,
-} from '../../lib/tlog/index.js'
+import { foldRange, type Hash, leafHash, nodeHash, rootOf, TILE_WIDTH } from '../../lib/tlog/index.js'
 import { type ChainedEvent, canonicalEvent } from './audit.core.js'
 import * as tree from './tree.repository.js'
 
@@ -52,85 +41,6 @@ export function splitHashes(bytes: Uint8Array): Hash[] {
 
 /** How many hashes tree level 8·level has in a tree of `size` leaves. */
 export const entriesAt = (size: number, level: number) => Math.floor(size / TILE_WIDTH ** level)
-
-/** The hashes of tile (level, index) in a tree of `size` leaves: 256, or fewer at the right edge. */
-export async function tileEntries(
-  db: Kysely<Database>,
-  size: number,
-  level: number,
-  index: number,
-): Promise<Hash[]> {
-  const width = Math.min(TILE_WIDTH, entriesAt(size, level) - index * TILE_WIDTH)
-  if (width <= 0) return []
-  if (width === TILE_WIDTH) {
-    const full = await tree.findTile(db, level, index)
-    if (full) return splitHashes(full.hashes)
-  }
-  const start = index * TILE_WIDTH
-  return level === 0
-    ? tree.leafHashes(db, start, start + width)
-    : tree.tileRoots(db, level - 1, start, start + width)
-}
-
-/** Tiles read for one tree size, shared by the proofs of one request. */
-export type TileCache = Map<string, Promise<Hash[]>>
-
-/** Hashes of complete subtrees of a tree of `size` leaves, reading each tile they lie in once. */
-export async function nodeHashes(
-  db: Kysely<Database>,
-  size: number,
-  ids: readonly NodeId[],
-  tiles: TileCache = new Map(),
-): Promise<Hash[]> {
-  const entriesOf = (level: number, index: number) => {
-    const key = `${level}/${index}`
-    let entries = tiles.get(key)
-    if (!entries) {
-      entries = tileEntries(db, size, level, index)
-      tiles.set(key, entries)
-    }
-    return entries
-  }
-  return Promise.all(
-    ids.map(async (id) => {
-      const tileLevel = Math.floor(id.level / TILE_HEIGHT)
-      const height = id.level % TILE_HEIGHT
-      const first = id.index * 2 ** height
-      const entries = await entriesOf(tileLevel, Math.floor(first / TILE_WIDTH))
-      const offset = first % TILE_WIDTH
-      const span = entries.slice(offset, offset + 2 ** height)
-      if (span.length !== 2 ** height) throw new Error(`audit tree: node ${id.level}/${id.index} is missing`)
-      return perfectRoot(span)
-    }),
-  )
-}
-
-async function foldRanges(
-  db: Kysely<Database>,
-  size: number,
-  ranges: NodeId[][],
-  tiles?: TileCache,
-): Promise<Hash[]> {
-  const hashes = await nodeHashes(db, size, ranges.flat(), tiles)
-  let at = 0
-  return ranges.map((range) => {
-    const part = hashes.slice(at, at + range.length)
-    at += range.length
-    return foldRange(part)
-  })
-}
-
-export async function treeRoot(db: Kysely<Database>, size: number): Promise<Hash> {
-  if (size === 0) return rootOf([])
-  const [root] = await foldRanges(db, size, [rangeOf(0, size)])
-  return root!
-}
-
-export const inclusionProof = (db: Kysely<Database>, index: number, size: number, tiles?: TileCache) =>
-  foldRanges(db, size, inclusionProofRanges(index, size), tiles)
-
-export const consistencyProof = (db: Kysely<Database>, from: number, to: number) =>
-  foldRanges(db, to, consistencyProofRanges(from, to))
 
 /**
  * Writes every tile that became complete when the tree grew from `from` to `to` leaves (the new
