@@ -42,6 +42,8 @@ export async function startAuditSealer(deps: SealerDeps): Promise<Sealer> {
     hubKeys: deps.hubKeys,
     origin: deps.origin,
     ...(deps.batchSize ? { batchSize: deps.batchSize } : {}),
+    // Kept across leaderships too: a horizon once true stays true (later events have later txids).
+    memory: {},
   }
   let running: Promise<number> | undefined
 

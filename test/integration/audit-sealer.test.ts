@@ -243,12 +243,26 @@ t.test('the worker seals on its own, sweep after sweep, and gives up the lead wh
   t.match(next.logs.text, /audit sealer: active/)
 })
 
-for (const batchSize of [undefined, 2]) {
+for (const [batchSize, remember] of [
+  [undefined, false],
+  [2, false],
+  [2, true],
+] as const) {
   t.test(
-    `an event whose transaction commits after later ones were sealed still gets its leaf${batchSize ? ` (batches of ${batchSize}: later batches go on from the one before)` : ''}`,
+    `an event whose transaction commits after later ones were sealed still gets its leaf${batchSize ? ` (batches of ${batchSize}: later batches go on from the one before)` : ''}${remember ? ', the sealer remembering its horizon between runs' : ''}`,
     async (t) => {
       const { app } = await buildTestApp(t)
-      const seal = (app: FastifyInstance) => sealWith(app, batchSize)
+      const memory: { horizon?: string } = {}
+      const seal = (app: FastifyInstance) =>
+        remember
+          ? sealPending({
+              db: app.db,
+              hubKeys: app.hubKeys,
+              origin: app.config.auditLog.origin,
+              memory,
+              ...(batchSize ? { batchSize } : {}),
+            })
+          : sealWith(app, batchSize)
       const event = (id: string) => ({
         actor: 'system',
         action: 'test.horizon',
@@ -274,6 +288,7 @@ for (const batchSize of [undefined, 2]) {
       t.equal(await seal(app), 5, 'the committed ones are sealed; the open one is not visible yet')
       for (let n = 5; n < 8; n += 1) await recordAuditEvent(app.db, event(`fast-${n}`))
       t.equal(await seal(app), 3, 'a later batch, horizon held back by the open transaction')
+      t.equal(await seal(app), 0, 'an idle run, the transaction still open')
       release()
       await slow
       t.equal(await seal(app), 1, 'once committed, it is sealed')
@@ -283,3 +298,54 @@ for (const batchSize of [undefined, 2]) {
     },
   )
 }
+
+t.test(
+  'after a backlog ended by a batch that went on from the one before, an idle sealer remembers a horizon',
+  async (t) => {
+    const { app } = await buildTestApp(t)
+    const memory: { horizon?: string } = {}
+    const seal = () =>
+      sealPending({
+        db: app.db,
+        hubKeys: app.hubKeys,
+        origin: app.config.auditLog.origin,
+        batchSize: 2,
+        memory,
+      })
+    for (let n = 0; n < 5; n += 1) {
+      await recordAuditEvent(app.db, {
+        actor: 'system',
+        action: 'test.horizon',
+        target: { type: 'test', id: `backlog-${n}` },
+        outcome: 'success',
+      })
+    }
+    await seal()
+    const latest = () =>
+      app.db
+        .selectFrom('audit_tree_checkpoints')
+        .select(['size', 'horizon'])
+        .orderBy('size', 'desc')
+        .limit(1)
+        .executeTakeFirstOrThrow()
+    const afterBacklog = await latest()
+    t.equal(
+      afterBacklog.horizon,
+      null,
+      'the last batch went on from another: its checkpoint stores no horizon',
+    )
+    t.equal(memory.horizon, undefined, 'nor does the sealer remember one yet')
+    t.equal(await seal(), 0, 'an idle run')
+    t.type(memory.horizon, 'string', 'the idle run found everything sealed: its horizon is remembered')
+    t.same(await latest(), afterBacklog, 'and nothing was written for it')
+    await recordAuditEvent(app.db, {
+      actor: 'system',
+      action: 'test.horizon',
+      target: { type: 'test', id: 'after' },
+      outcome: 'success',
+    })
+    t.equal(await seal(), 1, 'an event after it is sealed')
+    t.equal(await unsealed(app), 0)
+    await assertDenseChain(t, app)
+  },
+)
