@@ -274,6 +274,41 @@ t.test('consent withdrawal', async (t) => {
   })
 
   await t.test(
+    'withdrawal of law_enforcement: no onward referral to the police or a prosecutor, one to an NGO still goes',
+    async (t) => {
+      const dePolice = await addAgency(app, { country: 'DE', kind: 'law_enforcement' })
+      const scope = ['assistance', 'onward_sharing', 'law_enforcement'] as const
+      const consent = () => ({ ...CONSENT, scope: [...scope], recordedAt: new Date().toISOString() })
+      const first = referralDocument(roNgo, { agencyId: deNcp.id }, { consent: consent() })
+      const posted = await roNgo.client.request<Json>('POST', '/v1/referrals', {
+        jws: await signReferral(first, roNgo.keys.signing),
+      })
+      await acknowledge(deNcp, first.id, 'received')
+      const onwardTo = async (to: TestAgency) => {
+        const forward = referralDocument(
+          deNcp,
+          { agencyId: to.id },
+          { onwardOf: first.id, consent: consent() },
+        )
+        forward.victim.reference = posted['victimReference'] as string
+        const jws = await signReferral(forward, deNcp.keys.signing)
+        return deNcp.client.request<Json>('POST', '/v1/referrals', { jws }).then(() => forward.id)
+      }
+      await withdraw(roNgo, first.id, 'law_enforcement')
+      // Both holders confirm their erasure: nothing of this case is left for the sweep below.
+      await acknowledge(deNcp, first.id, 'erasure_confirmed')
+      await acknowledge(roNgo, first.id, 'erasure_confirmed')
+      t.match(
+        await refusal(onwardTo(dePolice)),
+        { status: 422, body: { code: 'TRM_ONWARD_CONSENT_WITHDRAWN', errors: [{ pointer: '/onwardOf' }] } },
+        'to a law-enforcement agency: refused',
+      )
+      const onward = await onwardTo(deNgo)
+      t.match(await get(deNgo, onward), { onwardOf: first.id }, 'to an assistance agency: the case goes on')
+    },
+  )
+
+  await t.test(
     'withdrawal of onward_sharing on a single referral: the case goes on, not onward',
     async (t) => {
       const single = await link(roNgo, deNcp)

@@ -93,7 +93,7 @@ export const refusals = {
   TRM_ONWARD_CONSENT_WITHDRAWN: () =>
     new HubError(
       'TRM_ONWARD_CONSENT_WITHDRAWN',
-      'Consent to onward sharing (or all consent) was withdrawn for the case of the referral in onwardOf.',
+      'Consent to onward sharing (or all consent, or, for a law_enforcement or prosecution recipient, consent to law_enforcement) was withdrawn for the case of the referral in onwardOf.',
       { pointer: '/onwardOf' },
     ),
   TRM_ONWARD_HANDLING_FORBIDS: () =>

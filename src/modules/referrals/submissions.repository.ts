@@ -153,6 +153,8 @@ function submissionStatement(db: Kysely<Database>): CompiledQuery<Answer> {
           when p.received_at is null then 'TRM_ONWARD_PARENT_NOT_RECEIVED'
           when p.victim_reference is distinct from c.victim_reference then 'TRM_ONWARD_VICTIM_MISMATCH'
           when p.consent_withdrawn && array['all', 'onward_sharing'] then 'TRM_ONWARD_CONSENT_WITHDRAWN'
+          when 'law_enforcement' = any (p.consent_withdrawn)
+            and c.recipient_kind in ('law_enforcement', 'prosecution') then 'TRM_ONWARD_CONSENT_WITHDRAWN'
           when not 'onward_sharing' = any (p.consent_scope) then 'TRM_ONWARD_CONSENT_MISSING'
           when 'no_onward_sharing' = any (p.handling) then 'TRM_ONWARD_HANDLING_FORBIDS'
         end as refusal
