@@ -8,7 +8,6 @@ import { startDeadlineSweep } from '../../src/jobs/deadline-sweep.js'
 import { escalateUnconfirmedErasures } from '../../src/modules/deadlines/erasure-escalation.service.js'
 import type { ReferralDocument } from '../../src/modules/referrals/referral-document.schema.js'
 import { encryptSensitive, signReferral } from '../../src/sdk/documents.js'
-import { HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { tablesContaining } from '../helpers/db-search.js'
@@ -16,19 +15,10 @@ import { encodedWithin } from '../helpers/disk-scan.js'
 import { inboxUntil } from '../helpers/inbox.js'
 import { acknowledge } from '../helpers/lifecycle.js'
 import { referralDocument, writeCounts } from '../helpers/referrals.js'
+import { refusal } from '../helpers/refusal.js'
 import { eventually } from '../helpers/webhook-receiver.js'
 
 type Json = Record<string, any>
-
-const refusal = async (promise: Promise<unknown>) => {
-  try {
-    await promise
-  } catch (error) {
-    if (error instanceof HubRequestError) return { status: error.status, body: error.body as Json }
-    throw error
-  }
-  throw new Error('expected a refusal')
-}
 
 /**
  * Every text, character, JSON, array and bytea column of every table of the test schema that holds

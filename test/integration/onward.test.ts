@@ -4,25 +4,15 @@ import t from 'tap'
 import type { ReferralDocument } from '../../src/modules/referrals/referral-document.schema.js'
 import { countCombinations } from '../../src/modules/stats/stats.repository.js'
 import { signReferral } from '../../src/sdk/documents.js'
-import { HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { inboxUntil } from '../helpers/inbox.js'
 import { acknowledge } from '../helpers/lifecycle.js'
 import { referralDocument, writeCounts } from '../helpers/referrals.js'
+import { refusal } from '../helpers/refusal.js'
 import { eventually } from '../helpers/webhook-receiver.js'
 
 type Json = Record<string, any>
-
-const refusal = async (promise: Promise<unknown>) => {
-  try {
-    await promise
-  } catch (error) {
-    if (error instanceof HubRequestError) return { status: error.status, body: error.body as Json }
-    throw error
-  }
-  throw new Error('expected a refusal')
-}
 
 const ONWARD = { status: 'given', scope: ['assistance', 'onward_sharing'], byGuardian: false } as const
 

@@ -8,22 +8,12 @@ import {
   verifyAgencySignature,
   verifyReceipt,
 } from '../../src/sdk/documents.js'
-import { HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency, revokeKeysDirectly } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { referralDocument, writeCounts } from '../helpers/referrals.js'
+import { refusal } from '../helpers/refusal.js'
 
 type Json = Record<string, any>
-const refusal = async (promise: Promise<unknown>) => {
-  try {
-    await promise
-  } catch (error) {
-    if (error instanceof HubRequestError) return { status: error.status, body: error.body as Json }
-    throw error
-  }
-  throw new Error('expected a refusal')
-}
-
 t.test('referrals', async (t) => {
   const { app } = await buildTestApp(t)
   const ro = await addAgency(app, { country: 'RO', kind: 'ngo' })

@@ -5,25 +5,10 @@ import t from 'tap'
 import { maintenanceProcessor } from '../../src/jobs/maintenance.js'
 import { DIMENSIONS, type Dimension } from '../../src/modules/stats/stats.dimensions.js'
 import { ensureRelease } from '../../src/modules/stats/stats.service.js'
-import { HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
+import { refusal } from '../helpers/refusal.js'
 import { inventReferrals, type StatsAnswer, valuesOf } from '../helpers/stats.js'
-
-const refusal = async (promise: Promise<unknown>) => {
-  try {
-    await promise
-  } catch (error) {
-    if (error instanceof HubRequestError) {
-      return {
-        status: error.status,
-        body: error.body as { code: string; errors?: { pointer: string; detail: string }[] },
-      }
-    }
-    throw error
-  }
-  throw new Error('expected a refusal')
-}
 
 const MIN_CELL = 11
 const Q1 = { from: new Date('2025-01-01T00:00:00Z'), to: new Date('2025-04-01T00:00:00Z') }

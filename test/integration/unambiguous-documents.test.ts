@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { encryptSensitive, signAcknowledgement, signReferral } from '../../src/sdk/documents.js'
-import { HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { signRawJws, withFirstMember } from '../helpers/raw-jws.js'
 import { referralDocument, writeCounts } from '../helpers/referrals.js'
+import { type Problem, refusal } from '../helpers/refusal.js'
 
 // Issue 14, point 1: a signed document must have one reading. A recipient whose parser keeps the
 // first of two members with one name reads another document than the one the hub checked (JSON.parse
@@ -14,22 +14,7 @@ import { referralDocument, writeCounts } from '../helpers/referrals.js'
 // refusal names the place: /jws/header/… in the protected header, /jws/payload/… in the payload.
 
 type Json = Record<string, unknown>
-interface Problem {
-  code: string
-  detail: string
-  errors?: { pointer: string; detail: string }[]
-}
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
-
-const refusal = async (promise: Promise<unknown>) => {
-  try {
-    await promise
-  } catch (error) {
-    if (error instanceof HubRequestError) return { status: error.status, body: error.body as Problem }
-    throw error
-  }
-  throw new Error('expected a refusal, the hub accepted it')
-}
 
 const referralHeader = (agency: TestAgency) =>
   JSON.stringify({ alg: 'ES256', kid: agency.keys.signing.kid, typ: 'trm-referral+json' })
