@@ -5,6 +5,7 @@ import { type RawBuilder, sql } from 'kysely'
 import type { Config } from '../../src/config.js'
 import { sealPending } from '../../src/modules/audit/audit.service.js'
 import { verifyAuditChain } from '../../src/modules/audit/audit.verify.js'
+import { recordAuditEvent } from '../../src/modules/ledger/audit.service.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -16,6 +17,19 @@ export const seal = (app: FastifyInstance, batchSize?: number) =>
     origin: app.config.auditLog.origin,
     ...(batchSize ? { batchSize } : {}),
   })
+
+/** Records invented system events `test.filler` numbered first…last (leaves for the tree tests). */
+export async function fillerEvents(app: FastifyInstance, last: number, first = 1): Promise<void> {
+  for (let n = first; n <= last; n += 1) {
+    await recordAuditEvent(app.db, {
+      actor: 'system',
+      action: 'test.filler',
+      target: { type: 'test', id: String(n) },
+      outcome: 'success',
+      details: { n },
+    })
+  }
+}
 
 export const verify = (app: FastifyInstance, fromSeq?: number) =>
   verifyAuditChain(app.db, app.hubKeys.verificationKeys, fromSeq ? { fromSeq } : {})

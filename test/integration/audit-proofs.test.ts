@@ -25,7 +25,7 @@ import {
 import { signReferral } from '../../src/sdk/documents.js'
 import type { HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency, injectFetch } from '../helpers/agencies.js'
-import { chainRows, seal } from '../helpers/audit.js'
+import { chainRows, fillerEvents, seal } from '../helpers/audit.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { referralDocument } from '../helpers/referrals.js'
 
@@ -54,15 +54,7 @@ t.test('proofs, tiles and cosignatures from the HTTP API verify with the SDK', a
   const frToDe = referralDocument(fr, { agencyId: de.id })
   await fr.client.request('POST', '/v1/referrals', { jws: await signReferral(frToDe, fr.keys.signing) })
   // A few hundred leaves, sealed in uneven batches: several checkpoints and a full tile.
-  for (let n = 1; n <= 290; n += 1) {
-    await recordAuditEvent(app.db, {
-      actor: 'system',
-      action: 'test.filler',
-      target: { type: 'test', id: String(n) },
-      outcome: 'success',
-      details: { n },
-    })
-  }
+  await fillerEvents(app, 290)
   await seal(app, 37)
   const leaves = await chainRows(app)
   const size = leaves.length

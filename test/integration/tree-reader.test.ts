@@ -1,8 +1,7 @@
 import t from 'tap'
 import { rootOf, TILE_WIDTH, verifyConsistency, verifyInclusion } from '../../src/lib/tlog/index.js'
 import { TreeReader } from '../../src/modules/audit/tree.reader.js'
-import { recordAuditEvent } from '../../src/modules/ledger/audit.service.js'
-import { chainRows, seal } from '../helpers/audit.js'
+import { chainRows, fillerEvents, seal } from '../helpers/audit.js'
 import { buildTestApp } from '../helpers/build-app.js'
 
 // The API keeps one TreeReader for its life: tiles hashed up once, partial tiles kept under their
@@ -11,15 +10,7 @@ import { buildTestApp } from '../helpers/build-app.js'
 
 t.test('a long-lived reader with room for 3 tiles gives every proof a fresh reader gives', async (t) => {
   const { app } = await buildTestApp(t)
-  for (let n = 1; n <= 2 * TILE_WIDTH + 40; n += 1) {
-    await recordAuditEvent(app.db, {
-      actor: 'system',
-      action: 'test.filler',
-      target: { type: 'test', id: String(n) },
-      outcome: 'success',
-      details: { n },
-    })
-  }
+  await fillerEvents(app, 2 * TILE_WIDTH + 40)
   await seal(app, 97)
   const leaves = await chainRows(app)
   const checkpoints = await app.db
@@ -61,25 +52,13 @@ t.test('a long-lived reader with room for 3 tiles gives every proof a fresh read
 
 t.test('covers: sizes up to the latest checkpoint, the latest size read again beyond it', async (t) => {
   const { app } = await buildTestApp(t)
-  await recordAuditEvent(app.db, {
-    actor: 'system',
-    action: 'test.filler',
-    target: { type: 'test', id: '1' },
-    outcome: 'success',
-    details: {},
-  })
+  await fillerEvents(app, 1)
   const reader = new TreeReader(app.db)
   await seal(app)
   const first = (await chainRows(app)).length
   t.same(await reader.covers(first), { covered: true, latest: first })
   t.same(await reader.covers(first + 1), { covered: false, latest: first })
-  await recordAuditEvent(app.db, {
-    actor: 'system',
-    action: 'test.filler',
-    target: { type: 'test', id: '2' },
-    outcome: 'success',
-    details: {},
-  })
+  await fillerEvents(app, 2, 2)
   await seal(app)
   t.same(await reader.covers(first + 1), { covered: true, latest: first + 1 }, 'a new checkpoint is seen')
 })
