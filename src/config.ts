@@ -37,6 +37,7 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_WINDOW_SECONDS: Type.Optional(Int({ minimum: 1 })),
   RATE_LIMIT_AUTH_FAILURES_MAX: Type.Optional(Int({ minimum: 1 })),
   RATE_LIMIT_TOKEN_MAX: Type.Optional(Int({ minimum: 1 })),
+  RATE_LIMIT_SYNC_MS: Type.Optional(Int({ minimum: 10, maximum: 10_000 })),
   REQUEST_TIMEOUT_MS: Type.Optional(Int({ minimum: 100 })),
   // Above the longest long-poll (30 s) and its margin: an idle socket waiting for its answer is cut.
   CONNECTION_TIMEOUT_MS: Type.Optional(Int({ minimum: 35_000 })),
@@ -82,14 +83,16 @@ export interface Config {
   readonly logPretty: boolean
   readonly bodyLimitBytes: number
   /**
-   * Budgets per client address and window, counted in Redis before authentication: every request,
-   * failed authentications (401s), and requests to the token endpoint.
+   * Budgets per client address and window, counted before authentication (in each process, shared
+   * through Redis): every request, failed authentications (401s), and requests to the token endpoint.
    */
   readonly rateLimit: {
     readonly max: number
     readonly windowSeconds: number
     readonly authFailuresMax: number
     readonly tokenMax: number
+    /** How often each process's counts go to Redis and the other processes' come back. */
+    readonly syncMs: number
   }
   /**
    * `requestMs`: the whole request, headers and body, must arrive within it (Fastify's requestTimeout;
@@ -235,6 +238,7 @@ function freeze(env: Env): Config {
       windowSeconds: Number(env.RATE_LIMIT_WINDOW_SECONDS ?? 60),
       authFailuresMax: Number(env.RATE_LIMIT_AUTH_FAILURES_MAX ?? 60),
       tokenMax: Number(env.RATE_LIMIT_TOKEN_MAX ?? 120),
+      syncMs: Number(env.RATE_LIMIT_SYNC_MS ?? 100),
     },
     timeouts: {
       requestMs: Number(env.REQUEST_TIMEOUT_MS ?? 10_000),

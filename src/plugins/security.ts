@@ -1,9 +1,17 @@
-import rateLimit, { normalizeIP } from '@fastify/rate-limit'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import helmet from 'helmet'
+import ipaddr from 'ipaddr.js'
 import type { Config } from '../config.js'
 import { HubError } from '../lib/errors.js'
+import { SharedBudgets } from '../lib/shared-budgets.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: the rate limit does not count this route (probes, well-known documents). */
+    rateLimit?: false
+  }
+}
 
 const TOKEN_ENDPOINT = '/v1/oauth/token'
 
@@ -15,28 +23,19 @@ interface Count {
   exceeded: boolean
 }
 
-type Limiter = ReturnType<FastifyInstance['createRateLimit']>
-
 /**
- * An address as the budgets know it: IPv6 by its /64 (one customer's whole prefix, as the plugin
- * does by default). A client that already hung up has no address any more; it must not be a 500.
+ * An address as the budgets know it: IPv6 by its /64 (one customer's whole prefix), an IPv4-mapped
+ * IPv6 address as its IPv4 address. A client that already hung up has no address any more; it must
+ * not be a 500.
  */
-const clientAddress = (request: FastifyRequest) => {
+export function clientAddress(request: Pick<FastifyRequest, 'ip' | 'socket'>): string {
   const ip = request.ip ?? request.socket?.remoteAddress
-  return ip ? normalizeIP(ip, 64) : 'unknown'
-}
-
-async function count(limiter: Limiter, request: FastifyRequest, increment = true): Promise<Count> {
-  const result = await limiter(request, { increment })
-  if (result.isAllowed) return { max: 0, remaining: 0, resetSeconds: 0, exceeded: false }
-  return {
-    max: result.max,
-    remaining: result.remaining,
-    resetSeconds: result.ttlInSeconds,
-    // Counted here: over once past max. Only read (failed authentications, counted as they are
-    // answered): over once max have been counted, so no further token is verified.
-    exceeded: increment ? result.isExceeded : result.remaining === 0 && result.ttl > 0,
-  }
+  if (!ip || !ipaddr.isValid(ip)) return ip ? ip.toLowerCase() : 'unknown'
+  const address = ipaddr.parse(ip)
+  if (address.kind() === 'ipv4') return address.toString()
+  const v6 = address as ipaddr.IPv6
+  if (v6.isIPv4MappedAddress()) return v6.toIPv4Address().toString()
+  return `${ipaddr.IPv6.networkAddressFromCIDR(`${v6.toString()}/64`).toString()}/64`
 }
 
 function rateLimitHeaders(reply: FastifyReply, budget: Count, remaining = budget.remaining) {
@@ -46,7 +45,9 @@ function rateLimitHeaders(reply: FastifyReply, budget: Count, remaining = budget
 }
 
 /**
- * Secure headers, and rate limits whose counters live in Redis so every API process shares them.
+ * Secure headers, and rate limits counted in each API process and shared by all of them through
+ * Redis (SharedBudgets: no request waits on Redis; another process's counts arrive within
+ * `RATE_LIMIT_SYNC_MS`).
  *
  * The budgets are counted by one hook that runs before any route's own hooks, authentication
  * included: a request with no token or a bad one costs its address as much as any other, and an
@@ -75,38 +76,36 @@ export default fp<{ config: Config }>(
       secureHeaders(request.raw, reply.raw, (error) => done(error as Error | undefined))
     })
 
-    const { max, windowSeconds, authFailuresMax, tokenMax } = config.rateLimit
-    const timeWindow = windowSeconds * 1000
-    // global: false: the plugin adds no hook of its own to each route, where it would run after the
-    // route's authentication; the hook below counts instead.
-    await app.register(rateLimit, {
-      global: false,
-      max,
-      timeWindow,
-      redis: app.redis,
-      nameSpace: `${config.queuePrefix}:rate:`,
-      skipOnError: true,
-      keyGenerator: clientAddress,
+    const { max, windowSeconds, authFailuresMax, tokenMax, syncMs } = config.rateLimit
+    const budgets = new SharedBudgets(app.redis, {
+      prefix: `${config.queuePrefix}:rate:`,
+      windowMs: windowSeconds * 1000,
+      syncMs,
     })
-    const budget = (name: string, budgetMax: number) =>
-      app.createRateLimit({
+    app.addHook('onClose', async () => {
+      await budgets.close()
+    })
+    const count = (name: string, budgetMax: number, request: FastifyRequest, increment = true): Count => {
+      const { count: n, resetMs } = budgets.take(`${name}:${clientAddress(request)}`, increment)
+      return {
         max: budgetMax,
-        timeWindow,
-        keyGenerator: (request) => `${name}:${clientAddress(request)}`,
-      })
-    const requests = app.createRateLimit()
-    const authFailures = budget('auth-failures', authFailuresMax)
-    const tokenRequests = budget('token', tokenMax)
-    const exempt = (request: FastifyRequest) => request.routeOptions.config.rateLimit === false
+        remaining: Math.max(0, budgetMax - n),
+        resetSeconds: Math.max(1, Math.ceil(resetMs / 1000)),
+        // Counted here: over once past max. Only read (failed authentications, counted as they are
+        // answered): over once max have been counted, so no further token is verified.
+        exceeded: increment ? n > budgetMax : n >= budgetMax,
+      }
+    }
+    // Redis away: nothing is counted, nothing refused for it (as if the budgets were not there).
+    const skipped = (request: FastifyRequest) =>
+      request.routeOptions.config.rateLimit === false || app.redis.status !== 'ready'
 
-    app.addHook('onRequest', async (request, reply) => {
-      if (exempt(request)) return
+    app.addHook('onRequest', (request, reply, done) => {
+      if (skipped(request)) return done()
       const isTokenRequest = request.method === 'POST' && request.routeOptions.url === TOKEN_ENDPOINT
-      const [all, failures, token] = await Promise.all([
-        count(requests, request),
-        count(authFailures, request, false),
-        isTokenRequest ? count(tokenRequests, request) : undefined,
-      ])
+      const all = count('all', max, request)
+      const failures = count('auth-failures', authFailuresMax, request, false)
+      const token = isTokenRequest ? count('token', tokenMax, request) : undefined
       const refusal = all.exceeded
         ? { budget: all, detail: `Rate limit of ${all.max} requests per ${windowSeconds} s exceeded` }
         : failures.exceeded
@@ -121,23 +120,24 @@ export default fp<{ config: Config }>(
               }
             : undefined
       if (refusal) {
-        const retryAfter = Math.max(1, refusal.budget.resetSeconds)
+        const retryAfter = refusal.budget.resetSeconds
         rateLimitHeaders(reply, refusal.budget, 0)
-        throw new HubError('TRM_RATE_LIMITED', `${refusal.detail}; retry in ${retryAfter} s.`, {
-          headers: { 'retry-after': String(retryAfter) },
-        })
+        return done(
+          new HubError('TRM_RATE_LIMITED', `${refusal.detail}; retry in ${retryAfter} s.`, {
+            headers: { 'retry-after': String(retryAfter) },
+          }),
+        )
       }
       // The headers describe the budget of this request closest to running out.
       rateLimitHeaders(reply, token && token.remaining < all.remaining ? token : all)
+      done()
     })
 
     // A failed authentication is counted before its 401 leaves, so the address's next request
     // already sees it. 401 is the only answer to a refused token or client assertion.
-    app.addHook('onSend', async (request, reply) => {
-      if (reply.statusCode !== 401 || exempt(request)) return
-      await count(authFailures, request).catch((error: unknown) => {
-        request.log.warn({ err: error }, 'failed authentication not counted')
-      })
+    app.addHook('onSend', (request, reply, payload, done) => {
+      if (reply.statusCode === 401 && !skipped(request)) count('auth-failures', authFailuresMax, request)
+      done(null, payload)
     })
   },
   { name: 'trm-security', dependencies: ['trm-redis'] },

@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
+import { buildApp } from '../../src/app.js'
+import { createWorkerRedis } from '../../src/lib/redis.js'
 import { AccessTokenVerifier } from '../../src/modules/auth/access-token.js'
 import { createClientAssertion } from '../../src/sdk/client-assertion.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
-import { buildTestApp } from '../helpers/build-app.js'
+import { buildTestApp, LogCapture } from '../helpers/build-app.js'
 import { REDIS_URL } from '../helpers/env.js'
 import { freePort, TcpProxy } from '../helpers/tcp-proxy.js'
 import { eventually } from '../helpers/webhook-receiver.js'
@@ -163,6 +165,51 @@ t.test('the token endpoint has a budget of its own, stricter than the general on
   t.equal(other.statusCode, 200, 'other routes still answer the address')
   t.equal(other.headers['x-ratelimit-limit'], '1000')
 })
+
+t.test(
+  'two API processes share the budgets through Redis, each counting without waiting on it',
+  async (t) => {
+    const { app } = await buildTestApp(t, {
+      RATE_LIMIT_MAX: '4',
+      RATE_LIMIT_AUTH_FAILURES_MAX: '1000',
+      RATE_LIMIT_SYNC_MS: '20',
+    })
+    // A second process on the same database and Redis prefix (one deployment, two API processes).
+    const other = await buildApp(app.config, { hubKeys: app.hubKeys, logStream: new LogCapture() })
+    t.teardown(() => other.close())
+    await other.ready()
+    await redisConnected(app)
+    await redisConnected(other)
+
+    const answers = []
+    for (let i = 0; i < 4; i += 1) answers.push(await listAgencies(app, ATTACKER))
+    t.same(
+      answers.map((a) => a.headers['x-ratelimit-remaining']),
+      ['3', '2', '1', '0'],
+      'the first process spends the whole budget',
+    )
+    // Between the second process's requests, wait until Redis holds what it counted: its next request
+    // then knows the first process's counts. Counting only its own, it would refuse the fifth.
+    const redis = createWorkerRedis(app.config.redisUrl)
+    t.teardown(() => redis.disconnect())
+    const key = `${app.config.queuePrefix}:rate:all:${ATTACKER}`
+    const redisHolds = (n: number) =>
+      eventually(async () => (await redis.get(key)) === String(n) || undefined, `Redis to hold ${n}`)
+    await redisHolds(4)
+    let refused: Answer | undefined
+    let attempts = 0
+    while (!refused && attempts < 5) {
+      attempts += 1
+      const answer = await listAgencies(other, ATTACKER)
+      if (answer.statusCode === 429) refused = answer
+      else await redisHolds(4 + attempts)
+    }
+    t.ok(attempts <= 3, `the second process refused the address at its request ${attempts}, not the fifth`)
+    if (!refused) return t.fail('never refused')
+    assertRateLimited(t, refused, 4, /4 requests per 60 s/)
+    t.equal((await listAgencies(other, AGENCY)).statusCode, 401, 'another address is still answered there')
+  },
+)
 
 t.test(
   'while Redis is away the budgets are skipped, nothing refused; once it is back they count again',

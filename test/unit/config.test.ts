@@ -33,7 +33,7 @@ t.test('values are parsed and trailing slashes trimmed', async (t) => {
 
 t.test('rate-limit budgets, timeouts and the metrics listener have defaults and can be set', async (t) => {
   const config = loadConfig(valid)
-  t.same(config.rateLimit, { max: 6000, windowSeconds: 60, authFailuresMax: 60, tokenMax: 120 })
+  t.same(config.rateLimit, { max: 6000, windowSeconds: 60, authFailuresMax: 60, tokenMax: 120, syncMs: 100 })
   t.same(config.timeouts, { requestMs: 10_000, connectionMs: 75_000, keepAliveMs: 72_000 })
   t.ok(config.timeouts.connectionMs > 30_000, 'an idle long-poll of 30 s is not cut')
   t.same(config.metrics, { host: '127.0.0.1', port: 9464, workerPort: 9465 })
@@ -41,6 +41,7 @@ t.test('rate-limit budgets, timeouts and the metrics listener have defaults and 
     ...valid,
     RATE_LIMIT_AUTH_FAILURES_MAX: '5',
     RATE_LIMIT_TOKEN_MAX: '7',
+    RATE_LIMIT_SYNC_MS: '250',
     REQUEST_TIMEOUT_MS: '500',
     CONNECTION_TIMEOUT_MS: '40000',
     KEEP_ALIVE_TIMEOUT_MS: '5000',
@@ -48,7 +49,7 @@ t.test('rate-limit budgets, timeouts and the metrics listener have defaults and 
     METRICS_PORT: '0',
     WORKER_METRICS_PORT: '0',
   })
-  t.match(set.rateLimit, { authFailuresMax: 5, tokenMax: 7 })
+  t.match(set.rateLimit, { authFailuresMax: 5, tokenMax: 7, syncMs: 250 })
   t.same(set.timeouts, { requestMs: 500, connectionMs: 40_000, keepAliveMs: 5_000 })
   t.same(set.metrics, { host: '10.0.0.5', port: 0, workerPort: 0 })
   t.equal(loadConfig({ ...valid, METRICS_PORT: 'off' }).metrics.port, undefined, 'off turns the listener off')
@@ -58,12 +59,12 @@ t.test('rate-limit budgets, timeouts and the metrics listener have defaults and 
     "and the worker's",
   )
   const error = t.throws(() =>
-    loadConfig({ ...valid, CONNECTION_TIMEOUT_MS: '10000', METRICS_PORT: 'none' }),
+    loadConfig({ ...valid, CONNECTION_TIMEOUT_MS: '10000', METRICS_PORT: 'none', RATE_LIMIT_SYNC_MS: '5' }),
   ) as unknown as ConfigError
   t.same(
     error.variables.sort(),
-    ['CONNECTION_TIMEOUT_MS', 'METRICS_PORT'],
-    'below a long-poll, or not a port',
+    ['CONNECTION_TIMEOUT_MS', 'METRICS_PORT', 'RATE_LIMIT_SYNC_MS'],
+    'below a long-poll, not a port, or a synchronisation too frequent',
   )
 })
 
