@@ -131,8 +131,9 @@ export class DeployedHub {
       PUBLIC_URL: 'http://hub.bench',
       LOG_LEVEL: 'warn',
       METRICS_PORT: 'off',
-      // One client address sends everything: the limiter runs (its Redis round trip is part of the
-      // cost) but must not refuse. Tokens are fetched before the runs and must outlive them.
+      // One client address sends everything: the limiter runs (it counts in the process and sends its
+      // counts to Redis every RATE_LIMIT_SYNC_MS) but must not refuse. Tokens are fetched before the
+      // runs and must outlive them.
       RATE_LIMIT_MAX: '1000000000',
       ACCESS_TOKEN_TTL_SECONDS: '86400',
       ...options.env,

@@ -75,3 +75,41 @@ export function notifySoon(db: Kysely<Database>, notifications: Notifications): 
   if (notifications.size === 0) return Promise.resolve()
   return senderFor(db).submit(notifications)
 }
+
+/** How long a referral's wake-ups wait for others to share their statement. */
+export const NOTIFY_LINGER_MS = 5
+
+/** Wake-ups waiting out their linger, by database: merged, then sent in one statement. */
+const lingering = new WeakMap<Kysely<Database>, { notifications: Notifications; sent: Promise<void> }>()
+
+/**
+ * Like {@link notifySoon}, for a caller that does not wait for them: the notifications of the next
+ * `lingerMs` are merged and sent in one statement. A notifying transaction is not cheap for
+ * Postgres (a transaction id, a commit record, every listening session woken), and at a few hundred
+ * referrals a second each would otherwise go alone; a wake-up comes that much later.
+ */
+export function notifyShortly(
+  db: Kysely<Database>,
+  notifications: Notifications,
+  lingerMs = NOTIFY_LINGER_MS,
+): Promise<void> {
+  if (notifications.size === 0) return Promise.resolve()
+  let pending = lingering.get(db)
+  if (!pending) {
+    const merged: Notifications = new Map()
+    const sent = new Promise<void>((resolve) => {
+      setTimeout(() => {
+        lingering.delete(db)
+        resolve(notifySoon(db, merged))
+      }, lingerMs)
+    })
+    pending = { notifications: merged, sent }
+    lingering.set(db, pending)
+  }
+  for (const [channel, payloads] of notifications) {
+    const into = pending.notifications.get(channel) ?? new Set()
+    for (const payload of payloads) into.add(payload)
+    pending.notifications.set(channel, into)
+  }
+  return pending.sent
+}

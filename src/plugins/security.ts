@@ -30,7 +30,10 @@ interface Count {
  */
 export function clientAddress(request: Pick<FastifyRequest, 'ip' | 'socket'>): string {
   const ip = request.ip ?? request.socket?.remoteAddress
-  if (!ip || !ipaddr.isValid(ip)) return ip ? ip.toLowerCase() : 'unknown'
+  if (!ip) return 'unknown'
+  // Node gives IPv4 addresses as dotted quads already: nothing to normalise.
+  if (!ip.includes(':')) return ip
+  if (!ipaddr.isValid(ip)) return ip.toLowerCase()
   const address = ipaddr.parse(ip)
   if (address.kind() === 'ipv4') return address.toString()
   const v6 = address as ipaddr.IPv6
@@ -85,8 +88,8 @@ export default fp<{ config: Config }>(
     app.addHook('onClose', async () => {
       await budgets.close()
     })
-    const count = (name: string, budgetMax: number, request: FastifyRequest, increment = true): Count => {
-      const { count: n, resetMs } = budgets.take(`${name}:${clientAddress(request)}`, increment)
+    const count = (name: string, budgetMax: number, address: string, increment = true): Count => {
+      const { count: n, resetMs } = budgets.take(`${name}:${address}`, increment)
       return {
         max: budgetMax,
         remaining: Math.max(0, budgetMax - n),
@@ -103,9 +106,10 @@ export default fp<{ config: Config }>(
     app.addHook('onRequest', (request, reply, done) => {
       if (skipped(request)) return done()
       const isTokenRequest = request.method === 'POST' && request.routeOptions.url === TOKEN_ENDPOINT
-      const all = count('all', max, request)
-      const failures = count('auth-failures', authFailuresMax, request, false)
-      const token = isTokenRequest ? count('token', tokenMax, request) : undefined
+      const address = clientAddress(request)
+      const all = count('all', max, address)
+      const failures = count('auth-failures', authFailuresMax, address, false)
+      const token = isTokenRequest ? count('token', tokenMax, address) : undefined
       const refusal = all.exceeded
         ? { budget: all, detail: `Rate limit of ${all.max} requests per ${windowSeconds} s exceeded` }
         : failures.exceeded
@@ -136,7 +140,8 @@ export default fp<{ config: Config }>(
     // A failed authentication is counted before its 401 leaves, so the address's next request
     // already sees it. 401 is the only answer to a refused token or client assertion.
     app.addHook('onSend', (request, reply, payload, done) => {
-      if (reply.statusCode === 401 && !skipped(request)) count('auth-failures', authFailuresMax, request)
+      if (reply.statusCode === 401 && !skipped(request))
+        count('auth-failures', authFailuresMax, clientAddress(request))
       done(null, payload)
     })
   },

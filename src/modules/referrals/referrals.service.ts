@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { Static } from 'typebox'
 import type { Config } from '../../config.js'
-import { notifySoon } from '../../db/after-commit.js'
+import { notifyShortly } from '../../db/after-commit.js'
 import type { Database, ReferralRow } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
 import { Abandoned, QueueFull } from '../../lib/group-commit.js'
@@ -186,7 +186,7 @@ async function attempt(deps: ReferralDeps, accepted: Accepted): Promise<Attempt>
       if (routed.recipient.delivery_mode === 'push' || outcome.notified) {
         wakeups.set(outboxChannel(schema), new Set(['']))
       }
-      void notifySoon(deps.db, wakeups)
+      void notifyShortly(deps.db, wakeups)
       return { kind: 'written', body: toSubmission(submission.referral, outcome.linked) }
     }
   }
