@@ -24,7 +24,7 @@ import { SEED_AGENCIES, seedReferrals } from './lib/seed.js'
 const USAGE =
   'usage: npx tsx bench/referrals.ts [--rate 500] [--seconds 20] [--warmup 3] [--concurrency 32] [--rounds 3] ' +
   '[--sat-seconds 10] [--sat-budget 3000] [--timeout 30] [--api-alone] [--services shared|private] ' +
-  '[--seed N] [--schema NAME] [--keep] [--cpu-prof DIR]\n'
+  '[--seed N] [--schema NAME] [--keep] [--cpu-prof DIR] [--hub-env NAME=VALUE ...]\n'
 
 const { values } = parseArgs({
   options: {
@@ -46,6 +46,8 @@ const { values } = parseArgs({
     schema: { type: 'string' },
     keep: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
+    /** A setting of the hub's processes beyond the bench's own (e.g. SUBMISSION_STATEMENTS_MAX=1); repeatable. */
+    'hub-env': { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', default: false },
   },
 })
@@ -59,7 +61,14 @@ const satBudget = Number(values['sat-budget'])
 const timeoutSeconds = Number(values.timeout)
 const seedCount = Number(values.seed)
 const services = values.services
+const hubEnv = Object.fromEntries(
+  values['hub-env'].map((setting) => {
+    const at = setting.indexOf('=')
+    return [at > 0 ? setting.slice(0, at) : '', setting.slice(at + 1)]
+  }),
+)
 if (
+  Object.keys(hubEnv).some((name) => !/^[A-Z][A-Z0-9_]*$/.test(name)) ||
   values.help ||
   ![rate, seconds, warmup, concurrency, rounds, satSeconds, satBudget, timeoutSeconds, seedCount].every(
     (n) => Number.isFinite(n) && n >= 0,
@@ -151,6 +160,7 @@ async function main(): Promise<number> {
       queuePrefix,
       hubKeys: await testHubKeys(),
       logDir: dir,
+      env: hubEnv,
       ...(values['cpu-prof'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] } : {}),
     })
     log('trm migrate')

@@ -62,6 +62,7 @@ const EnvSchema = Type.Object({
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: Type.Optional(Int({ minimum: 0 })),
   OVERLOAD_MAX_HEAP_USED_BYTES: Type.Optional(Int({ minimum: 0 })),
   SUBMISSION_QUEUE_MAX: Type.Optional(Int({ minimum: 1 })),
+  SUBMISSION_STATEMENTS_MAX: Type.Optional(Int({ minimum: 1 })),
   STATS_MIN_CELL: Type.Optional(Int({ minimum: 1, maximum: 1_000_000 })),
   RETENTION_DAYS: Type.Optional(Int({ minimum: 1 })),
   CONSENT_ERASURE_DEADLINE_SECONDS: Type.Optional(Int({ minimum: 1 })),
@@ -130,12 +131,14 @@ export interface Config {
   /**
    * Load shedding: 503 with Retry-After while the event loop lags or the heap is nearly full (0 turns a
    * check off; the heap bound defaults to 90 % of V8's heap limit), and at most this many submissions
-   * waiting for a statement.
+   * waiting for a statement, and at most `submissionStatementsMax` such statements running at once
+   * (never more than the pool's connections).
    */
   readonly overload: {
     readonly maxEventLoopDelayMs: number
     readonly maxHeapUsedBytes: number | undefined
     readonly submissionQueueMax: number
+    readonly submissionStatementsMax: number
   }
   readonly statsMinCell: number
   readonly retentionDays: number
@@ -275,6 +278,7 @@ function freeze(env: Env): Config {
       maxHeapUsedBytes:
         env.OVERLOAD_MAX_HEAP_USED_BYTES === undefined ? undefined : Number(env.OVERLOAD_MAX_HEAP_USED_BYTES),
       submissionQueueMax: Number(env.SUBMISSION_QUEUE_MAX ?? 1_000),
+      submissionStatementsMax: Number(env.SUBMISSION_STATEMENTS_MAX ?? 2),
     },
     statsMinCell: Number(env.STATS_MIN_CELL ?? 11),
     retentionDays: Number(env.RETENTION_DAYS ?? 365),

@@ -24,11 +24,12 @@ export default fp<{ config: Config }>(
     const { db } = createDb(config, 'trm-hub-api')
     app.decorate('db', db)
     app.decorate('directory', new DirectoryCache(db))
-    // Half the pool at most writes submissions, so reads and other requests keep connections.
+    // Few statements at once: referrals that arrive while they run share the next one (fewer
+    // statements, less Postgres work per referral), and reads and other requests keep connections.
     app.decorate(
       'submissions',
       submissionQueue(db, {
-        statementsInFlight: Math.max(1, Math.floor(config.databasePoolMax / 2)),
+        statementsInFlight: Math.min(config.overload.submissionStatementsMax, config.databasePoolMax),
         maxWaiting: config.overload.submissionQueueMax,
       }),
     )

@@ -15,8 +15,12 @@ async function signed(from: TestAgency, to: TestAgency) {
 t.test(
   'beyond the bound on waiting submissions, a referral gets 503 at once and is not written',
   async (t) => {
-    // One statement at a time (half of a pool of 2) and two submissions waiting at most.
-    const { app, config } = await buildTestApp(t, { DATABASE_POOL_MAX: '2', SUBMISSION_QUEUE_MAX: '2' })
+    // One statement at a time and two submissions waiting at most.
+    const { app, config } = await buildTestApp(t, {
+      DATABASE_POOL_MAX: '2',
+      SUBMISSION_STATEMENTS_MAX: '1',
+      SUBMISSION_QUEUE_MAX: '2',
+    })
     const ro = await addAgency(app, { country: 'RO' })
     const de = await addAgency(app, { country: 'DE' })
     const token = await ro.client.accessToken()
@@ -67,7 +71,7 @@ t.test(
 )
 
 t.test('a submission whose client has gone before its statement starts is not written', async (t) => {
-  const { app, config } = await buildTestApp(t, { DATABASE_POOL_MAX: '2' })
+  const { app, config } = await buildTestApp(t, { DATABASE_POOL_MAX: '2', SUBMISSION_STATEMENTS_MAX: '1' })
   const ro = await addAgency(app, { country: 'RO' })
   const de = await addAgency(app, { country: 'DE' })
   const token = await ro.client.accessToken()

@@ -55,7 +55,8 @@ async function holdTransaction(
 }
 
 t.test('submissions that arrive together', async (t) => {
-  const { app, config } = await buildTestApp(t, { DATABASE_POOL_MAX: '2' })
+  // One statement at a time: the others wait for it and share the next.
+  const { app, config } = await buildTestApp(t, { DATABASE_POOL_MAX: '2', SUBMISSION_STATEMENTS_MAX: '1' })
   // Transactions held open, and the queries that watch the app, each need a connection of their own.
   const { db: other } = createDb({ ...config, databasePoolMax: 4 }, 'trm-test-other')
   t.teardown(() => other.destroy())

@@ -19,6 +19,18 @@ t.test('a valid environment gives a frozen config with defaults', async (t) => {
   t.ok(Object.isFrozen(config))
 })
 
+t.test('submissions: how many wait for a statement, how many statements run at once', async (t) => {
+  t.match(loadConfig(valid).overload, { submissionQueueMax: 1_000, submissionStatementsMax: 2 })
+  t.match(loadConfig({ ...valid, SUBMISSION_QUEUE_MAX: '10', SUBMISSION_STATEMENTS_MAX: '1' }).overload, {
+    submissionQueueMax: 10,
+    submissionStatementsMax: 1,
+  })
+  const error = t.throws(() =>
+    loadConfig({ ...valid, SUBMISSION_STATEMENTS_MAX: '0' }),
+  ) as unknown as ConfigError
+  t.same(error.variables, ['SUBMISSION_STATEMENTS_MAX'], 'at least one statement')
+})
+
 t.test('values are parsed and trailing slashes trimmed', async (t) => {
   const config = loadConfig({
     ...valid,
