@@ -18,6 +18,15 @@ try {
   const hubKeys = await loadHubKeys(config.hubKeys)
   const metrics = createWorkerMetrics()
   let listener: MetricsListener | undefined
+  let worker: ReturnType<typeof runWorker> | undefined
+  // Signals are handled from here on: a SIGTERM while the worker starts waits for the start, then
+  // closes what it started (without a handler, Node would end the process at once, mid-start).
+  closeWithGrace({ delay: 30_000 }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'closing after error')
+    else log.info({ signal }, 'closing')
+    await listener?.close()
+    await (await worker)?.close()
+  })
   // Metrics first, as in src/server.ts: an address already taken stops start-up before any job runs.
   if (config.metrics.workerPort !== undefined) {
     listener = await listenMetrics(
@@ -27,13 +36,8 @@ try {
     )
     log.info({ url: listener.url }, 'metrics listening')
   }
-  const worker = await runWorker(config, hubKeys, log, { metrics })
-  closeWithGrace({ delay: 30_000 }, async ({ signal, err }) => {
-    if (err) log.error({ err }, 'closing after error')
-    else log.info({ signal }, 'closing')
-    await listener?.close()
-    await worker.close()
-  })
+  worker = runWorker(config, hubKeys, log, { metrics })
+  await worker
 } catch (error) {
   process.stderr.write(`trm-worker: ${error instanceof ConfigError ? error.message : String(error)}\n`)
   process.exit(1)

@@ -8,6 +8,7 @@ import { addAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
 import { REDIS_URL } from '../helpers/env.js'
 import { referralDocument } from '../helpers/referrals.js'
+import { startHubProcess } from '../helpers/processes.js'
 import { eventually, WebhookReceiver } from '../helpers/webhook-receiver.js'
 import { startTestWorker, workerProcessEnv } from '../helpers/worker.js'
 
@@ -97,3 +98,21 @@ t.test(
     t.equal(receiver.tally().ids.size, 1, 'both with the same TRM-Message-Id')
   },
 )
+
+t.test('SIGTERM while the worker starts: it finishes starting, then closes and exits 0', async (t) => {
+  const { config } = await buildTestApp(t)
+  const worker = startHubProcess(t, 'src/worker.ts', config)
+  // The metrics listener is up before the queues are: the signal comes in the middle of the start.
+  await eventually(
+    async () => {
+      if (worker.child.exitCode !== null) throw new Error(`the worker exited:\n${worker.output()}`)
+      return /"msg":"metrics listening"/.test(worker.output()) || undefined
+    },
+    'the worker to be starting',
+    GIVE_UP_MS,
+  )
+  worker.child.kill('SIGTERM')
+  const { code, signal } = await worker.exited
+  t.same({ code, signal }, { code: 0, signal: null }, 'a clean exit, not one by the signal')
+  t.match(worker.output(), /"msg":"closing"/, 'it said it was closing')
+})
