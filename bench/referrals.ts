@@ -22,7 +22,7 @@ import { header, targets } from './lib/referrals-summary.js'
 import { SEED_AGENCIES, seedReferrals } from './lib/seed.js'
 
 const USAGE =
-  'usage: npx tsx bench/referrals.ts [--rate 500] [--seconds 20] [--warmup 3] [--concurrency 32] [--rounds 3] ' +
+  'usage: npx tsx bench/referrals.ts [--rate 500] [--seconds 20] [--warmup 10] [--concurrency 32] [--rounds 3] ' +
   '[--sat-seconds 10] [--sat-budget 3000] [--timeout 30] [--api-alone] [--services shared|private] ' +
   '[--seed N] [--schema NAME] [--keep] [--cpu-prof DIR] [--hub-env NAME=VALUE ...]\n'
 
@@ -30,7 +30,8 @@ const { values } = parseArgs({
   options: {
     rate: { type: 'string', default: '500' },
     seconds: { type: 'string', default: '20' },
-    warmup: { type: 'string', default: '3' },
+    /** Seconds of load before the measured ones: on a VM, a process idle for a while stalls as it starts again. */
+    warmup: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '32' },
     /** Closed-loop rounds, alternating; the saturation target is judged on the median round. */
     rounds: { type: 'string' },
