@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely'
+import { executePrepared } from '../../db/create-db.js'
 import type { Database, EvidenceRow } from '../../db/types.js'
 import type { EvidenceEvent } from '../../lib/evidence.js'
 import { insertAuditRows } from '../ledger/audit.repository.js'
@@ -23,7 +24,8 @@ export async function findEvidenceTargets(
   referralIds: readonly string[],
 ): Promise<EvidenceTarget[]> {
   const excluded = [event, ...(event.startsWith('non_') ? [event.slice('non_'.length)] : [])]
-  const { rows } = await sql<EvidenceTarget>`
+  // Prepared (see executePrepared): it runs in the transaction of every delivery and confirmation.
+  const query = sql<EvidenceTarget>`
     select r.id, r.sender_id, r.recipient_id, r.payload_sha256 from referrals r
     where r.id = any (${referralIds as string[]}::uuid[])
       and not exists (
@@ -31,7 +33,8 @@ export async function findEvidenceTargets(
         where e.referral_id = r.id and e.recipient_id = r.recipient_id and e.event = any (${excluded}::text[])
       )
     order by r.id
-  `.execute(db)
+  `.compile(db)
+  const { rows } = await executePrepared(db, query)
   return rows
 }
 
@@ -56,7 +59,7 @@ export async function insertEvidence(
   rows: readonly NewEvidence[],
   requestId: string | null,
 ): Promise<{ referral_id: string; sender_id: string; push: boolean }[]> {
-  const { rows: issued } = await sql<{ referral_id: string; sender_id: string; push: boolean }>`
+  const query = sql<{ referral_id: string; sender_id: string; push: boolean }>`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(referral_id uuid, event text,
         recipient_id uuid, sender_id uuid, at timestamptz, jws text, message_id uuid)
@@ -85,7 +88,8 @@ export async function insertEvidence(
     select i.referral_id, i.sender_id,
       exists (select from evidence_delivery d where d.message_id = i.message_id) as push
     from issued i
-  `.execute(db)
+  `.compile(db)
+  const { rows: issued } = await executePrepared(db, query)
   return issued
 }
 
