@@ -59,8 +59,15 @@ export function webhookProcessor(deps: JobDeps): Processor {
       log.warn({ messageId }, 'webhook: no such delivery; nothing to do')
       return 'gone'
     }
-    const { delivery_status, delivery_retries, agency_status, delivery_mode, delivery_url, ...message } =
-      found
+    const {
+      delivery_status,
+      delivery_retries,
+      agency_status,
+      delivery_mode,
+      delivery_url,
+      evidence_target,
+      ...message
+    } = found
     if (delivery_status === 'delivered') return 'already-delivered'
     if (delivery_retries !== retry) return 'superseded'
     // `failed` here is a job run again after its final attempt was recorded (a stalled job).
@@ -75,7 +82,12 @@ export function webhookProcessor(deps: JobDeps): Processor {
         ? await send(job, token, signal, delivery_url, message, target)
         : { error: 'the agency is suspended; nothing is sent to it' }
     if ('httpStatus' in outcome) {
-      await recordDelivered(deps, { ...target, type: message.type, httpStatus: outcome.httpStatus })
+      await recordDelivered(deps, {
+        ...target,
+        type: message.type,
+        httpStatus: outcome.httpStatus,
+        evidenceTarget: evidence_target,
+      })
       return 'delivered'
     }
     await recordFailedAttempt(deps, { ...target, error: outcome.error, final })

@@ -25,11 +25,14 @@ export function deliveredMove(via: 'inbox' | 'webhook', requestId?: string): Del
   }
 }
 
-/** Wakes the senders told of a delivery, and the outbox relay when one of them takes webhooks. */
+/**
+ * Wakes the senders told of a delivery (or given its evidence), and the outbox relay when one of
+ * them takes webhooks.
+ */
 export function notifyDelivered(
   db: Kysely<Database>,
   config: Pick<Config, 'databaseSchema'>,
-  delivered: readonly DeliveredReferral[],
+  delivered: readonly Pick<DeliveredReferral, 'sender_id' | 'push'>[],
 ): Promise<void> {
   if (delivered.length === 0) return Promise.resolve()
   const notifications = new Map([

@@ -1,6 +1,13 @@
 import { type Kysely, sql } from 'kysely'
 import { executePrepared } from '../../db/create-db.js'
 import type { Database, DeliveryRow, InboxMessageRow } from '../../db/types.js'
+import {
+  type EvidenceTarget,
+  evidenceCtes,
+  ISSUED_EVIDENCE,
+  type IssuedEvidence,
+  type NewEvidence,
+} from '../evidence/evidence.repository.js'
 import { insertAuditRows } from '../ledger/audit.repository.js'
 import type { DeliveryActor } from '../ledger/deliveries.repository.js'
 import { MESSAGE_COLUMNS, MESSAGE_JWS_JOIN } from '../ledger/inbox.repository.js'
@@ -11,7 +18,11 @@ import type { DeliveryStatus } from './deliveries.core.js'
 
 export type { DeliveryStatus }
 
-/** A delivery with what sending it needs: its message and its agency's delivery settings. */
+/**
+ * A delivery with what sending it needs: its message and its agency's delivery settings; for a
+ * referral's own message, what the sender's `delivery` evidence is made of (signed before the 2xx is
+ * recorded, see recordWebhookSuccess).
+ */
 export async function findDeliveryTarget(db: Kysely<Database>, messageId: string) {
   const { rows } = await executePrepared(
     db,
@@ -22,13 +33,17 @@ export async function findDeliveryTarget(db: Kysely<Database>, messageId: string
         agency_status: string
         delivery_mode: string
         delivery_url: string | null
+        evidence_target: EvidenceTarget | null
       }
     >`
-      select ${MESSAGE_COLUMNS}, d.status as delivery_status, d.retries as delivery_retries, a.status as agency_status, a.delivery_mode, a.delivery_url
+      select ${MESSAGE_COLUMNS}, d.status as delivery_status, d.retries as delivery_retries, a.status as agency_status, a.delivery_mode, a.delivery_url,
+        case when r.id is not null then json_build_object('id', r.id, 'sender_id', r.sender_id,
+          'recipient_id', r.recipient_id, 'payload_sha256', r.payload_sha256) end as evidence_target
       from deliveries d
       join inbox_messages m on m.id = d.message_id
       join agencies a on a.id = d.agency_id
       ${MESSAGE_JWS_JOIN}
+      left join referrals r on m.type = 'referral' and r.id = m.referral_id
       where d.message_id = ${messageId}
     `.compile(db),
   )
@@ -86,18 +101,24 @@ export function updateAfterAttempt(
 
 /**
  * A webhook's 2xx, in one statement: the delivery counts its last attempt and is `delivered`, the
- * message leaves the agency's unconfirmed inbox, the audit event records it, and a referral message
- * moves its referral to `delivered` (see deliveredCtes). Undefined when the delivery was delivered
- * already (or is unknown): then nothing changes.
+ * message leaves the agency's unconfirmed inbox, the audit event records it, a referral message
+ * moves its referral to `delivered` (see deliveredCtes), and the `evidence` signed for it is stored
+ * (see evidenceCtes). Undefined when the delivery was delivered already (or is unknown): then nothing
+ * changes.
  */
 export async function recordWebhookSuccess(
   db: Kysely<Database>,
-  success: { messageId: string; httpStatus: number; referralMessage: boolean },
+  success: {
+    messageId: string
+    httpStatus: number
+    referralMessage: boolean
+    evidence: readonly NewEvidence[]
+  },
   move: DeliveredMove,
-): Promise<{ attempts: number; delivered: DeliveredReferral[] } | undefined> {
+): Promise<{ attempts: number; delivered: DeliveredReferral[]; evidence: IssuedEvidence[] } | undefined> {
   const { rows } = await executePrepared(
     db,
-    sql<{ attempts: number; delivered: DeliveredReferral[] }>`
+    sql<{ attempts: number; delivered: DeliveredReferral[]; evidence: IssuedEvidence[] }>`
     with attempt as (
       update deliveries
       set status = 'delivered', attempts = attempts + 1, last_attempt_at = now(), delivered_at = now()
@@ -117,11 +138,13 @@ export async function recordWebhookSuccess(
             as details
         from attempt`)}
     ),
-    ${deliveredCtes(sql`select referral_id from attempt where ${success.referralMessage}::boolean`, move)}
+    ${deliveredCtes(sql`select referral_id from attempt where ${success.referralMessage}::boolean`, move)},
+    ${evidenceCtes(success.evidence, null, sql`exists (select from attempt)`)}
     -- Read in this order so that rows are locked as an inbox confirmation locks them: the inbox
-    -- message, then the referral (a CTE the main query reads runs when it is read).
+    -- message, then the referral, then the evidence (a CTE the main query reads runs when it is read).
     select attempts, (select count(*) from confirmed) as confirmed,
-      coalesce((select json_agg(d) from delivered d), '[]') as delivered
+      coalesce((select json_agg(d) from delivered d), '[]') as delivered,
+      ${ISSUED_EVIDENCE} as evidence
     from attempt
   `.compile(db),
   )

@@ -5,7 +5,8 @@ import type { Database, DeliveryRow } from '../../db/types.js'
 import { decodeCursor, encodeCursor, isIdCursor } from '../../lib/cursor.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
 import { deliveredMove, notifyDelivered } from '../acknowledgements/delivered.js'
-import { issueEvidence } from '../evidence/evidence.service.js'
+import type { EvidenceTarget } from '../evidence/evidence.repository.js'
+import { issueEvidence, signEvidence } from '../evidence/evidence.service.js'
 import { recordAuditEvent } from '../ledger/audit.service.js'
 import { cancelUndeliverable as cancelUndeliverableDeliveries } from '../ledger/deliveries.repository.js'
 import * as repo from './deliveries.repository.js'
@@ -69,28 +70,28 @@ interface Delivered {
   type: string
   referralId: string
   httpStatus: number
+  /** For a referral's own message, what the sender's `delivery` evidence is made of. */
+  evidenceTarget?: EvidenceTarget | null
 }
 
 /**
- * Records a webhook's 2xx in one transaction: the delivery, the inbox message confirmed, the audit
- * event and a referral moved to `delivered`, which tells its sender (one statement), and for a
- * referral's own message the sender's `delivery` evidence (once). False when it already was delivered.
+ * Records a webhook's 2xx in one statement: the delivery, the inbox message confirmed, the audit
+ * event and a referral moved to `delivered`, which tells its sender, and for a referral's own message
+ * the sender's `delivery` evidence (signed first; stored once). False when it already was delivered.
  */
 export async function recordDelivered(deps: AttemptDeps, delivered: Delivered): Promise<boolean> {
   const referralMessage = delivered.type === 'referral'
-  const recorded = await transact(deps.db, async (trx, afterCommit) => {
-    const done = await repo.recordWebhookSuccess(
-      trx,
-      { messageId: delivered.messageId, httpStatus: delivered.httpStatus, referralMessage },
-      deliveredMove('webhook'),
-    )
-    if (done && referralMessage) {
-      await issueEvidence(trx, afterCommit, deps, { event: 'delivery', referralIds: [delivered.referralId] })
-    }
-    return done
-  })
+  const evidence =
+    referralMessage && delivered.evidenceTarget
+      ? await signEvidence(deps, 'delivery', [delivered.evidenceTarget])
+      : []
+  const recorded = await repo.recordWebhookSuccess(
+    deps.db,
+    { messageId: delivered.messageId, httpStatus: delivered.httpStatus, referralMessage, evidence },
+    deliveredMove('webhook'),
+  )
   if (!recorded) return false
-  await notifyDelivered(deps.db, deps.config, recorded.delivered)
+  await notifyDelivered(deps.db, deps.config, [...recorded.delivered, ...recorded.evidence])
   return true
 }
 

@@ -49,24 +49,29 @@ export interface NewEvidence {
 }
 
 /**
- * Stores evidence in one statement with what follows from it, for each row that is new (the primary
- * key (referral, event, recipient) makes "once" structural: a second one is dropped): an `evidence`
- * message in the sender's inbox carrying the JWS (with its webhook delivery and job for a push
- * sender) and an `evidence.issued` audit event. Returns what was stored.
+ * The CTEs that store evidence with what follows from it, for each row that is new (the primary key
+ * (referral, event, recipient) makes "once" structural: a second one is dropped, and so is one whose
+ * cause has evidence of the positive event already): an `evidence` message in the sender's inbox
+ * carrying the JWS (with its webhook delivery and job for a push sender) and an `evidence.issued`
+ * audit event. `issued` lists what was stored, `evidence_delivery` the messages pushed. Rows are
+ * stored only when `gate` holds (for a statement that records the cause too). The rows are one
+ * parameter, so the statement's text is the same for any number of them.
  */
-export async function insertEvidence(
-  db: Kysely<Database>,
-  rows: readonly NewEvidence[],
-  requestId: string | null,
-): Promise<{ referral_id: string; sender_id: string; push: boolean }[]> {
-  const query = sql<{ referral_id: string; sender_id: string; push: boolean }>`
-    with input as (
+export function evidenceCtes(rows: readonly NewEvidence[], requestId: string | null, gate = sql`true`) {
+  return sql`
+    evidence_input as (
       select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(referral_id uuid, event text,
         recipient_id uuid, sender_id uuid, at timestamptz, jws text, message_id uuid)
+      where ${gate}
+        and not exists (
+          select from evidence e
+          where e.referral_id = x.referral_id and e.recipient_id = x.recipient_id
+            and (e.event = x.event or (left(x.event, 4) = 'non_' and e.event = substr(x.event, 5)))
+        )
     ),
     issued as (
       insert into evidence (referral_id, event, recipient_id, sender_id, at, jws, message_id)
-      select referral_id, event, recipient_id, sender_id, at, jws, message_id from input
+      select referral_id, event, recipient_id, sender_id, at, jws, message_id from evidence_input
       on conflict do nothing
       returning referral_id, event, recipient_id, sender_id, jws, message_id
     ),
@@ -84,13 +89,35 @@ export async function insertEvidence(
           referral_id::text as target_id, referral_id, ${requestId}::text as request_id, 'success' as outcome,
           jsonb_build_object('event', event, 'recipient', recipient_id, 'messageId', message_id) as details
         from issued`)}
-    )
-    select i.referral_id, i.sender_id,
-      exists (select from evidence_delivery d where d.message_id = i.message_id) as push
+    )`
+}
+
+/** What evidence was stored, for its wake-ups: its sender, and whether the message is pushed. */
+export interface IssuedEvidence {
+  referral_id: string
+  sender_id: string
+  push: boolean
+}
+
+/** The main query's expression listing `issued` (see evidenceCtes) as IssuedEvidence rows. */
+export const ISSUED_EVIDENCE = sql`coalesce((
+    select json_agg(json_build_object('referral_id', i.referral_id, 'sender_id', i.sender_id,
+      'push', exists (select from evidence_delivery d where d.message_id = i.message_id)))
     from issued i
+  ), '[]')`
+
+/** Stores evidence in one statement with what follows from it (see evidenceCtes). */
+export async function insertEvidence(
+  db: Kysely<Database>,
+  rows: readonly NewEvidence[],
+  requestId: string | null,
+): Promise<IssuedEvidence[]> {
+  const query = sql<{ issued: IssuedEvidence[] }>`
+    with ${evidenceCtes(rows, requestId)}
+    select ${ISSUED_EVIDENCE} as issued
   `.compile(db)
-  const { rows: issued } = await executePrepared(db, query)
-  return issued
+  const { rows: result } = await executePrepared(db, query)
+  return result[0]!.issued
 }
 
 /** The parties of a referral, or undefined when there is none. */

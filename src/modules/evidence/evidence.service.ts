@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
-import type { AfterCommit } from '../../db/after-commit.js'
+import type { AfterCommit, Notifications } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
 import { HubError } from '../../lib/errors.js'
 import { EVIDENCE_TYP, type EvidenceClaims, type EvidenceEvent } from '../../lib/evidence.js'
@@ -42,31 +42,70 @@ export async function issueEvidence(
 ): Promise<string[]> {
   if (issue.referralIds.length === 0) return []
   const targets = await repo.findEvidenceTargets(trx, issue.event, issue.referralIds)
-  if (targets.length === 0) return []
-  const at = (issue.at ?? deps.now?.() ?? new Date()).toISOString()
+  const { referralIds: _, ...rest } = issue
+  return issueEvidenceFor(trx, afterCommit, deps, { ...rest, targets })
+}
+
+/**
+ * issueEvidence for targets the caller has read already (in the statement that recorded the cause):
+ * one statement, which still leaves alone a referral that has the evidence by then.
+ */
+export async function issueEvidenceFor(
+  trx: Kysely<Database>,
+  afterCommit: AfterCommit,
+  deps: EvidenceDeps,
+  issue: Omit<EvidenceIssue, 'referralIds'> & { targets: readonly repo.EvidenceTarget[] },
+): Promise<string[]> {
+  if (issue.targets.length === 0) return []
+  const rows = await signEvidence(deps, issue.event, issue.targets, issue.at)
+  const issued = await repo.insertEvidence(trx, rows, issue.requestId ?? null)
+  for (const [channel, payloads] of evidenceWakeups(deps, issued)) {
+    for (const payload of payloads) afterCommit.notify(channel, payload)
+  }
+  return issued.map((row) => row.referral_id)
+}
+
+/**
+ * Signs `event` evidence for each target, at `at` (default: now), as rows for the evidence store
+ * (repo.insertEvidence, or evidenceCtes in a statement that records the cause). Signing comes first:
+ * a statement must not wait on it.
+ */
+export async function signEvidence(
+  deps: EvidenceDeps,
+  event: EvidenceEvent,
+  targets: readonly repo.EvidenceTarget[],
+  at?: Date,
+): Promise<repo.NewEvidence[]> {
+  const when = (at ?? deps.now?.() ?? new Date()).toISOString()
   const rows: repo.NewEvidence[] = []
   for (const target of targets) {
     const claims: EvidenceClaims = {
       referralId: target.id,
-      event: issue.event,
-      at,
+      event,
+      at: when,
       recipient: target.recipient_id,
       payloadSha256: target.payload_sha256,
     }
     rows.push({
       referral_id: target.id,
-      event: issue.event,
+      event,
       recipient_id: target.recipient_id,
       sender_id: target.sender_id,
-      at,
+      at: when,
       jws: await signHubStatement(deps.hubKeys, EVIDENCE_TYP, { ...claims }),
       message_id: newId(),
     })
   }
-  const issued = await repo.insertEvidence(trx, rows, issue.requestId ?? null)
-  for (const row of issued) afterCommit.notify(inboxChannel(deps.config.databaseSchema), row.sender_id)
-  if (issued.some((row) => row.push)) afterCommit.notify(outboxChannel(deps.config.databaseSchema), '')
-  return issued.map((row) => row.referral_id)
+  return rows
+}
+
+/** The wake-ups stored evidence asks for: its senders' inboxes, and the outbox relay for a push. */
+export function evidenceWakeups(deps: EvidenceDeps, issued: readonly repo.IssuedEvidence[]): Notifications {
+  const wakeups: Notifications = new Map()
+  if (issued.length === 0) return wakeups
+  wakeups.set(inboxChannel(deps.config.databaseSchema), new Set(issued.map((row) => row.sender_id)))
+  if (issued.some((row) => row.push)) wakeups.set(outboxChannel(deps.config.databaseSchema), new Set(['']))
+  return wakeups
 }
 
 export interface EvidenceView {

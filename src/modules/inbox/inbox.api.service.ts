@@ -5,7 +5,7 @@ import type { Database } from '../../db/types.js'
 import { decodeCursor } from '../../lib/cursor.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
 import { deliveredMove, notifyDelivered } from '../acknowledgements/delivered.js'
-import { issueEvidence } from '../evidence/evidence.service.js'
+import { issueEvidenceFor } from '../evidence/evidence.service.js'
 import { type InboxItem, isInboxCursor, toInboxItem } from './inbox.core.js'
 import { confirmThrough, listMessages } from './inbox.repository.js'
 import type { InboxWakeups } from './inbox.wakeups.js'
@@ -89,7 +89,7 @@ export async function confirmInbox(
       { agencyId, through: { txid: cursor.x, seq: cursor.s }, cursor: through, requestId },
       deliveredMove('inbox', requestId),
     )
-    await issueEvidence(trx, afterCommit, deps, { event: 'delivery', referralIds: done.referrals, requestId })
+    await issueEvidenceFor(trx, afterCommit, deps, { event: 'delivery', targets: done.evidence, requestId })
     return done
   })
   await notifyDelivered(deps.db, deps.config, delivered)

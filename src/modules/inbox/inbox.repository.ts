@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely'
 import { executePrepared } from '../../db/create-db.js'
 import type { Database, InboxMessageRow } from '../../db/types.js'
+import type { EvidenceTarget } from '../evidence/evidence.repository.js'
 import { insertAuditRows } from '../ledger/audit.repository.js'
 import { INBOX_COLUMNS, MESSAGE_COLUMNS, MESSAGE_JWS_JOIN } from '../ledger/inbox.repository.js'
 import {
@@ -66,17 +67,18 @@ export async function listMessages(
 /**
  * Confirms every unconfirmed message up to a position, in one statement with what follows from it:
  * the referrals among them move to `delivered` (see deliveredCtes) and the confirmation is audited.
- * `referrals` lists the referrals whose own message was confirmed (their delivery evidence is due).
+ * `evidence` lists the referrals whose own message was confirmed and that have no `delivery` evidence
+ * yet, with what that evidence is made of (it is due; see issueEvidenceFor).
  */
 export async function confirmThrough(
   db: Kysely<Database>,
   confirm: { agencyId: string; through: InboxPosition; cursor: string; requestId: string },
   move: DeliveredMove,
-): Promise<{ confirmed: number; delivered: DeliveredReferral[]; referrals: string[] }> {
+): Promise<{ confirmed: number; delivered: DeliveredReferral[]; evidence: EvidenceTarget[] }> {
   const { agencyId, through, cursor, requestId } = confirm
   const { rows } = await executePrepared(
     db,
-    sql<{ confirmed: string; delivered: DeliveredReferral[]; referrals: string[] }>`
+    sql<{ confirmed: string; delivered: DeliveredReferral[]; evidence: EvidenceTarget[] }>`
       with confirmed as (
         update inbox_messages set confirmed_at = now()
         where agency_id = ${agencyId} and (txid, seq) <= (${through.txid}::xid8, ${through.seq})
@@ -93,9 +95,17 @@ export async function confirmThrough(
       )
       select (select count(*) from confirmed) as confirmed,
         coalesce((select json_agg(d) from delivered d), '[]') as delivered,
-        coalesce((select json_agg(referral_id) from confirmed where type = 'referral'), '[]') as referrals
+        coalesce((
+          select json_agg(json_build_object('id', r.id, 'sender_id', r.sender_id, 'recipient_id', r.recipient_id,
+            'payload_sha256', r.payload_sha256) order by r.id)
+          from confirmed c join referrals r on r.id = c.referral_id
+          where c.type = 'referral' and not exists (
+            select from evidence e
+            where e.referral_id = r.id and e.recipient_id = r.recipient_id and e.event = 'delivery'
+          )
+        ), '[]') as evidence
     `.compile(db),
   )
-  const { confirmed, delivered, referrals } = rows[0]!
-  return { confirmed: Number(confirmed), delivered, referrals }
+  const { confirmed, delivered, evidence } = rows[0]!
+  return { confirmed: Number(confirmed), delivered, evidence }
 }
