@@ -127,7 +127,7 @@ export async function recordWebhookSuccess(
     ),
     confirmed as (
       update inbox_messages set confirmed_at = now()
-      where id in (select message_id from attempt) and confirmed_at is null
+      where id = (select message_id from attempt) and confirmed_at is null
       returning id
     ),
     audit as (

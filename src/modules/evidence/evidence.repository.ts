@@ -50,12 +50,12 @@ export interface NewEvidence {
 
 /**
  * The CTEs that store evidence with what follows from it, for each row that is new (the primary key
- * (referral, event, recipient) makes "once" structural: a second one is dropped, and so is one whose
- * cause has evidence of the positive event already): an `evidence` message in the sender's inbox
- * carrying the JWS (with its webhook delivery and job for a push sender) and an `evidence.issued`
- * audit event. `issued` lists what was stored, `evidence_delivery` the messages pushed. Rows are
- * stored only when `gate` holds (for a statement that records the cause too). The rows are one
- * parameter, so the statement's text is the same for any number of them.
+ * (referral, event, recipient) makes "once" structural: a second one is dropped; a negative event's
+ * rows leave out referrals with evidence of the positive one, see findEvidenceTargets): an `evidence`
+ * message in the sender's inbox carrying the JWS (with its webhook delivery and job for a push
+ * sender) and an `evidence.issued` audit event. `issued` lists what was stored, `evidence_delivery`
+ * the messages pushed. Rows are stored only when `gate` holds (for a statement that records the
+ * cause too). The rows are one parameter, so the statement's text is the same for any number of them.
  */
 export function evidenceCtes(rows: readonly NewEvidence[], requestId: string | null, gate = sql`true`) {
   return sql`
@@ -63,11 +63,6 @@ export function evidenceCtes(rows: readonly NewEvidence[], requestId: string | n
       select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(referral_id uuid, event text,
         recipient_id uuid, sender_id uuid, at timestamptz, jws text, message_id uuid)
       where ${gate}
-        and not exists (
-          select from evidence e
-          where e.referral_id = x.referral_id and e.recipient_id = x.recipient_id
-            and (e.event = x.event or (left(x.event, 4) = 'non_' and e.event = substr(x.event, 5)))
-        )
     ),
     issued as (
       insert into evidence (referral_id, event, recipient_id, sender_id, at, jws, message_id)

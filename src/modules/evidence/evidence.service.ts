@@ -47,8 +47,9 @@ export async function issueEvidence(
 }
 
 /**
- * issueEvidence for targets the caller has read already (in the statement that recorded the cause):
- * one statement, which still leaves alone a referral that has the evidence by then.
+ * issueEvidence for targets the caller has read already (in the statement that recorded the cause,
+ * without this event's evidence, nor for a negative event its positive one's): one statement, in which
+ * a referral given the same evidence meanwhile is left alone (the table's key).
  */
 export async function issueEvidenceFor(
   trx: Kysely<Database>,
