@@ -5,7 +5,7 @@
 // referral of every process.
 //
 //   npm run build     # the benchmark runs dist/ and builds nothing itself
-//   npx tsx bench/delivery.ts [RATE=200] [SECONDS=10] [--warmup 100] [--senders 10] [--pull 10]
+//   npx tsx bench/delivery.ts [RATE=200] [SECONDS=10] [--warmup 2000] [--senders 10] [--pull 10]
 //                             [--push 10] [--confirm sync|async|off] [--services shared|private]
 //                             [--keep] [--cpu-prof DIR]
 //
@@ -23,7 +23,9 @@
 // Open loop: request i is due at i/RATE seconds whether or not earlier ones have answered, so a slow
 // hub shows up as latency, not as a lower offered rate; the POST latency runs from the due time.
 // Referral i goes from sender i % senders to the i-th recipient of a list alternating pull and push
-// agencies. `--warmup` referrals (at up to 100/s) go first and must all arrive before the clock starts.
+// agencies. `--warmup` referrals (at up to 100/s) go first and must all arrive before the clock starts:
+// 2,000 by default, so that V8 has compiled the hub's hot code (after 100, its optimising compiler
+// still took a fifth of the API's and the worker's CPU in the timed run; a deployed hub runs warm).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -49,7 +51,7 @@ const USAGE =
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    warmup: { type: 'string', default: '100' },
+    warmup: { type: 'string', default: '2000' },
     senders: { type: 'string', default: '10' },
     pull: { type: 'string', default: '10' },
     push: { type: 'string', default: '10' },
