@@ -2,8 +2,11 @@ import type { FastifyInstance } from 'fastify'
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose'
 import t, { type Test } from 'tap'
 import type { EvidenceEvent } from '../../src/lib/evidence.js'
+import { deliveredMove } from '../../src/modules/acknowledgements/delivered.js'
 import { escalateIfOverdue } from '../../src/modules/deadlines/deadlines.service.js'
+import { signEvidence } from '../../src/modules/evidence/evidence.service.js'
 import { inboxCursor } from '../../src/modules/inbox/inbox.core.js'
+import { confirmThrough, findConfirmationEvidence } from '../../src/modules/inbox/inbox.repository.js'
 import type { SubmissionResult } from '../../src/modules/referrals/referrals.service.js'
 import { signReferral, verifyReceipt } from '../../src/sdk/documents.js'
 import { HubRequestError } from '../../src/sdk/hub-client.js'
@@ -31,6 +34,8 @@ async function submit(sender: TestAgency, recipient: TestAgency) {
   })
   return { id: document.id, answer }
 }
+
+const deps = (app: FastifyInstance) => ({ hubKeys: app.hubKeys, config: app.config })
 
 const listEvidence = (agency: TestAgency, referralId: string) =>
   agency.client
@@ -139,6 +144,73 @@ t.test('delivery (inbox) and retrieval evidence, each once; who may list it', as
   const missing = await listEvidence(ro, '01940000-0000-7000-8000-00000000dead').catch((e: unknown) => e)
   t.ok(missing instanceof HubRequestError && missing.status === 404, 'no such referral: the same 404')
 })
+
+t.test(
+  'a confirmation stores evidence for every referral it confirms, and confirms none it did not read',
+  async (t) => {
+    const { app } = await buildTestApp(t)
+    const ro = await addAgency(app, { country: 'RO' })
+    const de = await addAgency(app, { country: 'DE' })
+    const messageOf = (referralId: string) =>
+      app.db
+        .selectFrom('inbox_messages')
+        .select(['txid', 'seq', 'confirmed_at'])
+        .where('referral_id', '=', referralId)
+        .where('agency_id', '=', de.id)
+        .where('type', '=', 'referral')
+        .executeTakeFirstOrThrow()
+    const first = await submit(ro, de)
+    await inboxUntil(de, (items) => items.some((i) => i['referralId'] === first.id))
+    // confirmInbox's steps one at a time, with a referral committed between the read that signs the
+    // evidence and the statement that stores it, and a cursor far past both (no read ever gives one
+    // like it; a client could make it up).
+    const farAhead = { txid: '9000000000000000000', seq: 2147483647 }
+    const read = await findConfirmationEvidence(app.db, de.id, farAhead)
+    t.same(
+      read.targets.map((target) => target.id),
+      [first.id],
+      'the read finds the referral waiting for its evidence',
+    )
+    const evidence = await signEvidence(deps(app), 'delivery', read.targets)
+    const second = await submit(ro, de)
+    const done = await confirmThrough(
+      app.db,
+      {
+        agencyId: de.id,
+        through: farAhead,
+        horizon: read.horizon,
+        cursor: inboxCursor(farAhead.txid, farAhead.seq),
+        requestId: 'test-confirm-horizon',
+        evidence,
+      },
+      deliveredMove('inbox'),
+    )
+    t.equal(done.confirmed, 1, 'only what the read could see is confirmed')
+    t.ok((await messageOf(first.id)).confirmed_at)
+    t.same(
+      done.evidence.map((row) => row.referral_id),
+      [first.id],
+    )
+    t.same(
+      (await stored(app, first.id)).map((row) => row.event),
+      ['delivery'],
+    )
+    t.notOk(
+      (await messageOf(second.id)).confirmed_at,
+      'the referral committed after the read is not confirmed',
+    )
+    t.same(await stored(app, second.id), [], 'nor has evidence')
+    // Read and confirmed through the API, it is confirmed with its evidence.
+    const items = await inboxUntil(de, (all) => all.some((i) => i['referralId'] === second.id))
+    const through = items.at(-1)!['cursor'] as string
+    t.match(await de.client.request('POST', '/v1/inbox/confirm', { through }), { confirmed: 1 })
+    t.same(
+      (await stored(app, second.id)).map((row) => row.event),
+      ['delivery'],
+      'each confirmed referral has its delivery evidence',
+    )
+  },
+)
 
 t.test('delivery evidence from a webhook 2xx, once, even when the inbox is confirmed later', async (t) => {
   const { app, config } = await buildTestApp(t, FAST)

@@ -1,13 +1,12 @@
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
-import { transact } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
 import { decodeCursor } from '../../lib/cursor.js'
 import type { HubKeys } from '../../lib/hub-keys.js'
 import { deliveredMove, notifyDelivered } from '../acknowledgements/delivered.js'
-import { issueEvidenceFor } from '../evidence/evidence.service.js'
+import { signEvidence } from '../evidence/evidence.service.js'
 import { type InboxItem, isInboxCursor, toInboxItem } from './inbox.core.js'
-import { confirmThrough, listMessages } from './inbox.repository.js'
+import { confirmThrough, findConfirmationEvidence, listMessages } from './inbox.repository.js'
 import type { InboxWakeups } from './inbox.wakeups.js'
 
 export interface InboxDeps {
@@ -73,7 +72,8 @@ export async function readInbox(
 /**
  * Confirms delivery of everything up to the cursor. A confirmed referral message moves the referral
  * to `delivered` and tells the sender, and gives the sender `delivery` evidence (once per referral),
- * in one transaction (at-least-once: confirming twice changes nothing).
+ * in one statement (at-least-once: confirming twice changes nothing). The evidence is signed first,
+ * from a read of what the confirmation will cover (findConfirmationEvidence).
  */
 export async function confirmInbox(
   deps: InboxDeps,
@@ -82,16 +82,14 @@ export async function confirmInbox(
   requestId: string,
 ): Promise<{ confirmed: number }> {
   const cursor = decodeCursor(through, isInboxCursor, '/through')!
-  // One transaction: the confirmation and the delivery evidence it is the cause of.
-  const { confirmed, delivered } = await transact(deps.db, async (trx, afterCommit) => {
-    const done = await confirmThrough(
-      trx,
-      { agencyId, through: { txid: cursor.x, seq: cursor.s }, cursor: through, requestId },
-      deliveredMove('inbox', requestId),
-    )
-    await issueEvidenceFor(trx, afterCommit, deps, { event: 'delivery', targets: done.evidence, requestId })
-    return done
-  })
-  await notifyDelivered(deps.db, deps.config, delivered)
-  return { confirmed }
+  const position = { txid: cursor.x, seq: cursor.s }
+  const due = await findConfirmationEvidence(deps.db, agencyId, position)
+  const evidence = await signEvidence(deps, 'delivery', due.targets)
+  const done = await confirmThrough(
+    deps.db,
+    { agencyId, through: position, horizon: due.horizon, cursor: through, requestId, evidence },
+    deliveredMove('inbox', requestId),
+  )
+  await notifyDelivered(deps.db, deps.config, [...done.delivered, ...done.evidence])
+  return { confirmed: done.confirmed }
 }

@@ -1,7 +1,13 @@
 import { type Kysely, sql } from 'kysely'
 import { executePrepared } from '../../db/create-db.js'
 import type { Database, InboxMessageRow } from '../../db/types.js'
-import type { EvidenceTarget } from '../evidence/evidence.repository.js'
+import {
+  type EvidenceTarget,
+  evidenceCtes,
+  ISSUED_EVIDENCE,
+  type IssuedEvidence,
+  type NewEvidence,
+} from '../evidence/evidence.repository.js'
 import { insertAuditRows } from '../ledger/audit.repository.js'
 import { INBOX_COLUMNS, MESSAGE_COLUMNS, MESSAGE_JWS_JOIN } from '../ledger/inbox.repository.js'
 import {
@@ -65,24 +71,63 @@ export async function listMessages(
 }
 
 /**
- * Confirms every unconfirmed message up to a position, in one statement with what follows from it:
- * the referrals among them move to `delivered` (see deliveredCtes) and the confirmation is audited.
- * `evidence` lists the referrals whose own message was confirmed and that have no `delivery` evidence
- * yet, with what that evidence is made of (it is due; see issueEvidenceFor).
+ * What an inbox confirmation up to `through` is the cause of, read before it so that its `delivery`
+ * evidence can be signed before the statement that stores it (a statement must not wait on signing):
+ * the referrals whose own message it would confirm and that have no `delivery` evidence yet, and the
+ * horizon of this read's snapshot. Every transaction below the horizon had ended, so a confirmation
+ * kept below it (see confirmThrough) confirms no message this read did not see.
+ */
+export async function findConfirmationEvidence(
+  db: Kysely<Database>,
+  agencyId: string,
+  through: InboxPosition,
+): Promise<{ horizon: string; targets: EvidenceTarget[] }> {
+  const { rows } = await executePrepared(
+    db,
+    sql<{ horizon: string; targets: EvidenceTarget[] }>`
+      select pg_snapshot_xmin(pg_current_snapshot())::text as horizon, coalesce((
+        select json_agg(json_build_object('id', r.id, 'sender_id', r.sender_id, 'recipient_id', r.recipient_id,
+          'payload_sha256', r.payload_sha256) order by r.id)
+        from inbox_messages m join referrals r on r.id = m.referral_id
+        where m.agency_id = ${agencyId} and (m.txid, m.seq) <= (${through.txid}::xid8, ${through.seq})
+          and m.txid < pg_snapshot_xmin(pg_current_snapshot()) and m.confirmed_at is null and m.type = 'referral'
+          and not exists (
+            select from evidence e
+            where e.referral_id = r.id and e.recipient_id = r.recipient_id and e.event = 'delivery'
+          )
+      ), '[]') as targets
+    `.compile(db),
+  )
+  return rows[0]!
+}
+
+/**
+ * Confirms every unconfirmed message up to a position and below `horizon` (a reader's cursor always
+ * is: it only ever gets messages below the horizon of its read), in one statement with what follows
+ * from it: the referrals among them move to `delivered` (see deliveredCtes), the confirmation is
+ * audited, and `evidence`, signed from findConfirmationEvidence's read at that horizon, is stored for
+ * the referrals whose own message it confirmed (once: the evidence table's key).
  */
 export async function confirmThrough(
   db: Kysely<Database>,
-  confirm: { agencyId: string; through: InboxPosition; cursor: string; requestId: string },
+  confirm: {
+    agencyId: string
+    through: InboxPosition
+    horizon: string
+    cursor: string
+    requestId: string
+    evidence: readonly NewEvidence[]
+  },
   move: DeliveredMove,
-): Promise<{ confirmed: number; delivered: DeliveredReferral[]; evidence: EvidenceTarget[] }> {
-  const { agencyId, through, cursor, requestId } = confirm
+): Promise<{ confirmed: number; delivered: DeliveredReferral[]; evidence: IssuedEvidence[] }> {
+  const { agencyId, through, horizon, cursor, requestId, evidence } = confirm
   const { rows } = await executePrepared(
     db,
-    sql<{ confirmed: string; delivered: DeliveredReferral[]; evidence: EvidenceTarget[] }>`
+    sql<{ confirmed: string; delivered: DeliveredReferral[]; evidence: IssuedEvidence[] }>`
       with confirmed as (
         update inbox_messages set confirmed_at = now()
         where agency_id = ${agencyId} and (txid, seq) <= (${through.txid}::xid8, ${through.seq})
-          and confirmed_at is null
+          and txid < ${horizon}::xid8 and confirmed_at is null
         returning id, type, referral_id
       ),
       ${deliveredCtes(sql`select referral_id from confirmed where type = 'referral'`, move)},
@@ -92,20 +137,15 @@ export async function confirmThrough(
             ${agencyId}::text as target_id, null::uuid as referral_id, ${requestId}::text as request_id,
             'success' as outcome, jsonb_build_object('count', count(*), 'through', ${cursor}::text) as details
           from confirmed having count(*) > 0`)}
-      )
+      ),
+      ${evidenceCtes(evidence, requestId, sql`referral_id in (select referral_id from confirmed where type = 'referral')`)}
+      -- Read in this order so that rows are locked as a webhook's 2xx locks them: the inbox
+      -- messages, then the referrals, then the evidence.
       select (select count(*) from confirmed) as confirmed,
         coalesce((select json_agg(d) from delivered d), '[]') as delivered,
-        coalesce((
-          select json_agg(json_build_object('id', r.id, 'sender_id', r.sender_id, 'recipient_id', r.recipient_id,
-            'payload_sha256', r.payload_sha256) order by r.id)
-          from confirmed c join referrals r on r.id = c.referral_id
-          where c.type = 'referral' and not exists (
-            select from evidence e
-            where e.referral_id = r.id and e.recipient_id = r.recipient_id and e.event = 'delivery'
-          )
-        ), '[]') as evidence
+        ${ISSUED_EVIDENCE} as evidence
     `.compile(db),
   )
-  const { confirmed, delivered, evidence } = rows[0]!
-  return { confirmed: Number(confirmed), delivered, evidence }
+  const row = rows[0]!
+  return { confirmed: Number(row.confirmed), delivered: row.delivered, evidence: row.evidence }
 }
