@@ -67,12 +67,53 @@ function senderFor(db: Kysely<Database>): GroupCommit<Notifications, void> {
   return sender
 }
 
+/** This process's own listeners, by database and channel (see listenInProcess). */
+const inProcess = new WeakMap<Kysely<Database>, Map<string, Set<(payload: string) => void>>>()
+
 /**
- * Sends NOTIFYs outside any transaction, batched with those of concurrent requests. The promise
- * resolves once they went out; a failure is dropped (they are hints).
+ * Hears, in this process, what this process NOTIFYs on `channel` through `db`, as soon as it asks
+ * (after the commit, before the NOTIFY goes out): a long-poll woken by a referral the same API
+ * process wrote need not wait for the NOTIFY's round trip through Postgres. Other processes, and this
+ * one for other processes' writes, still hear the NOTIFY (so this process hears its own twice).
+ * Returns the function that stops listening.
+ */
+export function listenInProcess(
+  db: Kysely<Database>,
+  channel: string,
+  onPayload: (payload: string) => void,
+): () => void {
+  const channels = inProcess.get(db) ?? new Map<string, Set<(payload: string) => void>>()
+  inProcess.set(db, channels)
+  const listeners = channels.get(channel) ?? new Set()
+  channels.set(channel, listeners)
+  listeners.add(onPayload)
+  return () => {
+    listeners.delete(onPayload)
+  }
+}
+
+function hearInProcess(db: Kysely<Database>, notifications: Notifications): void {
+  const channels = inProcess.get(db)
+  if (!channels) return
+  for (const [channel, payloads] of notifications) {
+    for (const listener of channels.get(channel) ?? []) {
+      for (const payload of payloads) listener(payload)
+    }
+  }
+}
+
+/**
+ * Sends NOTIFYs outside any transaction (so, after the commit they follow), batched with those of
+ * concurrent requests; this process's own listeners hear them at once. The promise resolves once
+ * they went out; a failure is dropped (they are hints).
  */
 export function notifySoon(db: Kysely<Database>, notifications: Notifications): Promise<void> {
   if (notifications.size === 0) return Promise.resolve()
+  hearInProcess(db, notifications)
+  return sendSoon(db, notifications)
+}
+
+function sendSoon(db: Kysely<Database>, notifications: Notifications): Promise<void> {
   return senderFor(db).submit(notifications)
 }
 
@@ -84,7 +125,7 @@ const lingering = new WeakMap<Kysely<Database>, { notifications: Notifications; 
 
 /**
  * Like {@link notifySoon}, for a caller that does not wait for them: the notifications of the next
- * `lingerMs` are merged and sent in one statement. A notifying transaction is not cheap for
+ * `lingerMs` are merged and sent in one statement (this process's own listeners hear them at once). A notifying transaction is not cheap for
  * Postgres (a transaction id, a commit record, every listening session woken), and at a few hundred
  * referrals a second each would otherwise go alone; a wake-up comes that much later.
  */
@@ -94,13 +135,14 @@ export function notifyShortly(
   lingerMs = NOTIFY_LINGER_MS,
 ): Promise<void> {
   if (notifications.size === 0) return Promise.resolve()
+  hearInProcess(db, notifications)
   let pending = lingering.get(db)
   if (!pending) {
     const merged: Notifications = new Map()
     const sent = new Promise<void>((resolve) => {
       setTimeout(() => {
         lingering.delete(db)
-        resolve(notifySoon(db, merged))
+        resolve(sendSoon(db, merged))
       }, lingerMs)
     })
     pending = { notifications: merged, sent }

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { listenInProcess } from '../db/after-commit.js'
 import { createPool } from '../db/create-db.js'
 import { type DedicatedSession, dedicatedSession } from '../db/dedicated-session.js'
 import type { InboxWakeups } from '../modules/inbox/inbox.wakeups.js'
@@ -12,7 +13,8 @@ declare module 'fastify' {
 
 /**
  * Long-poll wake-ups through Postgres LISTEN/NOTIFY: writers NOTIFY right after the commit that adds
- * a message, so every API process hears of it. One listening connection per process, opened when
+ * a message, so every API process hears of it (the writing process itself at once, without the round
+ * trip: listenInProcess). One listening connection per process, opened when
  * the app is ready and reopened with back-off whenever it is lost. A NOTIFY sent while the listener
  * is away is lost, so every time it starts listening again it wakes every waiting long-poll to read
  * once more: what was committed meanwhile is found at once.
@@ -87,6 +89,8 @@ export default fp(
       },
     } satisfies InboxWakeups)
 
+    // What this process writes wakes its own long-polls at once; the NOTIFY is for the others.
+    const stopInProcess = listenInProcess(app.db, channel, (payload) => payload && wake(payload))
     app.addHook('onReady', async () => {
       // Reconnects from 50 ms doubling to 1 s, so a returning Postgres is heard within about a
       // second; whatever was committed while nobody listened is read at once (onActive).
@@ -103,6 +107,7 @@ export default fp(
     // preClose runs before Fastify waits for open requests: waiting long-polls answer now.
     app.addHook('preClose', async () => {
       closed = true
+      stopInProcess()
       wakeAll()
       await session?.close()
     })

@@ -44,6 +44,19 @@ t.test('inbox', async (t) => {
     t.match(got.items[0], { type: 'referral', referralId: id }, 'woken with the referral')
   })
 
+  t.test('a long-poll is woken by a referral its own API process wrote as the write answers', async (t) => {
+    const quiet = await addAgency(app, { country: 'SE' })
+    const poll = quiet.client.request<{ items: Json[] }>('GET', '/v1/inbox?wait=20')
+    await pollsWaiting(app, 1, 'the poll to wait')
+    const document = referralDocument(ro, { agencyId: quiet.id })
+    await ro.client.request('POST', '/v1/referrals', { jws: await signReferral(document, ro.keys.signing) })
+    // The NOTIFY goes out a few milliseconds after the answer (it waits for others to share its
+    // statement), and comes back through Postgres; this process's own poll does not wait for it.
+    t.equal(app.inboxWakeups.waiting, 0, 'woken by the time the submission was answered')
+    const got = await poll
+    t.match(got.items, [{ type: 'referral', referralId: document.id }])
+  })
+
   t.test('a long-poll with nothing to read ends empty at the end of the wait', async (t) => {
     const quiet = await addAgency(app, { country: 'SE' })
     // 3 s: its first read ends well before its wait does, even on a busy machine.

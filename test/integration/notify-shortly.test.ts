@@ -1,6 +1,6 @@
 import pg from 'pg'
 import t from 'tap'
-import { notifyShortly } from '../../src/db/after-commit.js'
+import { listenInProcess, notifyShortly, notifySoon } from '../../src/db/after-commit.js'
 import { createDb } from '../../src/db/create-db.js'
 import { DATABASE_URL, uniqueName } from '../helpers/env.js'
 import { eventually } from '../helpers/webhook-receiver.js'
@@ -34,4 +34,41 @@ t.test('wake-ups asked for together go in one statement, and every one arrives',
   t.not(later, first, 'once sent, the next wake-up starts a statement of its own')
   await later
   await eventually(async () => heard.includes('agency-c') || undefined, 'the later wake-up')
+})
+
+// A long-poll served by the process that wrote its message is woken without the NOTIFY's round trip
+// through Postgres; other processes (and this one, a moment later) still hear the NOTIFY.
+t.test('this process hears its own wake-ups at once, the others by NOTIFY', async (t) => {
+  const config = { databaseUrl: DATABASE_URL, databaseSchema: undefined, databasePoolMax: 2 }
+  const { db } = createDb(config, 'trm-test-notify')
+  const { db: otherProcess } = createDb(config, 'trm-test-notify-other')
+  t.teardown(() => Promise.all([db.destroy(), otherProcess.destroy()]))
+  const listener = new pg.Client({ connectionString: DATABASE_URL })
+  await listener.connect()
+  t.teardown(() => listener.end())
+  const channel = uniqueName('trm_test_wake')
+  const byNotify: string[] = []
+  listener.on('notification', (n) => {
+    if (n.channel === channel) byNotify.push(n.payload ?? '')
+  })
+  await listener.query(`listen ${listener.escapeIdentifier(channel)}`)
+  const inProcess: string[] = []
+  const elsewhere: string[] = []
+  const stop = listenInProcess(db, channel, (payload) => inProcess.push(payload))
+  listenInProcess(otherProcess, channel, (payload) => elsewhere.push(payload))
+  listenInProcess(db, uniqueName('trm_test_other_channel'), (payload) => elsewhere.push(payload))
+
+  const shortly = notifyShortly(db, new Map([[channel, new Set(['agency-a'])]]))
+  t.same(inProcess, ['agency-a'], 'heard in this process as it asked, before any statement ran')
+  const soon = notifySoon(db, new Map([[channel, new Set(['agency-b'])]]))
+  t.same(inProcess, ['agency-a', 'agency-b'])
+  await Promise.all([shortly, soon])
+  await eventually(async () => byNotify.length >= 2 || undefined, 'both NOTIFYs')
+  t.same([...byNotify].sort(), ['agency-a', 'agency-b'], 'and sent to Postgres all the same')
+  t.same(elsewhere, [], 'never heard through another database handle or on another channel')
+
+  stop()
+  await notifySoon(db, new Map([[channel, new Set(['agency-c'])]]))
+  t.same(inProcess, ['agency-a', 'agency-b'], 'not once it stopped listening')
+  await eventually(async () => byNotify.includes('agency-c') || undefined, 'the NOTIFY after that')
 })
