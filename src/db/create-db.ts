@@ -98,11 +98,32 @@ function statementName(text: string): string {
   return name
 }
 
+/** A connection prepares a statement again after this many runs of it, then after twice as many, … */
+export const REPLAN_FIRST_AT = 32
+
 /**
- * The pool as Kysely sees it: statements marked PREPARED run as named statements, and a connection
- * whose statement failed because the connection was lost goes back to the pool as broken, so the
- * pool closes it instead of lending it to the next statement (it may still look usable for a moment:
- * the server's error arrives before the socket closes).
+ * Which preparation of a statement a connection uses for its `runs`-th run (1-based): 0 before
+ * {@link REPLAN_FIRST_AT}, then one more each time the runs double.
+ *
+ * A prepared statement keeps the plan Postgres made for it (a generic plan, from its sixth run on),
+ * and Postgres makes a new one only when the tables' statistics change. A connection opened while
+ * the tables were small (a new database, or a schema only just migrated) plans a lookup by key as a
+ * scan of the whole table, since that is cheapest while it holds a few rows; where nothing analyzes
+ * the tables as they grow (autovacuum off), that plan would stay, and cost more with every row.
+ * Preparing the statement again as its runs double lets each connection plan it for the tables as
+ * they are (Postgres sizes a table by its pages even without statistics), at a cost that falls to
+ * nothing: a connection that ran a statement a million times has planned it 16 times.
+ */
+export function planGeneration(runs: number): number {
+  return runs < REPLAN_FIRST_AT ? 0 : Math.floor(Math.log2(runs / REPLAN_FIRST_AT)) + 1
+}
+
+/**
+ * The pool as Kysely sees it: statements marked PREPARED run as named statements (prepared again
+ * as their runs double: see planGeneration), and a connection whose statement failed because the
+ * connection was lost goes back to the pool as broken, so the pool closes it instead of lending it
+ * to the next statement (it may still look usable for a moment: the server's error arrives before
+ * the socket closes).
  */
 function preparingPool(pool: pg.Pool): PostgresPool {
   const clients = new WeakMap<pg.PoolClient, ReturnType<typeof wrap>>()
@@ -113,10 +134,35 @@ function preparingPool(pool: pg.Pool): PostgresPool {
         if (isConnectionLost(error)) lost = error as Error
         throw error
       })
+    // By statement: how often this connection ran it, and the names it prepared that still exist.
+    const runs = new Map<string, number>()
+    const preparedNames = new Set<string>()
+    const runPrepared = (text: string, values: unknown[]) => {
+      const base = statementName(text)
+      const count = (runs.get(base) ?? 0) + 1
+      runs.set(base, count)
+      const generation = planGeneration(count)
+      const name = generation === 0 ? base : `${base}_${generation}`
+      if (!preparedNames.has(name) && generation > 0) {
+        // The plan of the previous preparation is for smaller tables: free it. Only a name whose
+        // statement has run here is deallocated, so the command cannot fail on its own (and fail
+        // the transaction it may run in); it goes before the statement, on the same connection.
+        const previous = generation === 1 ? base : `${base}_${generation - 1}`
+        if (preparedNames.delete(previous)) {
+          void client.query(`deallocate ${client.escapeIdentifier(previous)}`).catch(() => {})
+        }
+      }
+      return run(
+        client.query({ name, text, values }).then((result) => {
+          preparedNames.add(name)
+          return result
+        }),
+      )
+    }
     return {
       query(text: unknown, values?: readonly unknown[]) {
         if (typeof text === 'string' && text.startsWith(PREPARED)) {
-          return run(client.query({ name: statementName(text), text, values: values as unknown[] }))
+          return runPrepared(text, values as unknown[])
         }
         return run(client.query(text as string, values as unknown[]))
       },
