@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Config } from '../../config.js'
-import { notifySoon } from '../../db/after-commit.js'
+import { notifyShortly } from '../../db/after-commit.js'
 import type { Database } from '../../db/types.js'
 import { inboxChannel } from '../ledger/inbox.service.js'
 import { outboxChannel } from '../ledger/outbox.service.js'
@@ -27,7 +27,8 @@ export function deliveredMove(via: 'inbox' | 'webhook', requestId?: string): Del
 
 /**
  * Wakes the senders told of a delivery (or given its evidence), and the outbox relay when one of
- * them takes webhooks.
+ * them takes webhooks: with the wake-ups of the next few milliseconds, in one statement (see
+ * notifyShortly; the caller's answer does not wait for it).
  */
 export function notifyDelivered(
   db: Kysely<Database>,
@@ -39,5 +40,5 @@ export function notifyDelivered(
     [inboxChannel(config.databaseSchema), new Set(delivered.map((d) => d.sender_id))],
   ])
   if (delivered.some((d) => d.push)) notifications.set(outboxChannel(config.databaseSchema), new Set(['']))
-  return notifySoon(db, notifications)
+  return notifyShortly(db, notifications)
 }

@@ -91,7 +91,7 @@ export async function recordDelivered(deps: AttemptDeps, delivered: Delivered): 
     deliveredMove('webhook'),
   )
   if (!recorded) return false
-  await notifyDelivered(deps.db, deps.config, [...recorded.delivered, ...recorded.evidence])
+  void notifyDelivered(deps.db, deps.config, [...recorded.delivered, ...recorded.evidence])
   return true
 }
 

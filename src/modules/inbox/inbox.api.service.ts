@@ -90,6 +90,6 @@ export async function confirmInbox(
     { agencyId, through: position, horizon: due.horizon, cursor: through, requestId, evidence },
     deliveredMove('inbox', requestId),
   )
-  await notifyDelivered(deps.db, deps.config, [...done.delivered, ...done.evidence])
+  void notifyDelivered(deps.db, deps.config, [...done.delivered, ...done.evidence])
   return { confirmed: done.confirmed }
 }
