@@ -1,18 +1,14 @@
 import pg from 'pg'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { listenInProcess, notifyShortly, notifySoon } from '../../src/db/after-commit.js'
 import { createDb } from '../../src/db/create-db.js'
 import { DATABASE_URL, uniqueName } from '../helpers/env.js'
 import { eventually } from '../helpers/webhook-receiver.js'
 
-// A referral's wake-ups (long-polls, the outbox relay) wait a few milliseconds for those of other
-// referrals and go in one statement; every one still arrives.
-t.test('wake-ups asked for together go in one statement, and every one arrives', async (t) => {
-  const { db } = createDb(
-    { databaseUrl: DATABASE_URL, databaseSchema: undefined, databasePoolMax: 2 },
-    'trm-test-notify',
-  )
-  t.teardown(() => db.destroy())
+const CONFIG = { databaseUrl: DATABASE_URL, databaseSchema: undefined, databasePoolMax: 2 }
+
+/** A session of its own LISTENing on a new channel: the channel, and the payloads heard on it. */
+async function listening(t: Test): Promise<{ channel: string; heard: string[] }> {
   const listener = new pg.Client({ connectionString: DATABASE_URL })
   await listener.connect()
   t.teardown(() => listener.end())
@@ -22,6 +18,15 @@ t.test('wake-ups asked for together go in one statement, and every one arrives',
     if (n.channel === channel) heard.push(n.payload ?? '')
   })
   await listener.query(`listen ${listener.escapeIdentifier(channel)}`)
+  return { channel, heard }
+}
+
+// A referral's wake-ups (long-polls, the outbox relay) wait a few milliseconds for those of other
+// referrals and go in one statement; every one still arrives.
+t.test('wake-ups asked for together go in one statement, and every one arrives', async (t) => {
+  const { db } = createDb(CONFIG, 'trm-test-notify')
+  t.teardown(() => db.destroy())
+  const { channel, heard } = await listening(t)
 
   const first = notifyShortly(db, new Map([[channel, new Set(['agency-a'])]]))
   const second = notifyShortly(db, new Map([[channel, new Set(['agency-b', 'agency-a'])]]))
@@ -39,19 +44,10 @@ t.test('wake-ups asked for together go in one statement, and every one arrives',
 // A long-poll served by the process that wrote its message is woken without the NOTIFY's round trip
 // through Postgres; other processes (and this one, a moment later) still hear the NOTIFY.
 t.test('this process hears its own wake-ups at once, the others by NOTIFY', async (t) => {
-  const config = { databaseUrl: DATABASE_URL, databaseSchema: undefined, databasePoolMax: 2 }
-  const { db } = createDb(config, 'trm-test-notify')
-  const { db: otherProcess } = createDb(config, 'trm-test-notify-other')
+  const { db } = createDb(CONFIG, 'trm-test-notify')
+  const { db: otherProcess } = createDb(CONFIG, 'trm-test-notify-other')
   t.teardown(() => Promise.all([db.destroy(), otherProcess.destroy()]))
-  const listener = new pg.Client({ connectionString: DATABASE_URL })
-  await listener.connect()
-  t.teardown(() => listener.end())
-  const channel = uniqueName('trm_test_wake')
-  const byNotify: string[] = []
-  listener.on('notification', (n) => {
-    if (n.channel === channel) byNotify.push(n.payload ?? '')
-  })
-  await listener.query(`listen ${listener.escapeIdentifier(channel)}`)
+  const { channel, heard: byNotify } = await listening(t)
   const inProcess: string[] = []
   const elsewhere: string[] = []
   const stop = listenInProcess(db, channel, (payload) => inProcess.push(payload))
