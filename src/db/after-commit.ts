@@ -97,7 +97,14 @@ function hearInProcess(db: Kysely<Database>, notifications: Notifications): void
   if (!channels) return
   for (const [channel, payloads] of notifications) {
     for (const listener of channels.get(channel) ?? []) {
-      for (const payload of payloads) listener(payload)
+      for (const payload of payloads) {
+        try {
+          listener(payload)
+        } catch {
+          // A hint a listener failed to take: the write it follows has committed, and the NOTIFY
+          // still goes out.
+        }
+      }
     }
   }
 }
@@ -121,7 +128,10 @@ function sendSoon(db: Kysely<Database>, notifications: Notifications): Promise<v
 export const NOTIFY_LINGER_MS = 5
 
 /** Wake-ups waiting out their linger, by database: merged, then sent in one statement. */
-const lingering = new WeakMap<Kysely<Database>, { notifications: Notifications; sent: Promise<void> }>()
+const lingering = new WeakMap<
+  Kysely<Database>,
+  { notifications: Notifications; sent: Promise<void>; sendNow: () => void }
+>()
 
 /**
  * Like {@link notifySoon}, for a caller that does not wait for them: the notifications of the next
@@ -139,13 +149,17 @@ export function notifyShortly(
   let pending = lingering.get(db)
   if (!pending) {
     const merged: Notifications = new Map()
+    let sendNow = () => {}
     const sent = new Promise<void>((resolve) => {
-      setTimeout(() => {
+      const timer = setTimeout(() => sendNow(), lingerMs)
+      sendNow = () => {
+        clearTimeout(timer)
+        if (lingering.get(db)?.notifications !== merged) return // sent already
         lingering.delete(db)
         resolve(sendSoon(db, merged))
-      }, lingerMs)
+      }
     })
-    pending = { notifications: merged, sent }
+    pending = { notifications: merged, sent, sendNow: () => sendNow() }
     lingering.set(db, pending)
   }
   for (const [channel, payloads] of notifications) {
@@ -153,5 +167,16 @@ export function notifyShortly(
     for (const payload of payloads) into.add(payload)
     pending.notifications.set(channel, into)
   }
+  return pending.sent
+}
+
+/**
+ * Sends the wake-ups still lingering (see notifyShortly) now, and resolves once they went out: for a
+ * process about to close its database, so that none is dropped with it.
+ */
+export function flushShortly(db: Kysely<Database>): Promise<void> {
+  const pending = lingering.get(db)
+  if (!pending) return Promise.resolve()
+  pending.sendNow()
   return pending.sent
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
 import type { Config } from '../config.js'
+import { flushShortly } from '../db/after-commit.js'
 import { createDb } from '../db/create-db.js'
 import { checkConnection } from '../db/session.repository.js'
 import type { Database } from '../db/types.js'
@@ -34,7 +35,10 @@ export default fp<{ config: Config }>(
       }),
     )
     reportPostgresAtStart(app, db, config.databaseUrl)
-    app.addHook('onClose', async () => db.destroy())
+    app.addHook('onClose', async () => {
+      await flushShortly(db)
+      await db.destroy()
+    })
   },
   { name: 'trm-db' },
 )

@@ -2,6 +2,7 @@ import { Worker, type WorkerOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
+import { flushShortly } from '../db/after-commit.js'
 import { createDb } from '../db/create-db.js'
 import { startAuditSealer } from '../jobs/audit-sealer.js'
 import { startDeadlineSweep } from '../jobs/deadline-sweep.js'
@@ -132,6 +133,8 @@ export async function runWorker(
       // BullMQ leaves connections it was given open (they may be shared); these are ours alone.
       for (const connection of connections) connection.disconnect()
       producer.disconnect()
+      // The jobs' last wake-ups (a delivery's, its evidence's) may still be lingering.
+      await flushShortly(db)
       await db.destroy()
     },
   }

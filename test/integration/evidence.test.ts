@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose'
+import { sql } from 'kysely'
 import t, { type Test } from 'tap'
 import type { EvidenceEvent } from '../../src/lib/evidence.js'
 import { deliveredMove } from '../../src/modules/acknowledgements/delivered.js'
@@ -178,9 +179,9 @@ t.test(
       {
         agencyId: de.id,
         through: farAhead,
-        horizon: read.horizon,
+        snapshot: read.snapshot,
         cursor: inboxCursor(farAhead.txid, farAhead.seq),
-        requestId: 'test-confirm-horizon',
+        requestId: 'test-confirm-snapshot',
         evidence,
       },
       deliveredMove('inbox'),
@@ -209,6 +210,47 @@ t.test(
       ['delivery'],
       'each confirmed referral has its delivery evidence',
     )
+  },
+)
+
+t.test(
+  'a cursor handed out ahead of the read horizon (as a webhook carries it) confirms its message',
+  async (t) => {
+    const { app } = await buildTestApp(t)
+    const ro = await addAgency(app, { country: 'RO' })
+    const de = await addAgency(app, { country: 'DE' })
+    // An unrelated transaction holds a transaction id, and so the horizon below which reads return
+    // messages; a webhook's body carries its message's cursor all the same.
+    let endOlder!: () => void
+    let olderHasXid!: () => void
+    const xidTaken = new Promise<void>((resolve) => {
+      olderHasXid = resolve
+    })
+    const older = app.db.transaction().execute(async (trx) => {
+      await sql`select pg_current_xact_id()`.execute(trx)
+      olderHasXid()
+      await new Promise<void>((resolve) => {
+        endOlder = resolve
+      })
+    })
+    await xidTaken
+    t.teardown(() => endOlder())
+    const { id } = await submit(ro, de)
+    const message = await app.db
+      .selectFrom('inbox_messages')
+      .select(['txid', 'seq'])
+      .where('referral_id', '=', id)
+      .where('agency_id', '=', de.id)
+      .executeTakeFirstOrThrow()
+    const through = inboxCursor(message.txid, message.seq)
+    t.match(await de.client.request('POST', '/v1/inbox/confirm', { through }), { confirmed: 1 })
+    t.same(
+      (await stored(app, id)).map((row) => row.event),
+      ['delivery'],
+      'with its evidence',
+    )
+    endOlder()
+    await older
   },
 )
 

@@ -87,7 +87,7 @@ export async function confirmInbox(
   const evidence = await signEvidence(deps, 'delivery', due.targets)
   const done = await confirmThrough(
     deps.db,
-    { agencyId, through: position, horizon: due.horizon, cursor: through, requestId, evidence },
+    { agencyId, through: position, snapshot: due.snapshot, cursor: through, requestId, evidence },
     deliveredMove('inbox', requestId),
   )
   void notifyDelivered(deps.db, deps.config, [...done.delivered, ...done.evidence])

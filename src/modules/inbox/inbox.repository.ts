@@ -73,24 +73,24 @@ export async function listMessages(
 /**
  * What an inbox confirmation up to `through` is the cause of, read before it so that its `delivery`
  * evidence can be signed before the statement that stores it (a statement must not wait on signing):
- * the referrals whose own message it would confirm and that have no `delivery` evidence yet, and the
- * horizon of this read's snapshot. Every transaction below the horizon had ended, so a confirmation
- * kept below it (see confirmThrough) confirms no message this read did not see.
+ * the referrals whose own message it would confirm and that have no `delivery` evidence yet, and
+ * this read's snapshot. A confirmation kept to the messages visible in that snapshot (see
+ * confirmThrough) confirms no referral message this read did not see.
  */
 export async function findConfirmationEvidence(
   db: Kysely<Database>,
   agencyId: string,
   through: InboxPosition,
-): Promise<{ horizon: string; targets: EvidenceTarget[] }> {
+): Promise<{ snapshot: string; targets: EvidenceTarget[] }> {
   const { rows } = await executePrepared(
     db,
-    sql<{ horizon: string; targets: EvidenceTarget[] }>`
-      select pg_snapshot_xmin(pg_current_snapshot())::text as horizon, coalesce((
+    sql<{ snapshot: string; targets: EvidenceTarget[] }>`
+      select pg_current_snapshot()::text as snapshot, coalesce((
         select json_agg(json_build_object('id', r.id, 'sender_id', r.sender_id, 'recipient_id', r.recipient_id,
           'payload_sha256', r.payload_sha256) order by r.id)
         from inbox_messages m join referrals r on r.id = m.referral_id
         where m.agency_id = ${agencyId} and (m.txid, m.seq) <= (${through.txid}::xid8, ${through.seq})
-          and m.txid < pg_snapshot_xmin(pg_current_snapshot()) and m.confirmed_at is null and m.type = 'referral'
+          and m.confirmed_at is null and m.type = 'referral'
           and not exists (
             select from evidence e
             where e.referral_id = r.id and e.recipient_id = r.recipient_id and e.event = 'delivery'
@@ -102,32 +102,33 @@ export async function findConfirmationEvidence(
 }
 
 /**
- * Confirms every unconfirmed message up to a position and below `horizon` (a reader's cursor always
- * is: it only ever gets messages below the horizon of its read), in one statement with what follows
- * from it: the referrals among them move to `delivered` (see deliveredCtes), the confirmation is
- * audited, and `evidence`, signed from findConfirmationEvidence's read at that horizon, is stored for
- * the referrals whose own message it confirmed (once: the evidence table's key).
+ * Confirms every unconfirmed message up to a position that is visible in `snapshot` (committed
+ * before findConfirmationEvidence's read: a cursor the hub handed out, from a read or a webhook, names
+ * such a message), in one statement with what follows from it: the referrals among them move to
+ * `delivered` (see deliveredCtes), the confirmation is audited, and `evidence`, signed from that
+ * read, is stored for the referrals whose own message it confirmed (once: the evidence table's key).
+ * A message committed after that read, below the position or not, is left for a later confirmation.
  */
 export async function confirmThrough(
   db: Kysely<Database>,
   confirm: {
     agencyId: string
     through: InboxPosition
-    horizon: string
+    snapshot: string
     cursor: string
     requestId: string
     evidence: readonly NewEvidence[]
   },
   move: DeliveredMove,
 ): Promise<{ confirmed: number; delivered: DeliveredReferral[]; evidence: IssuedEvidence[] }> {
-  const { agencyId, through, horizon, cursor, requestId, evidence } = confirm
+  const { agencyId, through, snapshot, cursor, requestId, evidence } = confirm
   const { rows } = await executePrepared(
     db,
     sql<{ confirmed: string; delivered: DeliveredReferral[]; evidence: IssuedEvidence[] }>`
       with confirmed as (
         update inbox_messages set confirmed_at = now()
         where agency_id = ${agencyId} and (txid, seq) <= (${through.txid}::xid8, ${through.seq})
-          and txid < ${horizon}::xid8 and confirmed_at is null
+          and pg_visible_in_snapshot(txid, ${snapshot}::pg_snapshot) and confirmed_at is null
         returning id, type, referral_id
       ),
       ${deliveredCtes(sql`select referral_id from confirmed where type = 'referral'`, move)},
