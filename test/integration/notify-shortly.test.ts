@@ -1,6 +1,6 @@
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { listenInProcess, notifyShortly, notifySoon } from '../../src/db/after-commit.js'
+import { flushShortly, listenInProcess, notifyShortly, notifySoon } from '../../src/db/after-commit.js'
 import { createDb } from '../../src/db/create-db.js'
 import { DATABASE_URL, uniqueName } from '../helpers/env.js'
 import { eventually } from '../helpers/webhook-receiver.js'
@@ -67,4 +67,22 @@ t.test('this process hears its own wake-ups at once, the others by NOTIFY', asyn
   await notifySoon(db, new Map([[channel, new Set(['agency-c'])]]))
   t.same(inProcess, ['agency-a', 'agency-b'], 'not once it stopped listening')
   await eventually(async () => byNotify.includes('agency-c') || undefined, 'the NOTIFY after that')
+})
+
+t.test('lingering wake-ups go out when flushed, and a listener that throws stops nothing', async (t) => {
+  const { db } = createDb(CONFIG, 'trm-test-notify')
+  t.teardown(() => db.destroy())
+  const { channel, heard } = await listening(t)
+  listenInProcess(db, channel, () => {
+    throw new Error('a listener that fails')
+  })
+  // A linger far longer than the test may take: only the flush can send it.
+  const lingering = notifyShortly(db, new Map([[channel, new Set(['agency-a'])]]), 600_000)
+  await flushShortly(db)
+  await lingering
+  await eventually(async () => heard.includes('agency-a') || undefined, 'the flushed wake-up')
+  await flushShortly(db) // nothing left: resolves at once
+  await notifySoon(db, new Map([[channel, new Set(['agency-b'])]]))
+  await eventually(async () => heard.includes('agency-b') || undefined, 'the next one')
+  t.same(heard, ['agency-a', 'agency-b'])
 })
