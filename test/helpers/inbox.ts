@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
+import type { Test } from 'tap'
 import type { TestAgency } from './agencies.js'
 import { eventually } from './webhook-receiver.js'
 
@@ -75,4 +76,44 @@ export async function hasSettled(promise: Promise<unknown>): Promise<boolean> {
   )
   await new Promise((resolve) => setImmediate(resolve))
   return settled
+}
+
+/**
+ * Opens a transaction that takes a transaction id and stays open: it holds back the horizon below
+ * which inbox messages become readable, and its end notifies no one. `end` commits it; whatever
+ * fails, the teardown ends it too (the app cannot close while it holds a connection).
+ */
+export async function holdHorizon(t: Test, app: FastifyInstance): Promise<{ end: () => Promise<void> }> {
+  let release!: () => void
+  let xidTaken!: () => void
+  const released = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  const taken = new Promise<void>((resolve) => {
+    xidTaken = resolve
+  })
+  const done = app.db.transaction().execute(async (trx) => {
+    await sql`select pg_current_xact_id()`.execute(trx)
+    xidTaken()
+    await released
+  })
+  t.teardown(() => release())
+  await Promise.race([taken, done])
+  return {
+    end: async () => {
+      release()
+      await done
+    },
+  }
+}
+
+/** The inbox message of a referral (its own, `referral`) in an agency's inbox. */
+export function referralMessage(app: FastifyInstance, referralId: string, agencyId: string) {
+  return app.db
+    .selectFrom('inbox_messages')
+    .select(['txid', 'seq', 'confirmed_at'])
+    .where('referral_id', '=', referralId)
+    .where('agency_id', '=', agencyId)
+    .where('type', '=', 'referral')
+    .executeTakeFirstOrThrow()
 }

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify'
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose'
-import { sql } from 'kysely'
 import t, { type Test } from 'tap'
 import type { EvidenceEvent } from '../../src/lib/evidence.js'
 import { deliveredMove } from '../../src/modules/acknowledgements/delivered.js'
@@ -14,7 +13,7 @@ import { HubRequestError } from '../../src/sdk/hub-client.js'
 import { verifyEvidence } from '../../src/sdk/index.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp } from '../helpers/build-app.js'
-import { inboxUntil } from '../helpers/inbox.js'
+import { holdHorizon, inboxUntil, referralMessage } from '../helpers/inbox.js'
 import { referralDocument } from '../helpers/referrals.js'
 import { eventually, receiverFor } from '../helpers/webhook-receiver.js'
 import { startTestWorker } from '../helpers/worker.js'
@@ -152,14 +151,7 @@ t.test(
     const { app } = await buildTestApp(t)
     const ro = await addAgency(app, { country: 'RO' })
     const de = await addAgency(app, { country: 'DE' })
-    const messageOf = (referralId: string) =>
-      app.db
-        .selectFrom('inbox_messages')
-        .select(['txid', 'seq', 'confirmed_at'])
-        .where('referral_id', '=', referralId)
-        .where('agency_id', '=', de.id)
-        .where('type', '=', 'referral')
-        .executeTakeFirstOrThrow()
+    const messageOf = (referralId: string) => referralMessage(app, referralId, de.id)
     const first = await submit(ro, de)
     await inboxUntil(de, (items) => items.some((i) => i['referralId'] === first.id))
     // confirmInbox's steps one at a time, with a referral committed between the read that signs the
@@ -221,27 +213,9 @@ t.test(
     const de = await addAgency(app, { country: 'DE' })
     // An unrelated transaction holds a transaction id, and so the horizon below which reads return
     // messages; a webhook's body carries its message's cursor all the same.
-    let endOlder!: () => void
-    let olderHasXid!: () => void
-    const xidTaken = new Promise<void>((resolve) => {
-      olderHasXid = resolve
-    })
-    const older = app.db.transaction().execute(async (trx) => {
-      await sql`select pg_current_xact_id()`.execute(trx)
-      olderHasXid()
-      await new Promise<void>((resolve) => {
-        endOlder = resolve
-      })
-    })
-    await xidTaken
-    t.teardown(() => endOlder())
+    const older = await holdHorizon(t, app)
     const { id } = await submit(ro, de)
-    const message = await app.db
-      .selectFrom('inbox_messages')
-      .select(['txid', 'seq'])
-      .where('referral_id', '=', id)
-      .where('agency_id', '=', de.id)
-      .executeTakeFirstOrThrow()
+    const message = await referralMessage(app, id, de.id)
     const through = inboxCursor(message.txid, message.seq)
     t.match(await de.client.request('POST', '/v1/inbox/confirm', { through }), { confirmed: 1 })
     t.same(
@@ -249,8 +223,7 @@ t.test(
       ['delivery'],
       'with its evidence',
     )
-    endOlder()
-    await older
+    await older.end()
   },
 )
 
@@ -268,12 +241,7 @@ t.test('delivery evidence from a webhook 2xx, once, even when the inbox is confi
   }, 'the delivery evidence')
   t.equal(delivery!.event, 'delivery')
   // The webhook confirmed the message; confirming through it in the inbox issues nothing more.
-  const message = await app.db
-    .selectFrom('inbox_messages')
-    .select(['txid', 'seq', 'confirmed_at'])
-    .where('referral_id', '=', id)
-    .where('agency_id', '=', de.id)
-    .executeTakeFirstOrThrow()
+  const message = await referralMessage(app, id, de.id)
   t.ok(message.confirmed_at, 'the 2xx confirmed the inbox copy')
   const through = inboxCursor(message.txid, message.seq)
   t.match(await de.client.request('POST', '/v1/inbox/confirm', { through }), { confirmed: 0 })

@@ -1,4 +1,3 @@
-import { sql } from 'kysely'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
 import { appendInboxMessage } from '../../src/modules/ledger/inbox.repository.js'
@@ -6,7 +5,7 @@ import { signReferral } from '../../src/sdk/documents.js'
 import { HubClient, type HubRequestError } from '../../src/sdk/hub-client.js'
 import { addAgency, injectFetch } from '../helpers/agencies.js'
 import { buildTestApp, LogCapture } from '../helpers/build-app.js'
-import { databaseMillis, hasSettled, inboxUntil, pollsWaiting } from '../helpers/inbox.js'
+import { databaseMillis, hasSettled, holdHorizon, inboxUntil, pollsWaiting } from '../helpers/inbox.js'
 import { referralDocument } from '../helpers/referrals.js'
 import { eventually } from '../helpers/webhook-receiver.js'
 
@@ -202,21 +201,7 @@ t.test('a long-poll woken while an older transaction is open returns when that o
   const de = await addAgency(app, { country: 'DE', kind: 'national_agency', ncp: true })
   // An unrelated transaction holds an xid, and so the horizon; its commit notifies no one. The
   // referral committed meanwhile must reach the waiting poll when it ends, not at the end of the wait.
-  let commitOlder!: () => void
-  let olderHasXid!: () => void
-  const xidTaken = new Promise<void>((resolve) => {
-    olderHasXid = resolve
-  })
-  const older = app.db.transaction().execute(async (trx) => {
-    await sql`select pg_current_xact_id()`.execute(trx)
-    olderHasXid()
-    await new Promise<void>((resolve) => {
-      commitOlder = resolve
-    })
-  })
-  await xidTaken
-  // Whatever fails below, the older transaction ends: the app cannot close while it holds a connection.
-  t.teardown(() => commitOlder())
+  const older = await holdHorizon(t, app)
   const poll = de.client.request<{ items: Json[] }>('GET', '/v1/inbox?wait=20')
   await pollsWaiting(app, 1, 'the poll to wait')
   const document = referralDocument(ro, { country: 'DE' })
@@ -228,8 +213,7 @@ t.test('a long-poll woken while an older transaction is open returns when that o
   t.notOk(await hasSettled(poll), 'the woken poll has not answered')
   // Once woken, nothing wakes it again: it finds the referral by looking while it waits, or answers
   // an empty list at the end of its 20 s.
-  commitOlder()
-  await older
+  await older.end()
   const got = await poll
   t.match(got.items, [{ type: 'referral', referralId: document.id }])
   t.equal(got.items.length, 1)
