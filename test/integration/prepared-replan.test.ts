@@ -51,11 +51,8 @@ t.test('a lookup prepared on a small table uses its index once the table has gro
   t.match(await planOf(first!), /Seq Scan on items/, 'planned for a table of one row: read it all')
 
   await sql`insert into items select n, 'invented item ' || n from generate_series(2, 50000) n`.execute(db)
-  t.match(
-    await planOf(first!),
-    /Seq Scan on items/,
-    'that plan stays while the statement is not prepared again',
-  )
+  // Postgres keeps that plan until something invalidates it: not asserted, since a cluster busy
+  // elsewhere (an overflowing invalidation queue) can make it plan everything again at any time.
   for (let run = 11; run <= REPLAN_FIRST_AT + 10; run += 1) {
     t.same((await lookup(2)).rows, [{ label: 'invented item 2' }], `run ${run}`)
   }
