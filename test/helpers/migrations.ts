@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
-import { FileMigrationProvider, Migrator, sql } from 'kysely'
+import { FileMigrationProvider, sql } from 'kysely'
 import type { Test } from 'tap'
 import { createDb } from '../../src/db/create-db.js'
-import { MIGRATIONS_DIR } from '../../src/db/migrate.js'
+import { HubMigrator, MIGRATIONS_DIR } from '../../src/db/migrate.js'
 import { testConfig } from './env.js'
 
 /**
@@ -20,7 +20,7 @@ export async function migratedUpTo(t: Test, before: string, applicationName = 't
     await db.destroy()
   })
   await sql`create schema ${sql.id(schema)}`.execute(db)
-  const migrator = new Migrator({
+  const migrator = new HubMigrator({
     db,
     provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }),
     migrationTableSchema: schema,

@@ -38,10 +38,23 @@ export class TcpProxy {
   }
 }
 
+/** Ports this process has handed out: each goes to one caller, who may not have bound it yet. */
+const handedOut = new Set<number>()
+
+/**
+ * A loopback port nothing listens on, never one this process handed out before: the system may offer
+ * a port again once it is closed, and a test that asks for two (an API's and its metrics') binds the
+ * first only later, in a child process.
+ */
 export async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
+  for (;;) {
+    const server = net.createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as net.AddressInfo
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    if (!handedOut.has(port)) {
+      handedOut.add(port)
+      return port
+    }
+  }
 }

@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'kysely'
@@ -14,6 +13,7 @@ import { signReferral } from '../../src/sdk/documents.js'
 import { addAgency, type TestAgency } from '../helpers/agencies.js'
 import { buildTestApp, LogCapture } from '../helpers/build-app.js'
 import { referralDocument } from '../helpers/referrals.js'
+import { freePort } from '../helpers/tcp-proxy.js'
 import { eventually } from '../helpers/webhook-receiver.js'
 import { startTestWorker } from '../helpers/worker.js'
 
@@ -70,15 +70,6 @@ const escalatedCount = async (app: App) =>
         .executeTakeFirstOrThrow()
     ).n,
   )
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
-}
 
 t.test('two workers and concurrent sweeps escalate each missed deadline exactly once', async (t) => {
   const { app, config } = await buildTestApp(t, { DEADLINE_SWEEP_MS: '20' })
