@@ -7,8 +7,9 @@ import ipaddr from 'ipaddr.js'
 /**
  * Outbound HTTP to addresses agencies chose (webhooks), guarded against server-side request forgery:
  * every address the host resolves to is checked, the connection goes to the checked address (no
- * second lookup an attacker's DNS could answer differently), redirects are not followed, the
- * response is read to at most 64 KiB and discarded, and the whole exchange has a deadline.
+ * second lookup an attacker's DNS could answer differently) and is kept for the next POST only to
+ * that same address, redirects are not followed, the response is read to at most 64 KiB and
+ * discarded, and the whole exchange has a deadline.
  */
 
 // IANA IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890 and later entries), by ipaddr.js.
@@ -133,7 +134,43 @@ export interface PostOptions {
 
 export const MAX_RESPONSE_BYTES = 64 * 1024
 
-/** POSTs a body and resolves to the HTTP status when it is 2xx; anything else is an OutboundError. */
+/** How long a connection kept for the next webhook to its target may stay idle (less if it says so). */
+export const IDLE_CONNECTION_MS = 4_000
+/** Targets whose pools are remembered; an older one is forgotten, its idle connections close on their own. */
+const POOLS_MAX = 256
+const pools = new Map<string, http.Agent>()
+
+/**
+ * The pool of kept-open connections for a target and the address its check gave: a connection is
+ * reused only by a request whose own check, made just before, gave the same address, so a name that
+ * now resolves elsewhere never rides an earlier connection (and is refused if the new address is).
+ * Idle connections close after `IDLE_CONNECTION_MS`, sooner when the receiver's `Keep-Alive` header
+ * asks, and never keep the process alive.
+ */
+function poolFor(target: URL, checked: { address: string }): http.Agent {
+  const key = `${target.protocol}//${target.host} ${checked.address}`
+  const known = pools.get(key)
+  if (known) {
+    pools.delete(key) // most recently used last
+    pools.set(key, known)
+    return known
+  }
+  const Agent = target.protocol === 'https:' ? https.Agent : http.Agent
+  const agent = new Agent({ keepAlive: true, timeout: IDLE_CONNECTION_MS, scheduling: 'lifo' })
+  pools.set(key, agent)
+  if (pools.size > POOLS_MAX) pools.delete(pools.keys().next().value!)
+  return agent
+}
+
+/** A kept connection the receiver closed while it sat idle fails this way on its next request. */
+const STALE = new Set(['ECONNRESET', 'EPIPE'])
+
+/**
+ * POSTs a body and resolves to the HTTP status when it is 2xx; anything else is an OutboundError.
+ * The connection may be one kept from an earlier POST to the same target (see `poolFor`); when such
+ * a connection turns out closed before any answer, the POST is sent once more on a new connection
+ * (the receiver may see it twice, as it may any webhook: `TRM-Message-Id` tells it apart).
+ */
 export async function postJson(url: string, body: Uint8Array, options: PostOptions): Promise<number> {
   const target = new URL(url)
   if (target.protocol !== 'https:' && target.protocol !== 'http:') {
@@ -154,49 +191,57 @@ export async function postJson(url: string, body: Uint8Array, options: PostOptio
     stopped,
   )
   const client = target.protocol === 'https:' ? https : http
-  return new Promise<number>((resolve, reject) => {
-    let status = 0
-    const settle = () => {
-      if (status >= 200 && status < 300) resolve(status)
-      else if (status >= 300 && status < 400) {
-        reject(new OutboundError(`HTTP ${status}: redirects are not followed`, 'status'))
-      } else reject(new OutboundError(`HTTP ${status}`, 'status'))
-    }
-    const fail = (error: Error) => {
-      // A status that arrived before the failure stands: the receiver answered in time.
-      if (status !== 0) settle()
-      else if (signal.aborted) reject(stopped())
-      else reject(error instanceof OutboundError ? error : new OutboundError(describe(error), 'network'))
-    }
-    const request = client.request(
-      target,
-      {
-        method: 'POST',
-        agent: false,
-        signal,
-        headers: { ...options.headers, 'content-length': String(body.byteLength) },
-        // The connection goes to the address checked above, never to a second DNS answer.
-        lookup: (_hostname, lookupOptions, callback) => {
-          if ((lookupOptions as { all?: boolean }).all) {
-            ;(callback as (e: null, a: { address: string; family: number }[]) => void)(null, [checked])
-          } else callback(null, checked.address, checked.family)
+  const exchange = (agent: http.Agent | false) =>
+    new Promise<number>((resolve, reject) => {
+      let status = 0
+      const settle = () => {
+        if (status >= 200 && status < 300) resolve(status)
+        else if (status >= 300 && status < 400) {
+          reject(new OutboundError(`HTTP ${status}: redirects are not followed`, 'status'))
+        } else reject(new OutboundError(`HTTP ${status}`, 'status'))
+      }
+      const fail = (error: NodeJS.ErrnoException) => {
+        // A status that arrived before the failure stands: the receiver answered in time.
+        if (status !== 0) settle()
+        else if (signal.aborted) reject(stopped())
+        else if (request.reusedSocket && STALE.has(error.code ?? '')) reject(new StaleConnection())
+        else reject(error instanceof OutboundError ? error : new OutboundError(describe(error), 'network'))
+      }
+      const request = client.request(
+        target,
+        {
+          method: 'POST',
+          agent,
+          signal,
+          headers: { ...options.headers, 'content-length': String(body.byteLength) },
+          // The connection goes to the address checked above, never to a second DNS answer.
+          lookup: (_hostname, lookupOptions, callback) => {
+            if ((lookupOptions as { all?: boolean }).all) {
+              ;(callback as (e: null, a: { address: string; family: number }[]) => void)(null, [checked])
+            } else callback(null, checked.address, checked.family)
+          },
         },
-      },
-      (response) => {
-        status = response.statusCode ?? 0
-        let received = 0
-        response.on('data', (chunk: Buffer) => {
-          received += chunk.length
-          if (received > MAX_RESPONSE_BYTES) response.destroy() // enough: the status is all that counts
-        })
-        response.on('error', () => {})
-        response.on('close', settle)
-      },
-    )
-    request.on('error', fail)
-    request.end(body)
+        (response) => {
+          status = response.statusCode ?? 0
+          let received = 0
+          response.on('data', (chunk: Buffer) => {
+            received += chunk.length
+            if (received > MAX_RESPONSE_BYTES) response.destroy() // enough: the status is all that counts
+          })
+          response.on('error', () => {})
+          response.on('close', settle)
+        },
+      )
+      request.on('error', fail)
+      request.end(body)
+    })
+  return exchange(poolFor(target, checked)).catch((error: unknown) => {
+    if (!(error instanceof StaleConnection)) throw error
+    return exchange(false)
   })
 }
+
+class StaleConnection extends Error {}
 
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, reason: () => Error): Promise<T> {
   if (signal.aborted) return Promise.reject(reason())

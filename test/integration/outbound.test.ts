@@ -116,3 +116,72 @@ t.test('an abort from the caller (a worker shutting down) is reported as aborted
   const url = await serve(t, () => controller.abort('shutdown'))
   t.match(await failure(post(url, { timeoutMs: 60_000, signal: controller.signal })), { kind: 'aborted' })
 })
+
+/** A receiver on 127.0.0.1 that counts the connections and requests it saw, answering `answer`. */
+async function counting(
+  t: { teardown: (fn: () => unknown) => void },
+  answer: (request: http.IncomingMessage, response: http.ServerResponse, nth: number) => void = (
+    _request,
+    response,
+  ) => response.writeHead(204).end(),
+) {
+  const seen = { connections: 0, requests: 0 }
+  const url = await serve(
+    t,
+    (request, response) => {
+      seen.requests++
+      request.resume()
+      request.on('end', () => answer(request, response, seen.requests))
+    },
+    () => seen.connections++,
+  )
+  return { url, seen }
+}
+
+/** A resolver for `hooks.example` that answers from `addresses`, one per lookup, the last one repeated. */
+const resolving = (...addresses: string[]) => {
+  let n = 0
+  return async () => [{ address: addresses[Math.min(n++, addresses.length - 1)]!, family: 4 }]
+}
+
+t.test('POSTs to one target share a connection kept open between them', async (t) => {
+  const { url, seen } = await counting(t)
+  for (let i = 0; i < 3; i++) t.equal(await post(url), 204)
+  t.same(seen, { connections: 1, requests: 3 }, 'three POSTs, one connection')
+})
+
+t.test('a kept connection is not used once the name resolves elsewhere', async (t) => {
+  const { url, seen } = await counting(t)
+  const port = new URL(url).port
+  const named = `http://hooks.example:${port}/hook`
+
+  // Rebinding to a refused address: refused as before, though a connection to the old one is open.
+  const rebound = resolving('127.0.0.1', '10.20.30.40')
+  t.equal(await post(named, { lookup: rebound }), 204)
+  t.match(await failure(post(named, { lookup: rebound })), { kind: 'refused' })
+
+  // To another allowed address: a connection of its own (nothing listens there, so it is refused),
+  // not the one kept to 127.0.0.1.
+  const moved = resolving('127.0.0.1', '127.0.0.2')
+  t.equal(await post(named, { lookup: moved }), 204)
+  t.match(await failure(post(named, { lookup: moved })), { kind: 'network', message: /ECONNREFUSED/ })
+  t.same(seen, { connections: 1, requests: 2 }, 'only the POSTs to 127.0.0.1 arrived, on one connection')
+})
+
+t.test('a kept connection the receiver dropped is replaced, and the POST is sent again', async (t) => {
+  // The second request arrives on the kept connection, which the receiver then drops without an
+  // answer, as a receiver that closed it while idle would; the POST is sent again on a new connection.
+  const { url, seen } = await counting(t, (request, response, nth) => {
+    if (nth === 2) request.socket.destroy()
+    else response.writeHead(204).end()
+  })
+  t.equal(await post(url), 204)
+  t.equal(await post(url), 204, 'the second POST succeeds')
+  t.same(seen, { connections: 2, requests: 3 }, 'the dropped request, then the same on a new connection')
+})
+
+t.test('a new connection dropped before an answer is not tried again: it fails', async (t) => {
+  const { url, seen } = await counting(t, (request) => request.socket.destroy())
+  t.match(await failure(post(url)), { kind: 'network', message: /ECONNRESET/ })
+  t.same(seen, { connections: 1, requests: 1 }, 'sent once')
+})
