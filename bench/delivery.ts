@@ -365,7 +365,8 @@ async function main(): Promise<number> {
     const c = report.counts
     out(
       `recipients, from the first timed POST on: ${c['polls']} long-polls answered (${c['emptyPolls']} empty, ${c['pollErrors']} errors), ` +
-        `${c['confirms']} confirmations (${c['confirmErrors']} errors), ${c['webhookRequests']} webhook requests; ` +
+        `${c['confirms']} confirmations (${c['confirmErrors']} errors), ${c['webhookRequests']} webhook requests ` +
+        `(on ${c['webhookConnections']} connections opened since); ` +
         `load generator's event loop late by p99 ${fmtMs(report.eventLoopDelay.p99)}, max ` +
         `${fmtMs(report.eventLoopDelay.max)} (an error on every time it took)`,
     )

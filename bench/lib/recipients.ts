@@ -50,6 +50,7 @@ export class Recipients {
   private readonly hooked = new Map<string, Arrival>()
   private parsed = 0
   private webhooksBefore = 0
+  private connectionsBefore = 0
 
   async startReceiver(): Promise<string> {
     this.receiver = new WebhookReceiver(() => 204)
@@ -61,6 +62,7 @@ export class Recipients {
     if (!this.receiver && this.pullIds.size === 0) return // bench/referrals.ts: no recipients here
     for (const key of Object.keys(this.counts) as (keyof typeof this.counts)[]) this.counts[key] = 0
     this.webhooksBefore = this.receiver?.received.length ?? 0
+    this.connectionsBefore = this.receiver?.connections ?? 0
     this.loopDelay.reset()
     this.loopDelay.enable()
   }
@@ -187,6 +189,7 @@ export class Recipients {
       counts: {
         ...this.counts,
         webhookRequests: (this.receiver?.received.length ?? 0) - this.webhooksBefore,
+        webhookConnections: (this.receiver?.connections ?? 0) - this.connectionsBefore,
       },
       errorSamples: this.errorSamples,
       // The histogram holds each timer's whole interval: the lateness is what exceeds the resolution.
