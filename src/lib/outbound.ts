@@ -136,8 +136,10 @@ export const MAX_RESPONSE_BYTES = 64 * 1024
 
 /** How long a connection kept for the next webhook to its target may stay idle (less if it says so). */
 export const IDLE_CONNECTION_MS = 4_000
-/** Targets whose pools are remembered; an older one is forgotten, its idle connections close on their own. */
+/** Targets whose pools are remembered; an older one is forgotten and its idle connections closed. */
 const POOLS_MAX = 256
+/** Idle connections kept per pool: as many as the worker's webhooks at once (its concurrency). */
+const IDLE_CONNECTIONS_MAX = 32
 const pools = new Map<string, http.Agent>()
 
 /**
@@ -156,9 +158,20 @@ function poolFor(target: URL, checked: { address: string }): http.Agent {
     return known
   }
   const Agent = target.protocol === 'https:' ? https.Agent : http.Agent
-  const agent = new Agent({ keepAlive: true, timeout: IDLE_CONNECTION_MS, scheduling: 'lifo' })
+  const agent = new Agent({
+    keepAlive: true,
+    timeout: IDLE_CONNECTION_MS,
+    maxFreeSockets: IDLE_CONNECTIONS_MAX,
+    scheduling: 'lifo',
+  })
   pools.set(key, agent)
-  if (pools.size > POOLS_MAX) pools.delete(pools.keys().next().value!)
+  if (pools.size > POOLS_MAX) {
+    const oldest = pools.keys().next().value!
+    // Its POSTs under way finish on their connections, which then close when idle.
+    for (const idle of Object.values(pools.get(oldest)!.freeSockets))
+      for (const socket of idle ?? []) socket.destroy()
+    pools.delete(oldest)
+  }
   return agent
 }
 

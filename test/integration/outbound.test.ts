@@ -1,7 +1,12 @@
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import t from 'tap'
-import { MAX_RESPONSE_BYTES, type OutboundError, postJson } from '../../src/lib/outbound.js'
+import {
+  IDLE_CONNECTION_MS,
+  MAX_RESPONSE_BYTES,
+  type OutboundError,
+  postJson,
+} from '../../src/lib/outbound.js'
 
 type Handler = (request: http.IncomingMessage, response: http.ServerResponse) => void
 
@@ -185,3 +190,61 @@ t.test('a new connection dropped before an answer is not tried again: it fails',
   t.match(await failure(post(url)), { kind: 'network', message: /ECONNRESET/ })
   t.same(seen, { connections: 1, requests: 1 }, 'sent once')
 })
+
+t.test(
+  'after a receiver restarts, the POST goes again on a new connection, not on another kept one',
+  async (t) => {
+    // Two POSTs at once leave two kept connections; then the receiver "restarts": it drops whatever
+    // arrives on a connection opened before, as a new process behind the same address would.
+    const before = new Set<Socket>()
+    let restarted = false
+    const { url, seen } = await counting(t, (request, response) => {
+      if (restarted && before.has(request.socket)) request.socket.destroy()
+      else {
+        if (!restarted) before.add(request.socket)
+        response.writeHead(204).end()
+      }
+    })
+    t.same(await Promise.all([post(url), post(url)]), [204, 204])
+    t.equal(seen.connections, 2, 'two connections kept')
+    restarted = true
+    t.equal(await post(url), 204, 'delivered')
+    t.same(seen, { connections: 3, requests: 4 }, 'dropped once on a kept connection, then sent on a new one')
+  },
+)
+
+t.test('a kept connection answered with garbage is not tried again: it fails', async (t) => {
+  const { url, seen } = await counting(t, (request, response, nth) => {
+    if (nth === 2) request.socket.end('this is not HTTP\r\n\r\n')
+    else response.writeHead(204).end()
+  })
+  t.equal(await post(url), 204)
+  t.match(await failure(post(url)), { kind: 'network' })
+  t.same(seen, { connections: 1, requests: 2 }, 'sent once on the kept connection, not again')
+})
+
+// The test's timeout is where it gives up on a connection the hub never closes.
+t.test(
+  `an idle kept connection is closed by the hub after ${IDLE_CONNECTION_MS} ms`,
+  { timeout: 60_000 },
+  async (t) => {
+    let hungUp!: () => void
+    const closedByHub = new Promise<void>((resolve) => {
+      hungUp = resolve
+    })
+    const server = http.createServer((request, response) => {
+      request.resume()
+      request.on('end', () => response.writeHead(204).end())
+    })
+    server.keepAliveTimeout = 0 // the receiver never closes it, nor hints a timeout
+    server.on('connection', (socket: Socket) => socket.once('end', () => hungUp()))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => {
+      server.closeAllConnections()
+      return new Promise((resolve) => server.close(resolve))
+    })
+    t.equal(await post(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`), 204)
+    await closedByHub
+    t.pass('the hub ended the idle connection')
+  },
+)
