@@ -110,7 +110,8 @@ function visibleTo(eb: ExpressionBuilder<Database, 'audit_events'>, agencyId: st
         .select('inbox_messages.id')
         .whereRef('inbox_messages.referral_id', '=', 'audit_events.referral_id')
         .where('inbox_messages.agency_id', '=', agencyId)
-        .where('inbox_messages.type', '=', 'escalation'),
+        // A literal, as in escalationsQuery: the partial index inbox_messages_escalation serves it.
+        .where('inbox_messages.type', '=', sql.lit('escalation')),
     ),
   ])
 }

@@ -130,16 +130,23 @@ export function listAcknowledgements(db: Kysely<Database>, referralId: string) {
     .execute()
 }
 
-/** True when the agency received an escalation for the referral (a national contact point's view). */
-export async function hasEscalation(db: Kysely<Database>, referralId: string, agencyId: string) {
-  const row = await db
+/**
+ * The agency's escalation messages for the referral. `type` is written into the statement, not
+ * passed as a parameter, so that even a plan made for any parameters can use the partial index
+ * `inbox_messages_escalation` (messages are indexed by referral for escalations only).
+ */
+export function escalationsQuery(db: Kysely<Database>, referralId: string, agencyId: string) {
+  return db
     .selectFrom('inbox_messages')
     .select('id')
     .where('referral_id', '=', referralId)
     .where('agency_id', '=', agencyId)
-    .where('type', '=', 'escalation')
-    .limit(1)
-    .executeTakeFirst()
+    .where('type', '=', sql.lit('escalation'))
+}
+
+/** True when the agency received an escalation for the referral (a national contact point's view). */
+export async function hasEscalation(db: Kysely<Database>, referralId: string, agencyId: string) {
+  const row = await escalationsQuery(db, referralId, agencyId).limit(1).executeTakeFirst()
   return row !== undefined
 }
 
