@@ -66,7 +66,7 @@ const WRITTEN: Record<string, string[]> = {
     'received_at',
     'updated_at',
   ],
-  referral_payloads: ['referral_id', 'jws'],
+  referral_payloads: ['referral_seq', 'jws'],
   acknowledgements: [
     'id',
     'referral_id',
@@ -190,11 +190,11 @@ const BATCH = `
         else interval '72 hours' end,
       at + answered * interval '3 hours', at + answered * interval '3 hours'
     from shaped
-    returning id, sender_id, recipient_id, urgency, payload_sha256, submitted_at, ack_due_at, received_at
+    returning id, seq, sender_id, recipient_id, urgency, payload_sha256, submitted_at, ack_due_at, received_at
   ),
   payload as (
-    insert into referral_payloads (referral_id, jws)
-    select id, ${fakeJws('referral', 'id::text', 40)} from r
+    insert into referral_payloads (referral_seq, jws)
+    select seq, ${fakeJws('referral', 'id::text', 40)} from r
   ),
   a as (
     insert into acknowledgements (${WRITTEN['acknowledgements']!.join(', ')})

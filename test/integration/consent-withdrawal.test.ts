@@ -171,8 +171,9 @@ t.test('consent withdrawal', async (t) => {
       }
       const payloads = await app.db
         .selectFrom('referral_payloads')
-        .select('referral_id')
-        .where('referral_id', 'in', [chain.first.id, chain.second.id, chain.third.id])
+        .innerJoin('referrals', 'referrals.seq', 'referral_payloads.referral_seq')
+        .select('referrals.id')
+        .where('referrals.id', 'in', [chain.first.id, chain.second.id, chain.third.id])
         .execute()
       t.same(payloads, [], 'no payload row of the chain')
       const view = await get(deShelter, chain.third.id)

@@ -45,9 +45,13 @@ t.test('retention and erasure', async (t) => {
     )
     const payloads = async () =>
       new Set(
-        (await app.db.selectFrom('referral_payloads').select('referral_id').execute()).map(
-          (r) => r.referral_id,
-        ),
+        (
+          await app.db
+            .selectFrom('referral_payloads')
+            .innerJoin('referrals', 'referrals.seq', 'referral_payloads.referral_seq')
+            .select('referrals.id')
+            .execute()
+        ).map((r) => r.id),
       )
     t.equal((await payloads()).size, 5, 'a dry run deletes no payload')
 

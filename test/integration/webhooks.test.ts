@@ -71,8 +71,9 @@ t.test('a webhook that fails three times gets the signed message on the fourth t
   t.match(body, { id: message.id, type: 'referral', referralId })
   const stored = await app.db
     .selectFrom('referral_payloads')
-    .select('jws')
-    .where('referral_id', '=', referralId)
+    .innerJoin('referrals', 'referrals.seq', 'referral_payloads.referral_seq')
+    .select('referral_payloads.jws')
+    .where('referrals.id', '=', referralId)
     .executeTakeFirstOrThrow()
   t.equal(body.jws, stored.jws, "the referral's JWS, byte for byte")
   t.same(JSON.parse(Buffer.from(body.cursor, 'base64url').toString()), { x: message.txid, s: message.seq })

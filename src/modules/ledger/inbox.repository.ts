@@ -116,9 +116,13 @@ export const MESSAGE_COLUMNS = sql.join(
   ),
 )
 
-/** Joins the payload whose JWS a message shows (see {@link MESSAGE_COLUMNS}). */
-export const MESSAGE_JWS_JOIN = sql`left join referral_payloads message_referral
-    on m.type = 'referral' and message_referral.referral_id = m.referral_id
+/**
+ * Joins the payload whose JWS a message shows (see {@link MESSAGE_COLUMNS}); a referral's payload is
+ * keyed by the referral's seq, found through the referral.
+ */
+export const MESSAGE_JWS_JOIN = sql`left join referrals message_referral_row
+    on m.type = 'referral' and message_referral_row.id = m.referral_id
+  left join referral_payloads message_referral on message_referral.referral_seq = message_referral_row.seq
   left join acknowledgement_payloads message_acknowledgement
     on m.type = 'acknowledgement' and message_acknowledgement.referral_id = m.referral_id
       and message_acknowledgement.acknowledgement_id = m.acknowledgement_id`

@@ -91,8 +91,9 @@ export async function findLinked(db: Kysely<Database>, referralId: string, agenc
 export async function findReferralJws(db: Kysely<Database>, referralId: string): Promise<string | undefined> {
   const row = await db
     .selectFrom('referral_payloads')
-    .select('jws')
-    .where('referral_id', '=', referralId)
+    .innerJoin('referrals', 'referrals.seq', 'referral_payloads.referral_seq')
+    .select('referral_payloads.jws')
+    .where('referrals.id', '=', referralId)
     .executeTakeFirst()
   return row?.jws
 }

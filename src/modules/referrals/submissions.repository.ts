@@ -178,11 +178,12 @@ function submissionStatement(db: Kysely<Database>): CompiledQuery<Answer> {
         cross join lateral json_populate_record(null::referrals, input.referral) r
       where gate.refusal is null
       on conflict (id) do nothing
-      returning id, sender_id, recipient_id
+      returning id, seq, sender_id, recipient_id
     ),
     written as (select * from input where id in (select id from submitted)),
     payload as (
-      insert into referral_payloads (referral_id, jws) select id, jws from written
+      insert into referral_payloads (referral_seq, jws)
+      select submitted.seq, written.jws from written join submitted on submitted.id = written.id
     ),
     linkage as (
       insert into linkage_tokens (referral_id, token)

@@ -21,7 +21,8 @@ export async function purgePayloads(db: Kysely<Database>, referralId: string, at
     .where('referral_id', '=', referralId)
     .execute()
   await sql`
-    with referral as (delete from referral_payloads where referral_id = ${referralId} returning 1),
+    with referral as (delete from referral_payloads
+      where referral_seq = (select seq from referrals where id = ${referralId}) returning 1),
     acknowledgement as (delete from acknowledgement_payloads where referral_id = ${referralId} returning 1),
     linkage as (delete from linkage_tokens where referral_id = ${referralId} returning 1),
     erased (table_name, erasures) as (
