@@ -12,7 +12,8 @@ import { type Kysely, sql } from 'kysely'
 // (dropped: its files go at commit). Updating in place and rewriting would not do: a rewrite in the
 // updating transaction keeps the old versions (the transaction has not ended, so they are not dead),
 // leaving a second copy of every payload in the file. The new table keeps what the old one had:
-// uncompressed payloads without planner statistics, the grants of the API and worker role, and the
+// uncompressed payloads without planner statistics, its owner (trm_compact_payloads runs as that
+// owner, and only a table's owner may rewrite it), the grants of the API and worker role, and the
 // constraint's name, which trm_compact_payloads clusters on. Nothing may write the table meanwhile:
 // it holds an exclusive lock on referral_payloads while it runs.
 async function rekey(
@@ -26,6 +27,9 @@ async function rekey(
   )`.execute(db)
   await sql`alter table referral_payloads_rekeyed alter column jws set storage external,
     alter column jws set statistics 0`.execute(db)
+  const { rows: owners } = await sql<{ owner: string }>`select tableowner as owner from pg_tables
+    where schemaname = current_schema() and tablename = 'referral_payloads'`.execute(db)
+  await sql`alter table referral_payloads_rekeyed owner to ${sql.id(owners[0]!.owner)}`.execute(db)
   const { rows } = await sql<{ copied: string; held: string }>`with copied as (
       insert into referral_payloads_rekeyed (${sql.ref(to.column)}, jws)
       select ${sql.raw(to.from)}, p.jws from referral_payloads p join referrals r on ${sql.raw(

@@ -175,8 +175,8 @@ export interface InboxMessagesTable {
  * a referral's linkage token. Erasure deletes the rows; the skeleton keeps `erased_at`.
  */
 export interface ReferralPayloadsTable {
-  /** The referral's seq (int8, which pg returns as text): payloads are written in referral order. */
-  referral_seq: string
+  /** The referral's seq: payloads are written in referral order. */
+  referral_seq: number
   jws: string
 }
 

@@ -92,6 +92,28 @@ t.test('referral payloads are keyed by the referral seq, each still its referral
   )
 })
 
+// trm_compact_payloads runs as the table's owner and only an owner may rewrite a table: the new
+// table must belong to whoever owned the old one, even when another role runs the migration.
+t.test('the re-keyed table keeps its owner', async (t) => {
+  const { schema, db, migrator } = await migratedUpTo(t, BEFORE, 'trm-test-migration-payloads-seq')
+  const owner = `trm_test_owner_${randomUUID().replaceAll('-', '').slice(0, 12)}`
+  await sql`create role ${sql.id(owner)} nologin`.execute(db)
+  t.teardown(async () => {
+    await sql`drop role if exists ${sql.id(owner)}`.execute(db)
+  })
+  await sql`grant usage, create on schema ${sql.id(schema)} to ${sql.id(owner)}`.execute(db)
+  await sql`alter table referral_payloads owner to ${sql.id(owner)}`.execute(db)
+
+  const up = await migrator.migrateTo(MIGRATION)
+  if (up.error) throw up.error
+  const { rows } = await sql<{ tableowner: string }>`select tableowner from pg_tables
+    where schemaname = ${schema} and tablename = 'referral_payloads'`.execute(db)
+  t.same(rows, [{ tableowner: owner }])
+  // The schema is dropped (with the table) before the role: give the schema's grants back first.
+  await sql`alter table referral_payloads owner to current_user`.execute(db)
+  await sql`revoke all on schema ${sql.id(schema)} from ${sql.id(owner)}`.execute(db)
+})
+
 t.test('a payload without its referral stops the migration and changes nothing', async (t) => {
   const { db, migrator } = await migratedUpTo(t, BEFORE, 'trm-test-migration-payloads-seq')
   const orphan = randomUUID()
