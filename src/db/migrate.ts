@@ -26,14 +26,15 @@ export async function migrateToLatest(db: Kysely<any>, schema?: string): Promise
   return migrator.migrateToLatest()
 }
 
-/** Codes of a name lookup that found nothing: a schema (3F000) or a table (42P01). */
-const VANISHED = new Set(['3F000', '42P01'])
+/** Codes of a name lookup that found nothing: a schema (3F000), a table (42P01) or a column (42703). */
+const VANISHED = new Set(['3F000', '42P01', '42703'])
 export const MIGRATION_ATTEMPTS = 5
 
 /**
  * Kysely's Migrator, run again when it failed before migrating anything because a name it looked up
  * was gone. Before it migrates, Kysely lists the tables of every schema of the database and checks its
- * rights on each by name; a schema dropped meanwhile (another deployment's, a test's) fails that read,
+ * rights on each by name; a schema, table or column dropped meanwhile (another deployment's, a test's,
+ * a migration's that replaces a table) fails that read,
  * though nothing of the migrated schema changed. Such a run has no results (no migration was tried)
  * and changed nothing, so it is run again, up to five times; any other failure is returned as it is.
  */
